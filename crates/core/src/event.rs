@@ -1,0 +1,46 @@
+//! [`MarketEvent`]: everything that flows from feeds into the engine.
+
+use serde::Serialize;
+
+use crate::grade::Grade;
+use crate::instrument::InstrumentId;
+use crate::market::{Bar, Quote, Trade};
+use crate::time::Timestamp;
+
+/// One event on the time-ordered stream the engine consumes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum MarketEvent {
+    /// A completed bar, delivered at its close time.
+    Bar(Bar),
+    /// A public trade.
+    Trade(Trade),
+    /// A best bid/ask update.
+    Quote(Quote),
+    /// A grade, delivered at its publication time.
+    Grade(Grade),
+}
+
+impl MarketEvent {
+    /// The time at which the event becomes known — the engine clock's time for it.
+    #[inline]
+    pub fn ts(&self) -> Timestamp {
+        match self {
+            MarketEvent::Bar(b) => b.close_time,
+            MarketEvent::Trade(t) => t.ts,
+            MarketEvent::Quote(q) => q.ts,
+            MarketEvent::Grade(g) => g.published_at,
+        }
+    }
+
+    /// The instrument a price event is about (`None` for grades, which are per token).
+    #[inline]
+    pub fn instrument(&self) -> Option<InstrumentId> {
+        match self {
+            MarketEvent::Bar(b) => Some(b.instrument),
+            MarketEvent::Trade(t) => Some(t.instrument),
+            MarketEvent::Quote(q) => Some(q.instrument),
+            MarketEvent::Grade(_) => None,
+        }
+    }
+}

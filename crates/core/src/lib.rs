@@ -1,0 +1,33 @@
+//! Domain types shared by every vigil crate.
+//!
+//! * Time is an integer: [`Timestamp`] counts nanoseconds since the Unix epoch.
+//! * Money is exact: prices, quantities, cash and fees are [`rust_decimal::Decimal`].
+//! * Instruments and assets are interned to small integer ids ([`InstrumentId`],
+//!   [`AssetId`]) by a [`Universe`], so the engine's hot loop never hashes strings.
+//!
+//! The crate has no I/O and no async: it is the vocabulary the feed, strategy,
+//! risk, execution and backtest crates speak.
+
+#![warn(missing_docs)]
+
+pub mod event;
+pub mod grade;
+pub mod instrument;
+pub mod market;
+pub mod order;
+pub mod portfolio;
+pub mod time;
+
+pub use event::MarketEvent;
+pub use grade::{Grade, GradeKind};
+pub use instrument::{AssetId, Instrument, InstrumentId, InstrumentSpec, Universe, UniverseError};
+pub use market::{Bar, Quote, Trade};
+pub use order::{
+    ClientOrderId, Fill, Liquidity, Order, OrderError, OrderKind, OrderRequest, OrderSize,
+    OrderStatus, Side, TimeInForce,
+};
+pub use portfolio::{Portfolio, PortfolioError, Position};
+pub use time::{Interval, TimeError, TimeUnit, Timestamp};
+
+/// Re-exported so that users of vigil name one `Decimal` type.
+pub use rust_decimal::Decimal;

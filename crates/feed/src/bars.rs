@@ -1,0 +1,334 @@
+//! Streaming CSV reader for OHLCV bars.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use csv::ByteRecord;
+use rust_decimal::Decimal;
+use vigil_core::{Bar, InstrumentId, Interval, TimeUnit, Timestamp};
+
+use crate::error::FeedError;
+use crate::parse::parse_decimal;
+
+/// Column aliases accepted for each field (case-insensitive).
+const TS_NAMES: &[&str] = &["ts", "timestamp", "time", "open_time", "date", "datetime"];
+const OPEN_NAMES: &[&str] = &["open", "o"];
+const HIGH_NAMES: &[&str] = &["high", "h"];
+const LOW_NAMES: &[&str] = &["low", "l"];
+const CLOSE_NAMES: &[&str] = &["close", "c"];
+const VOLUME_NAMES: &[&str] = &["volume", "vol", "v"];
+
+/// How to read a bar file.
+#[derive(Clone, Debug)]
+pub struct BarCsvOptions {
+    /// The instrument the bars belong to.
+    pub instrument: InstrumentId,
+    /// The bar interval: a bar opening at `t` closes (and is delivered) at `t + interval`.
+    pub interval: Interval,
+    /// Unit of integer timestamps; guessed from magnitude when `None`. RFC 3339
+    /// text is always accepted.
+    pub ts_unit: Option<TimeUnit>,
+}
+
+#[derive(Clone, Copy)]
+struct Columns {
+    ts: usize,
+    open: usize,
+    high: usize,
+    low: usize,
+    close: usize,
+    volume: Option<usize>,
+}
+
+/// Streams bars from a CSV file with a header row, one row at a time, in constant
+/// memory. The header decides which column is which (`ts`/`timestamp`/`time`/
+/// `open_time`, `open`, `high`, `low`, `close`, optional `volume`); the timestamp is
+/// the bar's open time, as an epoch value (s/ms/µs/ns) or RFC 3339.
+///
+/// Every row is checked: numbers parse, `low ≤ open, close ≤ high`, prices
+/// positive, volume not negative, timestamps strictly increasing. The first bad row
+/// ends the stream with an error naming file, line and field.
+pub struct CsvBarReader<R: Read> {
+    reader: csv::Reader<R>,
+    record: ByteRecord,
+    columns: Columns,
+    headers: Vec<String>,
+    path: PathBuf,
+    options: BarCsvOptions,
+    prev_open: Option<Timestamp>,
+    done: bool,
+}
+
+impl CsvBarReader<BufReader<File>> {
+    /// Opens a bar file.
+    pub fn open(path: impl AsRef<Path>, options: BarCsvOptions) -> Result<Self, FeedError> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|source| FeedError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        CsvBarReader::from_reader(BufReader::with_capacity(1 << 16, file), path, options)
+    }
+}
+
+fn find(headers: &[String], names: &[&str]) -> Option<usize> {
+    headers
+        .iter()
+        .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+}
+
+impl<R: Read> CsvBarReader<R> {
+    /// Reads bars from any reader; `path` is used in error messages.
+    pub fn from_reader(
+        reader: R,
+        path: impl AsRef<Path>,
+        options: BarCsvOptions,
+    ) -> Result<Self, FeedError> {
+        let path = path.as_ref().to_path_buf();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .trim(csv::Trim::All)
+            .buffer_capacity(1 << 16)
+            .from_reader(reader);
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(|e| csv_error(&path, e))?
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+            .collect();
+        let need = |names: &[&str]| {
+            find(&headers, names).ok_or_else(|| FeedError::MissingColumn {
+                path: path.clone(),
+                column: names.join("|"),
+                found: headers.join(","),
+            })
+        };
+        let columns = Columns {
+            ts: need(TS_NAMES)?,
+            open: need(OPEN_NAMES)?,
+            high: need(HIGH_NAMES)?,
+            low: need(LOW_NAMES)?,
+            close: need(CLOSE_NAMES)?,
+            volume: find(&headers, VOLUME_NAMES),
+        };
+        Ok(CsvBarReader {
+            reader,
+            record: ByteRecord::new(),
+            columns,
+            headers,
+            path,
+            options,
+            prev_open: None,
+            done: false,
+        })
+    }
+
+    fn field_error(&self, line: u64, col: usize, reason: impl Into<String>) -> FeedError {
+        FeedError::Field {
+            path: self.path.clone(),
+            line,
+            field: self.headers[col].clone(),
+            value: String::from_utf8_lossy(self.record.get(col).unwrap_or_default()).into_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    #[inline]
+    fn decimal(&self, line: u64, col: usize) -> Result<Decimal, FeedError> {
+        parse_decimal(&self.record[col]).ok_or_else(|| self.field_error(line, col, "not a number"))
+    }
+
+    fn parse_row(&mut self) -> Result<Bar, FeedError> {
+        let line = self.record.position().map_or(0, |p| p.line());
+        let c = self.columns;
+        if self.record.len() != self.headers.len() {
+            return Err(FeedError::Row {
+                path: self.path.clone(),
+                line,
+                message: format!(
+                    "expected {} fields, found {}",
+                    self.headers.len(),
+                    self.record.len()
+                ),
+            });
+        }
+        let ts_text = std::str::from_utf8(&self.record[c.ts])
+            .map_err(|_| self.field_error(line, c.ts, "not UTF-8"))?;
+        let open_time = Timestamp::parse(ts_text, self.options.ts_unit)
+            .map_err(|e| self.field_error(line, c.ts, e.to_string()))?;
+        if let Some(prev) = self.prev_open {
+            if open_time <= prev {
+                return Err(FeedError::OutOfOrder {
+                    path: self.path.clone(),
+                    line,
+                    field: self.headers[c.ts].clone(),
+                    ts: open_time.to_rfc3339(),
+                    prev: prev.to_rfc3339(),
+                });
+            }
+        }
+        let open = self.decimal(line, c.open)?;
+        let high = self.decimal(line, c.high)?;
+        let low = self.decimal(line, c.low)?;
+        let close = self.decimal(line, c.close)?;
+        let volume = match c.volume {
+            Some(v) => self.decimal(line, v)?,
+            None => Decimal::ZERO,
+        };
+        if low <= Decimal::ZERO {
+            return Err(self.field_error(line, c.low, "prices must be positive"));
+        }
+        if high < low {
+            return Err(self.field_error(line, c.high, "high is below low"));
+        }
+        if open < low || open > high {
+            return Err(self.field_error(line, c.open, "open is outside [low, high]"));
+        }
+        if close < low || close > high {
+            return Err(self.field_error(line, c.close, "close is outside [low, high]"));
+        }
+        if volume.is_sign_negative() && !volume.is_zero() {
+            return Err(self.field_error(line, c.volume.unwrap_or(0), "volume is negative"));
+        }
+        self.prev_open = Some(open_time);
+        Ok(Bar {
+            instrument: self.options.instrument,
+            open_time,
+            close_time: open_time.add_nanos(self.options.interval.nanos()),
+            open,
+            high,
+            low,
+            close,
+            volume,
+        })
+    }
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> FeedError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => FeedError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => FeedError::Row {
+            path: path.to_path_buf(),
+            line,
+            message: format!("expected {expected_len} fields, found {len}"),
+        },
+        csv::ErrorKind::Utf8 { err, .. } => FeedError::Row {
+            path: path.to_path_buf(),
+            line,
+            message: format!("not UTF-8: {err}"),
+        },
+        kind => FeedError::Row {
+            path: path.to_path_buf(),
+            line,
+            message: format!("{kind:?}"),
+        },
+    }
+}
+
+impl<R: Read> Iterator for CsvBarReader<R> {
+    type Item = Result<Bar, FeedError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(true) => {
+                let r = self.parse_row();
+                if r.is_err() {
+                    self.done = true;
+                }
+                Some(r)
+            }
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(csv_error(&self.path, e)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn opts() -> BarCsvOptions {
+        BarCsvOptions {
+            instrument: InstrumentId(0),
+            interval: "1m".parse().unwrap(),
+            ts_unit: None,
+        }
+    }
+
+    fn read(text: &str) -> Vec<Result<Bar, FeedError>> {
+        CsvBarReader::from_reader(text.as_bytes(), "bars.csv", opts())
+            .unwrap()
+            .collect()
+    }
+
+    #[test]
+    fn reads_rfc3339_and_epochs_with_any_column_order() {
+        let rows = read("close,ts,open,high,low\n2,2022-01-01T00:00:00Z,1,3,1\n3,1640995260,2,3,2\n4,1640995320000,3,4,3\n");
+        let bars: Vec<Bar> = rows.into_iter().map(Result::unwrap).collect();
+        assert_eq!(bars.len(), 3);
+        assert_eq!(bars[0].open_time, Timestamp::from_secs(1_640_995_200));
+        assert_eq!(bars[0].close_time, Timestamp::from_secs(1_640_995_260));
+        assert_eq!(bars[1].open_time, Timestamp::from_secs(1_640_995_260));
+        assert_eq!(bars[2].open_time, Timestamp::from_secs(1_640_995_320));
+        assert_eq!(bars[2].close, dec!(4));
+        assert_eq!(bars[2].volume, dec!(0));
+    }
+
+    fn err_of(text: &str) -> String {
+        read(text)
+            .into_iter()
+            .find_map(Result::err)
+            .expect("an error")
+            .to_string()
+    }
+
+    #[test]
+    fn bad_rows_name_file_line_and_field() {
+        let e = err_of("ts,open,high,low,close,volume\n2022-01-01T00:00:00Z,1,2,1,2,5\n2022-01-01T00:01:00Z,1,2,x,2,5\n");
+        assert_eq!(e, "bars.csv:3: field `low`: not a number (value `x`)");
+        let e = err_of("ts,open,high,low,close\n2022-01-01T00:00:00Z,1,2,1,3\n");
+        assert!(e.starts_with("bars.csv:2: field `close`: close is outside"), "{e}");
+        let e = err_of("ts,open,high,low,close\n2022-01-01T00:01:00Z,1,2,1,2\n2022-01-01T00:00:00Z,1,2,1,2\n");
+        assert!(e.starts_with("bars.csv:3: field `ts`: timestamp"), "{e}");
+        let e = err_of("ts,open,high,low,close\nnot-a-date,1,2,1,2\n");
+        assert!(e.starts_with("bars.csv:2: field `ts`:"), "{e}");
+        let e = err_of("ts,open,high,low,close\n2022-01-01T00:00:00Z,1,2,1\n");
+        assert!(e.starts_with("bars.csv:2: malformed row"), "{e}");
+        let e = err_of("ts,open,high,low,close,volume\n2022-01-01T00:00:00Z,1,2,1,2,-1\n");
+        assert!(e.starts_with("bars.csv:2: field `volume`: volume is negative"), "{e}");
+    }
+
+    #[test]
+    fn missing_column_is_named() {
+        let e = CsvBarReader::from_reader("ts,open,high,close\n".as_bytes(), "b.csv", opts())
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(e, "b.csv:1: missing column `low|l` (header has: ts,open,high,close)");
+    }
+
+    #[test]
+    fn stops_after_first_error() {
+        let rows = read("ts,open,high,low,close\nbad,1,2,1,2\n2022-01-01T00:00:00Z,1,2,1,2\n");
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].is_err());
+    }
+}

@@ -1,0 +1,76 @@
+use std::path::PathBuf;
+
+/// An error reading or merging market data. Every variant names where it happened.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A required column is missing from the header.
+    #[error("{path}:1: missing column `{column}` (header has: {found})")]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column looked for (with accepted aliases).
+        column: String,
+        /// The columns present.
+        found: String,
+    },
+    /// A field could not be parsed or failed validation.
+    #[error("{path}:{line}: field `{field}`: {reason} (value `{value}`)")]
+    Field {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The column name.
+        field: String,
+        /// The raw text.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A row is malformed as CSV (wrong field count, bad quoting, not UTF-8).
+    #[error("{path}:{line}: malformed row: {message}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A row's timestamp is not after the previous row's.
+    #[error("{path}:{line}: field `{field}`: timestamp {ts} is not after the previous row's {prev}; rows must be in increasing time order")]
+    OutOfOrder {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The timestamp column.
+        field: String,
+        /// This row's timestamp.
+        ts: String,
+        /// The previous row's timestamp.
+        prev: String,
+    },
+    /// A merged source produced an event earlier than its previous one.
+    #[error("source `{source_name}`: event at {ts} comes after one at {prev}; sources must be time-ordered")]
+    SourceOutOfOrder {
+        /// The source's name.
+        source_name: String,
+        /// The offending event's time.
+        ts: String,
+        /// The previous event's time.
+        prev: String,
+    },
+    /// An invalid option was given to a reader.
+    #[error("{0}")]
+    Config(String),
+}

@@ -1,0 +1,21 @@
+//! Market data feeds for vigil.
+//!
+//! * [`CsvBarReader`] streams OHLCV bars from a CSV file, one row at a time,
+//!   validating every row and naming file, line and field on error.
+//! * [`read_grades_csv`] reads a point-in-time grades file.
+//! * [`MergedStream`] merges any number of time-ordered streams (several
+//!   instruments, bars and grades) into one, ordered by the time each event
+//!   becomes known: bars at their close, grades at their publication.
+
+#![warn(missing_docs)]
+
+mod bars;
+mod error;
+mod grades;
+mod merge;
+pub mod parse;
+
+pub use bars::{BarCsvOptions, CsvBarReader};
+pub use error::FeedError;
+pub use grades::{read_grades_csv, GradeCsvOptions};
+pub use merge::{EventStream, MergedStream, VecStream};
