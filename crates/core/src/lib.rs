@@ -16,6 +16,7 @@ pub mod instrument;
 pub mod market;
 pub mod order;
 pub mod portfolio;
+pub mod state;
 pub mod time;
 
 pub use event::MarketEvent;
@@ -27,6 +28,7 @@ pub use order::{
     OrderStatus, Side, TimeInForce,
 };
 pub use portfolio::{Portfolio, PortfolioError, Position};
+pub use state::MarketState;
 pub use time::{Interval, TimeError, TimeUnit, Timestamp};
 
 /// Re-exported so that users of vigil name one `Decimal` type.

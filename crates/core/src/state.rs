@@ -1,0 +1,100 @@
+//! [`MarketState`]: the latest prices and grades, as of the engine clock.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use crate::event::MarketEvent;
+use crate::grade::{Grade, GradeKind};
+use crate::instrument::{AssetId, InstrumentId};
+use crate::market::{Bar, Quote};
+use crate::time::Timestamp;
+
+/// What is known about the market at the current engine time: for each
+/// instrument the last bar, quote and price (with the time it was observed), and
+/// for each token the latest grade of each kind. Only events already delivered are
+/// here, so nothing in it can come from the future.
+#[derive(Clone, Debug, Default)]
+pub struct MarketState {
+    now: Timestamp,
+    last_price: Vec<Option<(Decimal, Timestamp)>>,
+    last_bar: Vec<Option<Bar>>,
+    last_quote: Vec<Option<Quote>>,
+    grades: HashMap<(AssetId, GradeKind), Grade>,
+}
+
+impl MarketState {
+    /// Empty state for `instruments` instruments.
+    pub fn new(instruments: usize) -> MarketState {
+        MarketState {
+            now: Timestamp::MIN,
+            last_price: vec![None; instruments],
+            last_bar: vec![None; instruments],
+            last_quote: vec![None; instruments],
+            grades: HashMap::new(),
+        }
+    }
+
+    /// Records an event and advances the clock to its time.
+    #[inline]
+    pub fn apply(&mut self, event: &MarketEvent) {
+        let ts = event.ts();
+        if ts > self.now {
+            self.now = ts;
+        }
+        match event {
+            MarketEvent::Bar(b) => {
+                let i = b.instrument.index();
+                self.last_price[i] = Some((b.close, b.close_time));
+                self.last_bar[i] = Some(*b);
+            }
+            MarketEvent::Trade(t) => {
+                self.last_price[t.instrument.index()] = Some((t.price, t.ts));
+            }
+            MarketEvent::Quote(q) => {
+                let i = q.instrument.index();
+                self.last_price[i] = Some(((q.bid + q.ask) / Decimal::TWO, q.ts));
+                self.last_quote[i] = Some(*q);
+            }
+            MarketEvent::Grade(g) => {
+                self.grades.insert((g.asset, g.kind.clone()), g.clone());
+            }
+        }
+    }
+
+    /// The engine clock: the time of the latest event.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The latest price (bar close, trade, or quote mid).
+    #[inline]
+    pub fn price(&self, instrument: InstrumentId) -> Option<Decimal> {
+        self.last_price.get(instrument.index())?.map(|(p, _)| p)
+    }
+
+    /// The latest price and when it was observed.
+    pub fn price_at(&self, instrument: InstrumentId) -> Option<(Decimal, Timestamp)> {
+        *self.last_price.get(instrument.index())?
+    }
+
+    /// The latest completed bar.
+    pub fn bar(&self, instrument: InstrumentId) -> Option<&Bar> {
+        self.last_bar.get(instrument.index())?.as_ref()
+    }
+
+    /// The latest quote.
+    pub fn quote(&self, instrument: InstrumentId) -> Option<&Quote> {
+        self.last_quote.get(instrument.index())?.as_ref()
+    }
+
+    /// The latest published grade of `kind` for a token.
+    pub fn grade(&self, asset: AssetId, kind: &GradeKind) -> Option<&Grade> {
+        self.grades.get(&(asset, kind.clone()))
+    }
+
+    /// All latest grades.
+    pub fn grades(&self) -> impl Iterator<Item = &Grade> {
+        self.grades.values()
+    }
+}

@@ -1,0 +1,449 @@
+//! The simulated matching venue.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use vigil_core::{
+    ClientOrderId, Fill, Instrument, Liquidity, MarketEvent, Order, OrderKind, OrderSize,
+    OrderStatus, Portfolio, Side, TimeInForce, Timestamp, Universe,
+};
+
+/// When a resting limit order fills against bars or trades.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FillModel {
+    /// Only when the price trades *through* the limit (low < limit for a buy):
+    /// touching the limit is not proof that a queue position was reached. The
+    /// conservative default.
+    #[default]
+    Through,
+    /// As soon as the price touches the limit (low ≤ limit for a buy).
+    Touch,
+}
+
+/// Costs and fill rules of the simulated venue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimVenueConfig {
+    /// Fee on fills of orders that rested on the book, in basis points.
+    #[serde(default = "default_fee_bps")]
+    pub maker_fee_bps: Decimal,
+    /// Fee on fills that took liquidity (market orders, marketable limits), in bps.
+    #[serde(default = "default_fee_bps")]
+    pub taker_fee_bps: Decimal,
+    /// Adverse price move applied to taker fills, in bps (buys pay more, sells get less).
+    #[serde(default)]
+    pub slippage_bps: Decimal,
+    /// When resting limit orders fill.
+    #[serde(default)]
+    pub limit_fill: FillModel,
+}
+
+fn default_fee_bps() -> Decimal {
+    Decimal::from(10)
+}
+
+impl Default for SimVenueConfig {
+    fn default() -> Self {
+        SimVenueConfig {
+            maker_fee_bps: default_fee_bps(),
+            taker_fee_bps: default_fee_bps(),
+            slippage_bps: Decimal::ZERO,
+            limit_fill: FillModel::Through,
+        }
+    }
+}
+
+impl SimVenueConfig {
+    /// Checks that fees and slippage are within 0–10 000 bps.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("maker_fee_bps", self.maker_fee_bps),
+            ("taker_fee_bps", self.taker_fee_bps),
+            ("slippage_bps", self.slippage_bps),
+        ] {
+            if v.is_sign_negative() || v > Decimal::from(10_000) {
+                return Err(format!("`{name}` must be within 0–10000 bps, got {v}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The taker fee as a rate (10 bps → 0.001).
+    pub fn taker_rate(&self) -> Decimal {
+        self.taker_fee_bps / Decimal::from(10_000)
+    }
+
+    /// The maker fee as a rate.
+    pub fn maker_rate(&self) -> Decimal {
+        self.maker_fee_bps / Decimal::from(10_000)
+    }
+}
+
+/// What the venue tells the engine about an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExecutionReport {
+    /// The order is working.
+    Accepted {
+        /// The order.
+        id: ClientOrderId,
+        /// When.
+        ts: Timestamp,
+    },
+    /// Part or all of an order traded.
+    Filled {
+        /// The execution.
+        fill: Fill,
+        /// The order's status after this fill.
+        status: OrderStatus,
+    },
+    /// The order ended without (completely) filling: cancelled or rejected.
+    /// `order.reason` says why.
+    Closed {
+        /// The order in its final state.
+        order: Order,
+    },
+}
+
+/// An error from a venue request that names no order it knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VenueError {
+    /// No working order has this id.
+    #[error("no working order {0}")]
+    UnknownOrder(ClientOrderId),
+}
+
+/// The matching core: keeps working orders and fills them against market events.
+///
+/// Rules (the same in backtest and paper):
+/// * a market order fills at the first price after it was placed: the next bar's
+///   open, the next trade, or the touch of the next quote (ask for buys) — never at
+///   the price the strategy saw when it decided;
+/// * a limit order that is marketable on arrival fills at that price as taker (capped
+///   at its limit); otherwise it rests and fills at its limit as maker when the price
+///   trades through it (or touches it, with [`FillModel::Touch`]);
+/// * taker fills pay slippage; fees are charged in the quote asset;
+/// * a buy never spends more cash than the account holds and a sell never sells
+///   more than it holds: the fill is cut to what is affordable (a partial fill) and
+///   the rest is cancelled, or the order is rejected if nothing is affordable.
+#[derive(Clone, Debug)]
+pub struct SimVenue {
+    config: SimVenueConfig,
+    taker_rate: Decimal,
+    maker_rate: Decimal,
+    slip: Decimal,
+    orders: Vec<Order>,
+    arrived: Vec<bool>,
+}
+
+impl SimVenue {
+    /// A venue with the given costs.
+    pub fn new(config: SimVenueConfig) -> SimVenue {
+        SimVenue {
+            taker_rate: config.taker_rate(),
+            maker_rate: config.maker_rate(),
+            slip: config.slippage_bps / Decimal::from(10_000),
+            config,
+            orders: Vec::new(),
+            arrived: Vec::new(),
+        }
+    }
+
+    /// The venue's configuration.
+    pub fn config(&self) -> &SimVenueConfig {
+        &self.config
+    }
+
+    /// Orders still working, in submission order.
+    pub fn open_orders(&self) -> &[Order] {
+        &self.orders
+    }
+
+    /// Accepts or rejects a new order. Accepted orders wait for the next price event.
+    pub fn submit(&mut self, mut order: Order, universe: &Universe, now: Timestamp, out: &mut Vec<ExecutionReport>) {
+        let inst = universe.get(order.request.instrument);
+        if let Some(reason) = self.validate(&order, inst) {
+            // A New order can always be rejected.
+            let _ = order.reject(now, reason);
+            out.push(ExecutionReport::Closed { order });
+            return;
+        }
+        let _ = order.accept(now);
+        out.push(ExecutionReport::Accepted { id: order.id, ts: now });
+        self.orders.push(order);
+        self.arrived.push(false);
+    }
+
+    fn validate(&self, order: &Order, inst: &Instrument) -> Option<String> {
+        let req = &order.request;
+        match (req.size, req.kind) {
+            (OrderSize::Base(q), _) if q <= Decimal::ZERO => {
+                return Some("quantity must be positive".into())
+            }
+            (OrderSize::Quote(a), OrderKind::Market) if a <= Decimal::ZERO => {
+                return Some("quote amount must be positive".into())
+            }
+            (OrderSize::Quote(_), OrderKind::Limit { .. }) => {
+                return Some("quote-sized orders must be market orders".into())
+            }
+            _ => {}
+        }
+        if let OrderSize::Base(q) = req.size {
+            if inst.round_qty_down(q) != q {
+                return Some(format!("quantity {q} is not a multiple of the lot size {}", inst.lot_size));
+            }
+        }
+        if let OrderKind::Limit { price } = req.kind {
+            if price <= Decimal::ZERO {
+                return Some("limit price must be positive".into());
+            }
+            if let Some(tick) = inst.tick_size {
+                if (price % tick) != Decimal::ZERO {
+                    return Some(format!("limit price {price} is not a multiple of the tick size {tick}"));
+                }
+            }
+        }
+        None
+    }
+
+    /// Cancels a working order.
+    pub fn cancel(&mut self, id: ClientOrderId, now: Timestamp, out: &mut Vec<ExecutionReport>) -> Result<(), VenueError> {
+        let idx = self
+            .orders
+            .iter()
+            .position(|o| o.id == id)
+            .ok_or(VenueError::UnknownOrder(id))?;
+        let mut order = self.orders.remove(idx);
+        self.arrived.remove(idx);
+        let _ = order.cancel(now, "cancelled by request");
+        out.push(ExecutionReport::Closed { order });
+        Ok(())
+    }
+
+    /// Matches working orders of the event's instrument against it. `account` is
+    /// the portfolio before these fills; the venue keeps a running tally so that
+    /// several fills in one event never overspend it.
+    #[inline]
+    pub fn on_event(&mut self, event: &MarketEvent, universe: &Universe, account: &Portfolio, out: &mut Vec<ExecutionReport>) {
+        if self.orders.is_empty() {
+            return;
+        }
+        let Some(instrument) = event.instrument() else {
+            return;
+        };
+        let inst = universe.get(instrument);
+        let mut spent = Decimal::ZERO;
+        let mut sold = Decimal::ZERO;
+        let mut i = 0;
+        while i < self.orders.len() {
+            if self.orders[i].request.instrument != instrument {
+                i += 1;
+                continue;
+            }
+            let arrived = self.arrived[i];
+            self.arrived[i] = true;
+            let matched = self.match_price(&self.orders[i], arrived, event);
+            let closed = match matched {
+                Some((price, liquidity, ts)) => {
+                    let cash = account.cash(inst.quote) - spent;
+                    let held = account.position(instrument).qty - sold;
+                    self.execute(i, inst, price, liquidity, ts, cash, held, &mut spent, &mut sold, out)
+                }
+                None => {
+                    let o = &mut self.orders[i];
+                    if o.request.tif != TimeInForce::Gtc {
+                        let _ = o.cancel(event.ts(), "not marketable on arrival (time in force)");
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+            if closed {
+                let order = self.orders.remove(i);
+                self.arrived.remove(i);
+                if order.status != OrderStatus::Filled {
+                    out.push(ExecutionReport::Closed { order });
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The price, liquidity and time at which an order trades on this event, if it does.
+    fn match_price(&self, order: &Order, arrived: bool, event: &MarketEvent) -> Option<(Decimal, Liquidity, Timestamp)> {
+        let side = order.request.side;
+        let through = self.config.limit_fill == FillModel::Through;
+        // (first price, best price reached for this side, time of first price)
+        let (first, best, ts) = match event {
+            MarketEvent::Bar(b) => match side {
+                Side::Buy => (b.open, b.low, b.open_time),
+                Side::Sell => (b.open, b.high, b.open_time),
+            },
+            MarketEvent::Trade(t) => (t.price, t.price, t.ts),
+            MarketEvent::Quote(q) => match side {
+                Side::Buy => (q.ask, q.ask, q.ts),
+                Side::Sell => (q.bid, q.bid, q.ts),
+            },
+            MarketEvent::Grade(_) => return None,
+        };
+        let is_quote = matches!(event, MarketEvent::Quote(_));
+        match order.request.kind {
+            OrderKind::Market => Some((self.slipped(first, side), Liquidity::Taker, ts)),
+            OrderKind::Limit { price: limit } => {
+                let better_or_equal = |p: Decimal| match side {
+                    Side::Buy => p <= limit,
+                    Side::Sell => p >= limit,
+                };
+                let strictly_better = |p: Decimal| match side {
+                    Side::Buy => p < limit,
+                    Side::Sell => p > limit,
+                };
+                if !arrived && better_or_equal(first) {
+                    // Marketable on arrival: takes liquidity, never worse than the limit.
+                    let p = self.slipped(first, side);
+                    let p = match side {
+                        Side::Buy => p.min(limit),
+                        Side::Sell => p.max(limit),
+                    };
+                    return Some((p, Liquidity::Taker, ts));
+                }
+                let reached = if through && !is_quote {
+                    strictly_better(best)
+                } else {
+                    better_or_equal(best)
+                };
+                reached.then_some((limit, Liquidity::Maker, ts))
+            }
+        }
+    }
+
+    #[inline]
+    fn slipped(&self, price: Decimal, side: Side) -> Decimal {
+        if self.slip.is_zero() {
+            return price;
+        }
+        match side {
+            Side::Buy => price * (Decimal::ONE + self.slip),
+            Side::Sell => price * (Decimal::ONE - self.slip),
+        }
+    }
+
+    /// Fills order `i` at `price` as far as cash/holdings allow; returns whether
+    /// the order is finished (filled, cut, or rejected).
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &mut self,
+        i: usize,
+        inst: &Instrument,
+        price: Decimal,
+        liquidity: Liquidity,
+        ts: Timestamp,
+        cash: Decimal,
+        held: Decimal,
+        spent: &mut Decimal,
+        sold: &mut Decimal,
+        out: &mut Vec<ExecutionReport>,
+    ) -> bool {
+        let rate = match liquidity {
+            Liquidity::Maker => self.maker_rate,
+            Liquidity::Taker => self.taker_rate,
+        };
+        let order = &mut self.orders[i];
+        let side = order.request.side;
+        let unit_cost = price * (Decimal::ONE + rate);
+        let wanted = match order.request.size {
+            OrderSize::Base(q) => q - order.filled_qty,
+            OrderSize::Quote(amount) => match side {
+                Side::Buy => inst.round_qty_down(amount / unit_cost),
+                Side::Sell => inst.round_qty_down(amount / (price * (Decimal::ONE - rate))),
+            },
+        };
+        let affordable = match side {
+            Side::Buy => {
+                if cash <= Decimal::ZERO {
+                    Decimal::ZERO
+                } else {
+                    inst.round_qty_down(cash / unit_cost)
+                }
+            }
+            Side::Sell => held.max(Decimal::ZERO),
+        };
+        let qty = wanted.min(affordable);
+        if qty <= Decimal::ZERO {
+            let reason = if wanted <= Decimal::ZERO {
+                "order size rounds to zero lots"
+            } else if side == Side::Buy {
+                "insufficient cash"
+            } else {
+                "insufficient position (no shorting)"
+            };
+            let _ = order.reject_or_cancel(ts, reason);
+            return true;
+        }
+        if order.request.tif == TimeInForce::Fok && qty < wanted {
+            let _ = order.cancel(ts, "fill-or-kill could not fill completely");
+            return true;
+        }
+        if let Some(min) = inst.min_notional {
+            if qty * price < min {
+                let _ = order.reject_or_cancel(ts, "below the minimum notional");
+                return true;
+            }
+        }
+        let fee = qty * price * rate;
+        let fill = Fill {
+            order_id: order.id,
+            instrument: inst.id,
+            side,
+            price,
+            qty,
+            fee,
+            fee_asset: inst.quote,
+            liquidity,
+            ts,
+        };
+        let complete = qty == wanted;
+        let quote_sized = matches!(order.request.size, OrderSize::Quote(_));
+        // A quote-sized order is done after its one fill.
+        let _ = order.fill(&fill, quote_sized);
+        match side {
+            Side::Buy => *spent += qty * price + fee,
+            Side::Sell => *sold += qty,
+        }
+        out.push(ExecutionReport::Filled {
+            status: order.status,
+            fill,
+        });
+        if order.status == OrderStatus::Filled {
+            return true;
+        }
+        if !complete {
+            let reason = if side == Side::Buy {
+                "rest cancelled: insufficient cash"
+            } else {
+                "rest cancelled: insufficient position"
+            };
+            let _ = order.cancel(ts, reason);
+            return true;
+        }
+        false
+    }
+}
+
+trait RejectOrCancel {
+    fn reject_or_cancel(&mut self, ts: Timestamp, reason: &str) -> Result<(), vigil_core::OrderError>;
+}
+
+impl RejectOrCancel for Order {
+    /// Accepted orders that cannot execute are cancelled (the state machine does not
+    /// allow Accepted → Rejected); the reason is kept.
+    fn reject_or_cancel(&mut self, ts: Timestamp, reason: &str) -> Result<(), vigil_core::OrderError> {
+        if self.status == OrderStatus::New {
+            self.reject(ts, reason)
+        } else {
+            self.cancel(ts, reason)
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The [`Context`] a strategy sees.
+
+use rust_decimal::Decimal;
+use vigil_core::{
+    AssetId, Bar, ClientOrderId, Grade, GradeKind, Instrument, InstrumentId, MarketState, Order,
+    OrderKind, OrderRequest, OrderSize, Portfolio, Side, TimeInForce, Timestamp, Universe,
+};
+
+/// What a strategy asked for during one callback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Submit a new order (after risk checks) with this pre-assigned id.
+    Submit {
+        /// The id the order will carry.
+        id: ClientOrderId,
+        /// What to trade.
+        request: OrderRequest,
+    },
+    /// Cancel a working order.
+    Cancel(ClientOrderId),
+}
+
+/// The borrowed pieces of engine state a [`Context`] is built from.
+pub struct ContextParts<'a> {
+    /// Current engine time.
+    pub now: Timestamp,
+    /// Instruments and assets of the run.
+    pub universe: &'a Universe,
+    /// The account.
+    pub portfolio: &'a Portfolio,
+    /// Latest prices and grades.
+    pub market: &'a MarketState,
+    /// Orders still working at the venue.
+    pub open_orders: &'a [Order],
+    /// The taker fee rate (e.g. 0.001 for 10 bps), for sizing helpers.
+    pub taker_fee_rate: Decimal,
+    /// Where commands are collected.
+    pub commands: &'a mut Vec<Command>,
+    /// The next client order id to hand out.
+    pub next_order_id: &'a mut u64,
+}
+
+/// A strategy's window on the engine: read-only views of the portfolio, prices and
+/// grades, and order helpers whose orders become intents for the risk manager.
+pub struct Context<'a> {
+    p: ContextParts<'a>,
+}
+
+impl<'a> Context<'a> {
+    /// Builds a context (the engine does this; tests of strategies may too).
+    pub fn new(parts: ContextParts<'a>) -> Context<'a> {
+        Context { p: parts }
+    }
+
+    /// The current engine time (the time of the event being processed).
+    pub fn now(&self) -> Timestamp {
+        self.p.now
+    }
+
+    /// The run's instruments and assets.
+    pub fn universe(&self) -> &Universe {
+        self.p.universe
+    }
+
+    /// Looks up an instrument by symbol.
+    pub fn instrument(&self, symbol: &str) -> Option<&Instrument> {
+        self.p.universe.id(symbol).map(|id| self.p.universe.get(id))
+    }
+
+    /// The account: cash, positions, equity.
+    pub fn portfolio(&self) -> &Portfolio {
+        self.p.portfolio
+    }
+
+    /// Cash in the quote asset of `instrument`.
+    pub fn cash_for(&self, instrument: InstrumentId) -> Decimal {
+        self.p.portfolio.cash(self.p.universe.get(instrument).quote)
+    }
+
+    /// Signed position quantity in `instrument`.
+    pub fn position_qty(&self, instrument: InstrumentId) -> Decimal {
+        self.p.portfolio.position(instrument).qty
+    }
+
+    /// The latest price of an instrument (bar close, trade price or quote mid).
+    pub fn price(&self, instrument: InstrumentId) -> Option<Decimal> {
+        self.p.market.price(instrument)
+    }
+
+    /// The latest completed bar of an instrument.
+    pub fn bar(&self, instrument: InstrumentId) -> Option<&Bar> {
+        self.p.market.bar(instrument)
+    }
+
+    /// The latest grade of `kind` for a token, as published by now.
+    pub fn grade(&self, asset: AssetId, kind: &GradeKind) -> Option<&Grade> {
+        self.p.market.grade(asset, kind)
+    }
+
+    /// The latest grade of `kind` for an instrument's base token.
+    pub fn grade_for(&self, instrument: InstrumentId, kind: &GradeKind) -> Option<&Grade> {
+        self.grade(self.p.universe.get(instrument).base, kind)
+    }
+
+    /// The full market state.
+    pub fn market(&self) -> &MarketState {
+        self.p.market
+    }
+
+    /// Orders still working at the venue (not including ones placed in this callback).
+    pub fn open_orders(&self) -> &[Order] {
+        self.p.open_orders
+    }
+
+    /// Orders placed during this callback, not yet sent.
+    pub fn pending_commands(&self) -> &[Command] {
+        self.p.commands
+    }
+
+    /// The taker fee rate the venue charges (e.g. 0.001 for 10 bps).
+    pub fn taker_fee_rate(&self) -> Decimal {
+        self.p.taker_fee_rate
+    }
+
+    /// Submits any order request; returns its id.
+    pub fn submit(&mut self, request: OrderRequest) -> ClientOrderId {
+        let id = ClientOrderId(*self.p.next_order_id);
+        *self.p.next_order_id += 1;
+        self.p.commands.push(Command::Submit { id, request });
+        id
+    }
+
+    /// Market buy of a base quantity.
+    pub fn buy(&mut self, instrument: InstrumentId, qty: Decimal) -> ClientOrderId {
+        self.submit(OrderRequest::market(instrument, Side::Buy, qty))
+    }
+
+    /// Market sell of a base quantity.
+    pub fn sell(&mut self, instrument: InstrumentId, qty: Decimal) -> ClientOrderId {
+        self.submit(OrderRequest::market(instrument, Side::Sell, qty))
+    }
+
+    /// Market buy spending `amount` of the quote asset, fees included: the venue
+    /// buys `amount / (price × (1 + fee rate))` at the fill price, rounded down to
+    /// the lot size. `ctx.buy_quote(id, ctx.cash_for(id))` is "all in".
+    pub fn buy_quote(&mut self, instrument: InstrumentId, amount: Decimal) -> ClientOrderId {
+        self.submit(OrderRequest {
+            instrument,
+            side: Side::Buy,
+            size: OrderSize::Quote(amount),
+            kind: OrderKind::Market,
+            tif: TimeInForce::Gtc,
+        })
+    }
+
+    /// Limit buy.
+    pub fn buy_limit(&mut self, instrument: InstrumentId, qty: Decimal, price: Decimal) -> ClientOrderId {
+        self.submit(OrderRequest::limit(instrument, Side::Buy, qty, price))
+    }
+
+    /// Limit sell.
+    pub fn sell_limit(&mut self, instrument: InstrumentId, qty: Decimal, price: Decimal) -> ClientOrderId {
+        self.submit(OrderRequest::limit(instrument, Side::Sell, qty, price))
+    }
+
+    /// Closes the position in `instrument` with a market order; `None` if flat.
+    pub fn close(&mut self, instrument: InstrumentId) -> Option<ClientOrderId> {
+        let qty = self.position_qty(instrument);
+        if qty.is_zero() {
+            return None;
+        }
+        let side = if qty.is_sign_positive() { Side::Sell } else { Side::Buy };
+        Some(self.submit(OrderRequest::market(instrument, side, qty.abs())))
+    }
+
+    /// Base quantity that open and just-placed orders of `instrument` will still
+    /// add (+) or remove (−), valued at `price` for quote-sized orders.
+    fn pending_qty(&self, instrument: InstrumentId, price: Decimal) -> Decimal {
+        let size_of = |req: &OrderRequest, filled: Decimal| -> Decimal {
+            let q = match req.size {
+                OrderSize::Base(q) => q - filled,
+                OrderSize::Quote(a) => {
+                    if filled.is_zero() && !price.is_zero() {
+                        a / price
+                    } else {
+                        Decimal::ZERO
+                    }
+                }
+            };
+            req.side.sign() * q
+        };
+        let open: Decimal = self
+            .p
+            .open_orders
+            .iter()
+            .filter(|o| o.request.instrument == instrument)
+            .map(|o| size_of(&o.request, o.filled_qty))
+            .sum();
+        let placed: Decimal = self
+            .p
+            .commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Submit { request, .. } if request.instrument == instrument => {
+                    Some(size_of(request, Decimal::ZERO))
+                }
+                _ => None,
+            })
+            .sum();
+        open + placed
+    }
+
+    /// Moves the position in `instrument` towards `fraction` of equity (0.5 = 50 %)
+    /// with a market order sized at the latest price, counting orders already
+    /// working. Returns `None` when there is no price or the change rounds to zero
+    /// lots. Buys are limited by cash at fill time (the venue never lends).
+    pub fn target_percent(&mut self, instrument: InstrumentId, fraction: Decimal) -> Option<ClientOrderId> {
+        let price = self.price(instrument)?;
+        if price <= Decimal::ZERO {
+            return None;
+        }
+        let inst = self.p.universe.get(instrument);
+        let target_qty = self.p.portfolio.equity() * fraction / price;
+        let current = self.position_qty(instrument) + self.pending_qty(instrument, price);
+        let delta = target_qty - current;
+        let qty = inst.round_qty_down(delta.abs());
+        if qty.is_zero() {
+            return None;
+        }
+        let side = if delta.is_sign_positive() { Side::Buy } else { Side::Sell };
+        Some(self.submit(OrderRequest::market(instrument, side, qty)))
+    }
+
+    /// Cancels a working order.
+    pub fn cancel(&mut self, id: ClientOrderId) {
+        self.p.commands.push(Command::Cancel(id));
+    }
+
+    /// Cancels every working order of `instrument`.
+    pub fn cancel_all(&mut self, instrument: InstrumentId) {
+        let ids: Vec<ClientOrderId> = self
+            .p
+            .open_orders
+            .iter()
+            .filter(|o| o.request.instrument == instrument)
+            .map(|o| o.id)
+            .collect();
+        for id in ids {
+            self.cancel(id);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The plug-in registry: strategy name → factory.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use vigil_core::Universe;
+
+use crate::Strategy;
+
+/// An error finding or building a strategy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrategyError {
+    /// No plug-in of that name is registered.
+    #[error("unknown strategy `{name}` (registered: {known})")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The registered names.
+        known: String,
+    },
+    /// Two plug-ins registered the same name.
+    #[error("strategy `{0}` is registered twice")]
+    Duplicate(String),
+    /// The strategy's parameters are wrong.
+    #[error("strategy `{strategy}`: {message}")]
+    InvalidParams {
+        /// The strategy.
+        strategy: String,
+        /// What is wrong, naming the parameter.
+        message: String,
+    },
+}
+
+impl StrategyError {
+    /// A parameter error for `strategy`.
+    pub fn invalid(strategy: &str, message: impl Into<String>) -> StrategyError {
+        StrategyError::InvalidParams {
+            strategy: strategy.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Documentation of one parameter, for `vigil strategies`.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamSpec {
+    /// Parameter name as written in TOML.
+    pub name: &'static str,
+    /// Type, e.g. `integer`, `decimal`, `string list`.
+    pub ty: &'static str,
+    /// Default, if the parameter is optional.
+    pub default: Option<&'static str>,
+    /// What it does.
+    pub help: &'static str,
+}
+
+/// What a factory may consult while building a strategy.
+pub struct BuildContext<'a> {
+    /// The run's instruments and assets (to resolve symbols named in parameters).
+    pub universe: &'a Universe,
+}
+
+/// A plug-in: its name, documentation and factory.
+#[derive(Clone, Copy)]
+pub struct StrategyDescriptor {
+    /// The name configs use, e.g. `sma-cross`.
+    pub name: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Its parameters.
+    pub params: &'static [ParamSpec],
+    /// Builds the strategy from its parameter table.
+    pub build: fn(&toml::Table, &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError>,
+}
+
+/// Maps strategy names to factories.
+#[derive(Default, Clone)]
+pub struct Registry {
+    plugins: BTreeMap<&'static str, StrategyDescriptor>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Registers a plug-in; a second plug-in with the same name is an error.
+    pub fn register(&mut self, descriptor: StrategyDescriptor) -> Result<&mut Self, StrategyError> {
+        if self.plugins.contains_key(descriptor.name) {
+            return Err(StrategyError::Duplicate(descriptor.name.to_string()));
+        }
+        self.plugins.insert(descriptor.name, descriptor);
+        Ok(self)
+    }
+
+    /// Looks up a plug-in.
+    pub fn get(&self, name: &str) -> Option<&StrategyDescriptor> {
+        self.plugins.get(name)
+    }
+
+    /// All plug-ins, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &StrategyDescriptor> {
+        self.plugins.values()
+    }
+
+    /// Builds the strategy `name` from its parameter table.
+    pub fn build(
+        &self,
+        name: &str,
+        params: &toml::Table,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Strategy>, StrategyError> {
+        let d = self.get(name).ok_or_else(|| StrategyError::Unknown {
+            name: name.to_string(),
+            known: self.plugins.keys().copied().collect::<Vec<_>>().join(", "),
+        })?;
+        (d.build)(params, ctx)
+    }
+}
+
+/// Deserialises a strategy's parameter table into its config struct (which should
+/// use `#[serde(deny_unknown_fields)]`), turning serde's message into an error
+/// that names the strategy and the parameter.
+pub fn parse_params<T: DeserializeOwned>(strategy: &str, params: &toml::Table) -> Result<T, StrategyError> {
+    T::deserialize(toml::Value::Table(params.clone()))
+        .map_err(|e| StrategyError::invalid(strategy, e.to_string().trim().to_string()))
+}
