@@ -62,6 +62,13 @@ impl MarketState {
         }
     }
 
+    /// Advances the clock without an event (never backwards).
+    pub fn apply_time(&mut self, ts: Timestamp) {
+        if ts > self.now {
+            self.now = ts;
+        }
+    }
+
     /// The engine clock: the time of the latest event.
     pub fn now(&self) -> Timestamp {
         self.now

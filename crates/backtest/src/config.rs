@@ -1,0 +1,247 @@
+//! Backtest configuration (TOML).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use vigil_core::{InstrumentSpec, Interval, TimeUnit};
+use vigil_exec::SimVenueConfig;
+
+/// A backtest config file.
+///
+/// ```toml
+/// name = "BTCUSDT 1m SMA cross"
+/// account_currency = "USDT"
+/// starting_cash = 10000
+///
+/// [[instruments]]
+/// symbol = "BTCUSDT"
+/// base = "BTC"
+/// quote = "USDT"
+///
+/// [[data.bars]]
+/// instrument = "BTCUSDT"
+/// path = "data/binance-btcusdt-perp-1m-2022-01.csv"
+/// interval = "1m"
+///
+/// [venue]
+/// taker_fee_bps = 10
+/// slippage_bps = 1
+///
+/// [strategy]
+/// name = "sma-cross"
+/// fast = 10
+/// slow = 30
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestConfig {
+    /// A name for the run (defaults to the file name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The currency equity is measured in; every instrument must be quoted in it.
+    pub account_currency: String,
+    /// Starting cash in the account currency.
+    pub starting_cash: Decimal,
+    /// The instruments traded.
+    pub instruments: Vec<InstrumentSpec>,
+    /// Recorded data.
+    pub data: DataConfig,
+    /// Fees, slippage and fill model of the simulated venue.
+    #[serde(default)]
+    pub venue: SimVenueConfig,
+    /// The strategy: `name` plus its parameters.
+    pub strategy: toml::Table,
+    /// Only events at or after this time (RFC 3339 or a date).
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Only events before this time.
+    #[serde(default)]
+    pub end: Option<String>,
+    /// What the report includes.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+/// Data sources.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Bar files, one per instrument.
+    #[serde(default)]
+    pub bars: Vec<BarSourceConfig>,
+    /// Grade files.
+    #[serde(default)]
+    pub grades: Vec<GradeSourceConfig>,
+}
+
+/// One bar file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BarSourceConfig {
+    /// The instrument's symbol (declared under `[[instruments]]`).
+    pub instrument: String,
+    /// CSV path, relative to the config file.
+    pub path: PathBuf,
+    /// Bar interval, e.g. `1m`, `5m`, `1h`, `1d`.
+    pub interval: Interval,
+    /// Unit of integer timestamps (`seconds`, `millis`, `micros`, `nanos`);
+    /// guessed from magnitude when absent.
+    #[serde(default)]
+    pub ts_unit: Option<TimeUnit>,
+}
+
+/// One grades file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradeSourceConfig {
+    /// CSV path, relative to the config file.
+    pub path: PathBuf,
+    /// Source name for rows without a `source` column.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Grade kind for rows without a `kind` column.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// For files without `published_at`: publication = `as_of` + this lag.
+    #[serde(default)]
+    pub publication_lag: Option<Interval>,
+}
+
+/// What the report includes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Spacing of equity-curve points (the curve is sampled, not stored per bar).
+    #[serde(default = "default_sample")]
+    pub equity_sample: Interval,
+    /// Include every fill in the JSON report.
+    #[serde(default = "yes")]
+    pub fills: bool,
+}
+
+fn default_sample() -> Interval {
+    "1h".parse().expect("valid interval")
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            equity_sample: default_sample(),
+            fills: true,
+        }
+    }
+}
+
+/// A config file error, with the file and (where known) the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.path.display(), l, self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl BacktestConfig {
+    /// Parses a config from TOML text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<BacktestConfig, ConfigError> {
+        toml::from_str::<BacktestConfig>(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError {
+                path: path.to_path_buf(),
+                line,
+                message: e.message().trim().to_string(),
+            }
+        })
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<(BacktestConfig, String), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            message: e.to_string(),
+        })?;
+        Ok((BacktestConfig::parse(&text, path)?, text))
+    }
+}
+
+/// Finds the line of `key = …` inside the `[table]` section of a TOML text, for
+/// errors found after parsing (a strategy parameter out of range, say).
+pub fn locate_key(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut in_table = false;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            in_table = line.trim_start_matches('[').trim_end_matches(']').trim() == table;
+            continue;
+        }
+        if in_table {
+            if let Some((k, _)) = line.split_once('=') {
+                if k.trim().trim_matches('"') == key {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+account_currency = "USDT"
+starting_cash = 1000
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+[[data.bars]]
+instrument = "BTCUSDT"
+path = "x.csv"
+interval = "1m"
+[strategy]
+name = "sma-cross"
+fast = 2
+slow = 5
+"#;
+
+    #[test]
+    fn parses_and_defaults() {
+        let c = BacktestConfig::parse(GOOD, Path::new("c.toml")).unwrap();
+        assert_eq!(c.venue, SimVenueConfig::default());
+        assert_eq!(c.data.bars[0].interval.to_string(), "1m");
+        assert_eq!(locate_key(GOOD, "strategy", "slow"), Some(15));
+    }
+
+    #[test]
+    fn typos_are_named_with_line() {
+        let bad = GOOD.replace("interval = \"1m\"", "intreval = \"1m\"");
+        let e = BacktestConfig::parse(&bad, Path::new("c.toml")).unwrap_err();
+        assert_eq!(e.line, Some(11), "{e}");
+        assert!(e.to_string().starts_with("c.toml:11: unknown field `intreval`"), "{e}");
+        let bad = GOOD.replace("interval = \"1m\"", "interval = \"1q\"");
+        let e = BacktestConfig::parse(&bad, Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("`1q` is not an interval"), "{e}");
+    }
+}

@@ -1,0 +1,217 @@
+//! The backtest [`Recorder`]: an engine observer that keeps what the report needs
+//! in memory that does not grow with the number of bars (except the sampled curve).
+
+use std::collections::BTreeMap;
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use vigil_core::{ClientOrderId, Fill, MarketEvent, Order, OrderRequest, OrderStatus, Portfolio, Timestamp};
+use vigil_engine::Observer;
+use vigil_risk::Verdict;
+
+use crate::report::EquityPoint;
+
+/// Per-instrument data coverage.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Coverage {
+    pub events: u64,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+    pub first_price: Option<Decimal>,
+    pub last_price: Option<Decimal>,
+}
+
+/// Records fills, verdicts, order outcomes, a sampled equity curve, daily equity,
+/// drawdown and exposure as the engine runs.
+pub struct Recorder {
+    pub(crate) sample_every: i64,
+    pub(crate) next_sample: i64,
+    pub(crate) equity_curve: Vec<EquityPoint>,
+    pub(crate) daily_equity: Vec<(Timestamp, f64)>,
+    current_day: i64,
+    last_equity: Decimal,
+    last_equity_f: f64,
+    pub(crate) peak: f64,
+    peak_ts: Timestamp,
+    in_drawdown: bool,
+    pub(crate) max_drawdown: f64,
+    pub(crate) max_dd_duration: i64,
+    exposed_since: Option<Timestamp>,
+    pub(crate) exposed_nanos: i64,
+    pub(crate) first_ts: Option<Timestamp>,
+    pub(crate) last_ts: Timestamp,
+    pub(crate) events: u64,
+    pub(crate) fills: Vec<Fill>,
+    pub(crate) verdicts: BTreeMap<String, u64>,
+    pub(crate) orders_submitted: u64,
+    pub(crate) orders_filled: u64,
+    pub(crate) orders_cancelled: u64,
+    pub(crate) orders_rejected: u64,
+    pub(crate) close_reasons: BTreeMap<String, u64>,
+    pub(crate) coverage: Vec<Coverage>,
+    pub(crate) traded_notional: Decimal,
+    pub(crate) starting_equity: Decimal,
+}
+
+impl Recorder {
+    /// A recorder sampling the equity curve every `sample_every_nanos`.
+    pub fn new(sample_every_nanos: i64, instruments: usize, starting_equity: Decimal) -> Recorder {
+        let f = starting_equity.to_f64().unwrap_or(0.0);
+        Recorder {
+            sample_every: sample_every_nanos.max(1),
+            next_sample: i64::MIN,
+            equity_curve: Vec::new(),
+            daily_equity: Vec::new(),
+            current_day: i64::MIN,
+            last_equity: starting_equity,
+            last_equity_f: f,
+            peak: f,
+            peak_ts: Timestamp::MIN,
+            in_drawdown: false,
+            max_drawdown: 0.0,
+            max_dd_duration: 0,
+            exposed_since: None,
+            exposed_nanos: 0,
+            first_ts: None,
+            last_ts: Timestamp::MIN,
+            events: 0,
+            fills: Vec::new(),
+            verdicts: BTreeMap::new(),
+            orders_submitted: 0,
+            orders_filled: 0,
+            orders_cancelled: 0,
+            orders_rejected: 0,
+            close_reasons: BTreeMap::new(),
+            coverage: vec![Coverage::default(); instruments],
+            traded_notional: Decimal::ZERO,
+            starting_equity,
+        }
+    }
+
+    /// Closes the books at the end of the run: the last day's equity, the open
+    /// drawdown's duration, the open exposure interval, the last curve point.
+    pub(crate) fn finish(&mut self, portfolio: &Portfolio) {
+        let end = self.last_ts;
+        if let Some(since) = self.exposed_since.take() {
+            self.exposed_nanos += end.nanos() - since.nanos();
+        }
+        if self.first_ts.is_some() {
+            self.daily_equity.push((Timestamp(self.current_day), self.last_equity_f));
+            if self.in_drawdown {
+                self.max_dd_duration = self.max_dd_duration.max(end.nanos() - self.peak_ts.nanos());
+            }
+            if self.equity_curve.last().map(|p| p.ts) != Some(end) {
+                self.push_point(end, portfolio.equity());
+            }
+        }
+    }
+
+    fn push_point(&mut self, ts: Timestamp, equity: Decimal) {
+        let e = equity.to_f64().unwrap_or(0.0);
+        let dd = if self.peak > 0.0 { (self.peak - e) / self.peak } else { 0.0 };
+        self.equity_curve.push(EquityPoint {
+            ts,
+            equity,
+            drawdown: dd.max(0.0),
+        });
+    }
+}
+
+impl Observer for Recorder {
+    fn on_verdict(&mut self, _ts: Timestamp, _id: ClientOrderId, _request: &OrderRequest, verdict: &Verdict) {
+        *self.verdicts.entry(verdict.label()).or_insert(0) += 1;
+        if verdict.order().is_some() {
+            self.orders_submitted += 1;
+        }
+    }
+
+    fn on_fill(&mut self, fill: &Fill, status: OrderStatus, _portfolio: &Portfolio) {
+        if status == OrderStatus::Filled {
+            self.orders_filled += 1;
+        }
+        self.traded_notional += fill.notional();
+        self.fills.push(fill.clone());
+    }
+
+    fn on_order_closed(&mut self, order: &Order) {
+        match order.status {
+            OrderStatus::Cancelled => self.orders_cancelled += 1,
+            OrderStatus::Rejected => self.orders_rejected += 1,
+            _ => {}
+        }
+        let reason = order.reason.clone().unwrap_or_else(|| "unspecified".into());
+        *self.close_reasons.entry(reason).or_insert(0) += 1;
+    }
+
+    #[inline]
+    fn on_event_processed(&mut self, event: &MarketEvent, portfolio: &Portfolio) {
+        let ts = event.ts();
+        self.events += 1;
+        if self.first_ts.is_none() {
+            self.first_ts = Some(ts);
+            self.peak_ts = ts;
+            self.current_day = ts.day_floor().nanos();
+            self.next_sample = ts.nanos();
+        }
+        if let MarketEvent::Bar(b) = event {
+            let c = &mut self.coverage[b.instrument.index()];
+            c.events += 1;
+            if c.first.is_none() {
+                c.first = Some(b.open_time);
+                c.first_price = Some(b.open);
+            }
+            c.last = Some(b.close_time);
+            c.last_price = Some(b.close);
+        }
+        // Daily closing equity (days without events repeat the last equity).
+        let day = ts.day_floor().nanos();
+        if day != self.current_day {
+            let mut d = self.current_day;
+            while d < day {
+                self.daily_equity.push((Timestamp(d), self.last_equity_f));
+                d += vigil_core::time::NANOS_PER_DAY;
+            }
+            self.current_day = day;
+        }
+        // Exposure: time during which any position was open.
+        let exposed = !portfolio.position_value().is_zero()
+            || portfolio.open_positions().next().is_some();
+        match (exposed, self.exposed_since) {
+            (true, None) => self.exposed_since = Some(ts),
+            (false, Some(since)) => {
+                self.exposed_nanos += ts.nanos() - since.nanos();
+                self.exposed_since = None;
+            }
+            _ => {}
+        }
+        // Drawdown, only when equity moved.
+        let equity = portfolio.equity();
+        if equity != self.last_equity {
+            self.last_equity = equity;
+            let e = equity.to_f64().unwrap_or(0.0);
+            self.last_equity_f = e;
+            if e >= self.peak {
+                if self.in_drawdown {
+                    self.max_dd_duration = self.max_dd_duration.max(ts.nanos() - self.peak_ts.nanos());
+                    self.in_drawdown = false;
+                }
+                self.peak = e;
+                self.peak_ts = ts;
+            } else if self.peak > 0.0 {
+                self.in_drawdown = true;
+                let dd = (self.peak - e) / self.peak;
+                if dd > self.max_drawdown {
+                    self.max_drawdown = dd;
+                }
+            }
+        } else if !self.in_drawdown {
+            // Still at the peak: the drawdown clock restarts here.
+            self.peak_ts = ts;
+        }
+        if ts.nanos() >= self.next_sample {
+            self.push_point(ts, equity);
+            self.next_sample = (ts.nanos() / self.sample_every + 1) * self.sample_every;
+        }
+        self.last_ts = ts;
+    }
+}

@@ -1,0 +1,175 @@
+//! The backtest report: everything a run produced, serialisable to JSON.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use vigil_core::{Liquidity, Side, Timestamp};
+
+use crate::metrics::Metrics;
+
+/// One point of the sampled equity curve.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EquityPoint {
+    /// Time of the sample.
+    pub ts: Timestamp,
+    /// Equity in the account currency.
+    pub equity: Decimal,
+    /// Drawdown from the running peak, as a fraction (0.1 = 10 % below the peak).
+    pub drawdown: f64,
+}
+
+/// A round trip: from flat to a position and back to flat.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TradeRecord {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// `long` or `short`.
+    pub direction: &'static str,
+    /// Time of the first entry fill.
+    pub entry_time: Timestamp,
+    /// Time of the last exit fill (`None` while open).
+    pub exit_time: Option<Timestamp>,
+    /// Largest quantity held during the trade.
+    pub quantity: Decimal,
+    /// Volume-weighted entry price.
+    pub entry_price: Decimal,
+    /// Volume-weighted exit price (or the last mark while open).
+    pub exit_price: Decimal,
+    /// Profit after all fees of the trade (mark-to-market while open).
+    pub pnl: Decimal,
+    /// `pnl` as a fraction of the entry cost.
+    pub return_pct: f64,
+    /// Fees paid on entry and exit.
+    pub fees: Decimal,
+    /// Fills that made up the trade.
+    pub fills: u32,
+    /// Whether the trade was still open when the data ended.
+    pub open: bool,
+}
+
+/// One fill, with the symbol spelled out.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FillRecord {
+    /// Client order id.
+    pub order_id: u64,
+    /// Instrument symbol.
+    pub instrument: String,
+    /// Buy or sell.
+    pub side: Side,
+    /// Execution price.
+    pub price: Decimal,
+    /// Quantity.
+    pub qty: Decimal,
+    /// Fee paid.
+    pub fee: Decimal,
+    /// Maker or taker.
+    pub liquidity: Liquidity,
+    /// Execution time.
+    pub ts: Timestamp,
+}
+
+/// Order outcomes.
+#[derive(Clone, Debug, PartialEq, Serialize, Default)]
+pub struct OrderStats {
+    /// Orders sent to the venue (approved or resized by risk).
+    pub submitted: u64,
+    /// Orders that filled completely.
+    pub filled: u64,
+    /// Orders cancelled (by the strategy, time in force, or cut by cash).
+    pub cancelled: u64,
+    /// Orders rejected (by risk or the venue).
+    pub rejected: u64,
+    /// Why orders were cancelled or rejected, with counts.
+    pub close_reasons: BTreeMap<String, u64>,
+}
+
+/// The data one instrument contributed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DataSpan {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// Bars processed.
+    pub bars: u64,
+    /// Open time of the first bar.
+    pub first: Option<Timestamp>,
+    /// Close time of the last bar.
+    pub last: Option<Timestamp>,
+    /// Buy-and-hold return of the instrument over the span (first open → last close).
+    pub buy_and_hold_return: Option<f64>,
+}
+
+/// The exact assumptions the results depend on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Assumptions {
+    /// Account currency.
+    pub account_currency: String,
+    /// Starting cash.
+    pub starting_cash: Decimal,
+    /// Maker fee, bps.
+    pub maker_fee_bps: Decimal,
+    /// Taker fee, bps.
+    pub taker_fee_bps: Decimal,
+    /// Slippage on taker fills, bps.
+    pub slippage_bps: Decimal,
+    /// How orders fill, in words.
+    pub fill_model: String,
+    /// Annualisation: periods per year used for volatility, Sharpe and Sortino.
+    pub periods_per_year: u32,
+    /// Data used.
+    pub data: Vec<DataSpan>,
+}
+
+/// An open position at the end of the run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PositionRecord {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// Quantity held.
+    pub qty: Decimal,
+    /// Average entry price.
+    pub avg_price: Decimal,
+    /// Last mark.
+    pub mark: Option<Decimal>,
+    /// Unrealised PnL at the mark.
+    pub unrealised_pnl: Decimal,
+}
+
+/// Everything a backtest produced. Serialises deterministically: the same config
+/// and data give byte-identical JSON.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BacktestReport {
+    /// vigil version that produced the report.
+    pub vigil_version: &'static str,
+    /// Run name.
+    pub name: String,
+    /// Strategy name.
+    pub strategy: String,
+    /// Strategy parameters as configured.
+    pub strategy_params: serde_json::Value,
+    /// Costs, fill model and data span.
+    pub assumptions: Assumptions,
+    /// Performance metrics.
+    pub metrics: Metrics,
+    /// Order outcomes.
+    pub orders: OrderStats,
+    /// Risk verdicts by label (`approved`, `resized`, `denied:<reason>`).
+    pub verdicts: BTreeMap<String, u64>,
+    /// Round trips.
+    pub trades: Vec<TradeRecord>,
+    /// Every fill (unless disabled in `[output]`).
+    pub fills: Vec<FillRecord>,
+    /// Final cash in the account currency.
+    pub final_cash: Decimal,
+    /// Open positions at the end.
+    pub final_positions: Vec<PositionRecord>,
+    /// Sampled equity curve.
+    pub equity_curve: Vec<EquityPoint>,
+}
+
+impl BacktestReport {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises")
+    }
+}

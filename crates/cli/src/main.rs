@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    vigil_cli::main_with(vigil_cli::builtin_registry())
+}

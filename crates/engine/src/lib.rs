@@ -1,0 +1,309 @@
+//! The vigil engine: one synchronous, deterministic loop for backtest, paper and live.
+//!
+//! [`Engine::process`] takes one [`MarketEvent`] and, in order:
+//! 1. checks and advances the clock to the event's time;
+//! 2. lets the venue match working orders against the event, and applies the fills
+//!    to the portfolio (calling [`Strategy::on_fill`]);
+//! 3. records the event in the market state and marks the portfolio to it;
+//! 4. calls [`Strategy::on_event`], collecting order intents;
+//! 5. sends each intent through the [`RiskManager`] and the approved ones to the venue;
+//! 6. reports everything to an [`Observer`] (the backtest recorder, the journal).
+//!
+//! There is no I/O, no async, no lock and no channel inside `process`.
+
+#![warn(missing_docs)]
+
+use rust_decimal::Decimal;
+use vigil_core::{
+    ClientOrderId, Fill, InstrumentId, MarketEvent, MarketState, Order, OrderRequest, OrderStatus, Portfolio,
+    PortfolioError, Timestamp, Universe,
+};
+use vigil_exec::{ExecutionReport, SimVenue};
+use vigil_risk::{RiskManager, RiskView, Verdict};
+use vigil_strategy::{Command, Context, ContextParts, Strategy};
+
+/// Callbacks through which the engine reports what happens. All methods default to
+/// doing nothing; the backtest recorder and the journal implement the ones they need.
+pub trait Observer {
+    /// A risk verdict on an order intent.
+    fn on_verdict(&mut self, _ts: Timestamp, _id: ClientOrderId, _request: &OrderRequest, _verdict: &Verdict) {}
+    /// An order was accepted by the venue.
+    fn on_accepted(&mut self, _ts: Timestamp, _id: ClientOrderId) {}
+    /// A fill was applied to the portfolio (which already includes it); `status`
+    /// is the order's status after the fill.
+    fn on_fill(&mut self, _fill: &Fill, _status: OrderStatus, _portfolio: &Portfolio) {}
+    /// An order ended without filling completely (cancelled or rejected).
+    fn on_order_closed(&mut self, _order: &Order) {}
+    /// An event was fully processed; `portfolio` is marked to it.
+    fn on_event_processed(&mut self, _event: &MarketEvent, _portfolio: &Portfolio) {}
+}
+
+/// An observer that records nothing.
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+/// Why the engine stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// An event is older than the engine clock.
+    #[error("event at {ts} is older than the engine clock {now}; events must be time-ordered")]
+    TimeWentBackwards {
+        /// The event's time.
+        ts: Timestamp,
+        /// The clock.
+        now: Timestamp,
+    },
+    /// An event names an instrument outside the universe.
+    #[error("event for unknown instrument {0}")]
+    UnknownInstrument(InstrumentId),
+    /// The portfolio refused a fill or mark (a venue bug or overflow).
+    #[error("accounting error: {0}")]
+    Accounting(#[from] PortfolioError),
+    /// A strategy kept placing orders from order callbacks without end.
+    #[error("strategy placed orders from callbacks more than {0} rounds in one event")]
+    CallbackLoop(usize),
+}
+
+const MAX_CALLBACK_ROUNDS: usize = 64;
+
+/// The engine. Generic over its observer so that recording is statically dispatched.
+pub struct Engine<O: Observer = NoObserver> {
+    universe: Universe,
+    portfolio: Portfolio,
+    market: MarketState,
+    venue: SimVenue,
+    risk: RiskManager,
+    strategy: Box<dyn Strategy>,
+    observer: O,
+    commands: Vec<Command>,
+    reports: Vec<ExecutionReport>,
+    next_order_id: u64,
+    taker_fee_rate: Decimal,
+    started: bool,
+    stopped: bool,
+    events: u64,
+}
+
+impl<O: Observer> Engine<O> {
+    /// Assembles an engine.
+    pub fn new(
+        universe: Universe,
+        portfolio: Portfolio,
+        venue: SimVenue,
+        risk: RiskManager,
+        strategy: Box<dyn Strategy>,
+        observer: O,
+    ) -> Engine<O> {
+        let market = MarketState::new(universe.len());
+        Engine {
+            taker_fee_rate: venue.config().taker_rate(),
+            universe,
+            portfolio,
+            market,
+            venue,
+            risk,
+            strategy,
+            observer,
+            commands: Vec::with_capacity(8),
+            reports: Vec::with_capacity(8),
+            next_order_id: 1,
+            started: false,
+            stopped: false,
+            events: 0,
+        }
+    }
+
+    /// The account.
+    pub fn portfolio(&self) -> &Portfolio {
+        &self.portfolio
+    }
+
+    /// Latest prices and grades.
+    pub fn market(&self) -> &MarketState {
+        &self.market
+    }
+
+    /// The run's instruments.
+    pub fn universe(&self) -> &Universe {
+        &self.universe
+    }
+
+    /// The observer.
+    pub fn observer(&self) -> &O {
+        &self.observer
+    }
+
+    /// The risk manager (to read or change the trading state, e.g. the kill switch).
+    pub fn risk_mut(&mut self) -> &mut RiskManager {
+        &mut self.risk
+    }
+
+    /// Orders working at the venue.
+    pub fn open_orders(&self) -> &[Order] {
+        self.venue.open_orders()
+    }
+
+    /// Events processed so far.
+    pub fn events_processed(&self) -> u64 {
+        self.events
+    }
+
+    /// Consumes the engine, returning its observer, final portfolio and universe.
+    pub fn into_parts(self) -> (O, Portfolio, Universe) {
+        (self.observer, self.portfolio, self.universe)
+    }
+
+    /// Processes one event (see the crate docs for the order of steps).
+    #[inline]
+    pub fn process(&mut self, event: &MarketEvent) -> Result<(), EngineError> {
+        let ts = event.ts();
+        let now = self.market.now();
+        if ts < now {
+            return Err(EngineError::TimeWentBackwards { ts, now });
+        }
+        if let Some(i) = event.instrument() {
+            if i.index() >= self.universe.len() {
+                return Err(EngineError::UnknownInstrument(i));
+            }
+        }
+        if !self.started {
+            self.started = true;
+            self.market.apply_time(ts);
+            self.with_context(ts, |s, ctx| s.on_start(ctx));
+            self.flush_commands(ts)?;
+        }
+        self.events += 1;
+
+        // 2. Venue matches working orders against this event.
+        self.venue
+            .on_event(event, &self.universe, &self.portfolio, &mut self.reports);
+        if !self.reports.is_empty() {
+            self.handle_reports(ts)?;
+        }
+
+        // 3. Market state and marks.
+        self.market.apply(event);
+        match event {
+            MarketEvent::Bar(b) => self.portfolio.mark(b.instrument, b.close)?,
+            MarketEvent::Trade(t) => self.portfolio.mark(t.instrument, t.price)?,
+            MarketEvent::Quote(q) => self
+                .portfolio
+                .mark(q.instrument, (q.bid + q.ask) / Decimal::TWO)?,
+            MarketEvent::Grade(_) => {}
+        }
+
+        // 4. Strategy.
+        self.with_context(ts, |s, ctx| s.on_event(event, ctx));
+
+        // 5. Risk and venue.
+        if !self.commands.is_empty() {
+            self.flush_commands(ts)?;
+        }
+
+        // 6. Observer.
+        self.observer.on_event_processed(event, &self.portfolio);
+        Ok(())
+    }
+
+    /// Calls `on_stop` once; later calls do nothing.
+    pub fn finish(&mut self) -> Result<(), EngineError> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let now = self.market.now();
+        self.with_context(now, |s, ctx| s.on_stop(ctx));
+        self.flush_commands(now)
+    }
+
+    #[inline]
+    fn with_context(&mut self, now: Timestamp, f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>)) {
+        let mut ctx = Context::new(ContextParts {
+            now,
+            universe: &self.universe,
+            portfolio: &self.portfolio,
+            market: &self.market,
+            open_orders: self.venue.open_orders(),
+            taker_fee_rate: self.taker_fee_rate,
+            commands: &mut self.commands,
+            next_order_id: &mut self.next_order_id,
+        });
+        f(self.strategy.as_mut(), &mut ctx);
+    }
+
+    /// Applies venue reports: fills to the portfolio, callbacks to the strategy.
+    fn handle_reports(&mut self, ts: Timestamp) -> Result<(), EngineError> {
+        let reports = std::mem::take(&mut self.reports);
+        for report in &reports {
+            match report {
+                ExecutionReport::Accepted { id, ts } => self.observer.on_accepted(*ts, *id),
+                ExecutionReport::Filled { fill, status } => {
+                    self.portfolio.apply_fill(fill)?;
+                    self.observer.on_fill(fill, *status, &self.portfolio);
+                    self.with_context(ts, |s, ctx| s.on_fill(fill, ctx));
+                }
+                ExecutionReport::Closed { order } => {
+                    self.observer.on_order_closed(order);
+                    self.with_context(ts, |s, ctx| s.on_order_closed(order, ctx));
+                }
+            }
+        }
+        // Reuse the allocation.
+        self.reports = reports;
+        self.reports.clear();
+        Ok(())
+    }
+
+    /// Sends pending commands through risk to the venue, repeating while callbacks
+    /// (rejections) produce new commands.
+    fn flush_commands(&mut self, ts: Timestamp) -> Result<(), EngineError> {
+        let mut rounds = 0;
+        while !self.commands.is_empty() {
+            rounds += 1;
+            if rounds > MAX_CALLBACK_ROUNDS {
+                return Err(EngineError::CallbackLoop(MAX_CALLBACK_ROUNDS));
+            }
+            let commands = std::mem::take(&mut self.commands);
+            for cmd in &commands {
+                match *cmd {
+                    Command::Submit { id, request } => {
+                        let view = RiskView {
+                            now: ts,
+                            universe: &self.universe,
+                            portfolio: &self.portfolio,
+                            market: &self.market,
+                            open_orders: self.venue.open_orders(),
+                        };
+                        let verdict = self.risk.check(&request, &view);
+                        self.observer.on_verdict(ts, id, &request, &verdict);
+                        match verdict.order() {
+                            Some(approved) => {
+                                let order = Order::new(id, *approved, ts);
+                                self.venue
+                                    .submit(order, &self.universe, ts, &mut self.reports);
+                            }
+                            None => {
+                                let mut order = Order::new(id, request, ts);
+                                let reason = match &verdict {
+                                    Verdict::Denied(r) => format!("denied by risk: {}", r.label()),
+                                    _ => unreachable!("verdict without order is a denial"),
+                                };
+                                let _ = order.reject(ts, reason);
+                                self.reports.push(ExecutionReport::Closed { order });
+                            }
+                        }
+                    }
+                    Command::Cancel(id) => {
+                        // Cancelling an order that already finished is not an error for
+                        // a strategy: it raced the fill. The venue reports nothing then.
+                        let _ = self.venue.cancel(id, ts, &mut self.reports);
+                    }
+                }
+            }
+            if !self.reports.is_empty() {
+                self.handle_reports(ts)?;
+            }
+        }
+        Ok(())
+    }
+}

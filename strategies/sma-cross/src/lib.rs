@@ -1,0 +1,251 @@
+//! `sma-cross`: the textbook long-only moving-average crossover (see README.md).
+
+#![warn(missing_docs)]
+
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use vigil_core::{InstrumentId, MarketEvent};
+use vigil_strategy::{parse_params, BuildContext, Context, ParamSpec, Strategy, StrategyDescriptor, StrategyError};
+
+/// The plug-in's registry name.
+pub const NAME: &str = "sma-cross";
+
+/// Parameters of `sma-cross`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SmaCrossConfig {
+    /// Bars in the fast average.
+    pub fast: usize,
+    /// Bars in the slow average.
+    pub slow: usize,
+    /// Symbols to trade; all instruments when absent.
+    #[serde(default)]
+    pub instruments: Option<Vec<String>>,
+}
+
+impl SmaCrossConfig {
+    /// Checks the parameters, naming the one that is wrong.
+    pub fn validate(&self) -> Result<(), StrategyError> {
+        if self.fast < 1 {
+            return Err(StrategyError::invalid(NAME, "`fast` must be at least 1"));
+        }
+        if self.slow <= self.fast {
+            return Err(StrategyError::invalid(
+                NAME,
+                format!("`slow` ({}) must be greater than `fast` ({})", self.slow, self.fast),
+            ));
+        }
+        if self.slow > 100_000 {
+            return Err(StrategyError::invalid(NAME, "`slow` must be at most 100000"));
+        }
+        Ok(())
+    }
+}
+
+/// Closes as fixed-point integers with 12 decimal places: exact for prices with up
+/// to 12 decimals (crypto prices have at most 8).
+const SCALE: u32 = 12;
+
+fn fixed(d: Decimal) -> i128 {
+    let m = d.mantissa();
+    let s = d.scale();
+    if s <= SCALE {
+        m * 10i128.pow(SCALE - s)
+    } else {
+        m / 10i128.pow(s - SCALE)
+    }
+}
+
+/// Rolling state for one instrument.
+#[derive(Clone, Debug)]
+struct Track {
+    window: VecDeque<i128>,
+    sum_fast: i128,
+    sum_slow: i128,
+    prev: Option<Ordering>,
+}
+
+/// The strategy.
+#[derive(Debug)]
+pub struct SmaCross {
+    fast: usize,
+    slow: usize,
+    tracks: Vec<Option<Track>>,
+}
+
+impl SmaCross {
+    /// Builds the strategy for instruments `0..n` (all of them traded).
+    pub fn new(config: &SmaCrossConfig, instruments: usize) -> Result<SmaCross, StrategyError> {
+        config.validate()?;
+        let track = Track {
+            window: VecDeque::with_capacity(config.slow + 1),
+            sum_fast: 0,
+            sum_slow: 0,
+            prev: None,
+        };
+        Ok(SmaCross {
+            fast: config.fast,
+            slow: config.slow,
+            tracks: vec![Some(track); instruments],
+        })
+    }
+
+    fn restrict(mut self, keep: &[InstrumentId]) -> SmaCross {
+        for (i, t) in self.tracks.iter_mut().enumerate() {
+            if !keep.iter().any(|k| k.index() == i) {
+                *t = None;
+            }
+        }
+        self
+    }
+
+    /// The fast average compared with the slow one, once `slow` closes are known.
+    fn push(&mut self, i: usize, close: Decimal) -> Option<(Ordering, Option<Ordering>)> {
+        let (fast_n, slow_n) = (self.fast, self.slow);
+        let t = self.tracks.get_mut(i)?.as_mut()?;
+        let x = fixed(close);
+        t.window.push_back(x);
+        t.sum_slow += x;
+        t.sum_fast += x;
+        let len = t.window.len();
+        if len > fast_n {
+            t.sum_fast -= t.window[len - 1 - fast_n];
+        }
+        if len > slow_n {
+            let old = t.window.pop_front().expect("window longer than slow");
+            t.sum_slow -= old;
+        }
+        if t.window.len() < slow_n {
+            return None;
+        }
+        // fast/fast_n vs slow/slow_n  ⇔  fast × slow_n vs slow × fast_n (exact).
+        let a = t.sum_fast.checked_mul(slow_n as i128);
+        let b = t.sum_slow.checked_mul(fast_n as i128);
+        let now = match (a, b) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => {
+                let fa = t.sum_fast as f64 / fast_n as f64;
+                let fb = t.sum_slow as f64 / slow_n as f64;
+                fa.partial_cmp(&fb).unwrap_or(Ordering::Equal)
+            }
+        };
+        let prev = t.prev.replace(now);
+        Some((now, prev))
+    }
+}
+
+impl Strategy for SmaCross {
+    fn on_event(&mut self, event: &MarketEvent, ctx: &mut Context<'_>) {
+        let MarketEvent::Bar(bar) = event else {
+            return;
+        };
+        let id = bar.instrument;
+        let Some((now, Some(prev))) = self.push(id.index(), bar.close) else {
+            return;
+        };
+        let qty = ctx.position_qty(id);
+        if now == Ordering::Greater && prev != Ordering::Greater {
+            if qty.is_zero() {
+                let cash = ctx.cash_for(id);
+                if cash > Decimal::ZERO {
+                    ctx.buy_quote(id, cash);
+                }
+            }
+        } else if now == Ordering::Less && prev != Ordering::Less && qty > Decimal::ZERO {
+            ctx.close(id);
+        }
+    }
+}
+
+/// Parameter documentation.
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec { name: "fast", ty: "integer ≥ 1", default: None, help: "bars in the fast moving average" },
+    ParamSpec { name: "slow", ty: "integer > fast", default: None, help: "bars in the slow moving average" },
+    ParamSpec { name: "instruments", ty: "list of symbols", default: Some("all"), help: "instruments to trade" },
+];
+
+fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
+    let config: SmaCrossConfig = parse_params(NAME, params)?;
+    let strategy = SmaCross::new(&config, ctx.universe.len())?;
+    Ok(Box::new(match &config.instruments {
+        None => strategy,
+        Some(symbols) => {
+            let mut ids = Vec::new();
+            for s in symbols {
+                ids.push(ctx.universe.id(s).ok_or_else(|| {
+                    StrategyError::invalid(NAME, format!("`instruments`: unknown instrument `{s}`"))
+                })?);
+            }
+            strategy.restrict(&ids)
+        }
+    }))
+}
+
+/// The registry entry for `sma-cross`.
+pub fn descriptor() -> StrategyDescriptor {
+    StrategyDescriptor {
+        name: NAME,
+        summary: "Long-only SMA crossover: all in at the next open on a cross up, out on a cross down",
+        params: PARAMS,
+        build,
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cfg(fast: usize, slow: usize) -> SmaCrossConfig {
+        SmaCrossConfig { fast, slow, instruments: None }
+    }
+
+    #[test]
+    fn validates_parameters() {
+        assert!(SmaCross::new(&cfg(0, 3), 1).is_err());
+        assert!(SmaCross::new(&cfg(3, 3), 1).is_err());
+        let e = SmaCross::new(&cfg(5, 2), 1).unwrap_err().to_string();
+        assert_eq!(e, "strategy `sma-cross`: `slow` (2) must be greater than `fast` (5)");
+        let t: toml::Table = toml::from_str("fast = 2\nslwo = 5").unwrap();
+        let e = parse_params::<SmaCrossConfig>(NAME, &t).unwrap_err().to_string();
+        assert!(e.contains("unknown field `slwo`"), "{e}");
+    }
+
+    #[test]
+    fn ties_are_exact() {
+        // Constant prices: fast == slow exactly, never a cross.
+        let mut s = SmaCross::new(&cfg(2, 3), 1).unwrap();
+        for _ in 0..10 {
+            if let Some((now, _)) = s.push(0, Decimal::new(1, 1)) {
+                assert_eq!(now, Ordering::Equal);
+            }
+        }
+    }
+
+    proptest! {
+        /// The exact comparison agrees with a naive recomputation of both averages.
+        #[test]
+        fn matches_naive_sma(prices in proptest::collection::vec(1i64..1_000_000, 1..200), fast in 1usize..8, extra in 1usize..8) {
+            let slow = fast + extra;
+            let mut s = SmaCross::new(&cfg(fast, slow), 1).unwrap();
+            let ds: Vec<Decimal> = prices.iter().map(|p| Decimal::new(*p, 4)).collect();
+            for (i, d) in ds.iter().enumerate() {
+                let got = s.push(0, *d).map(|(now, _)| now);
+                if i + 1 < slow {
+                    prop_assert_eq!(got, None);
+                } else {
+                    let f: Decimal = ds[i + 1 - fast..=i].iter().sum::<Decimal>() / Decimal::from(fast);
+                    let sl: Decimal = ds[i + 1 - slow..=i].iter().sum::<Decimal>() / Decimal::from(slow);
+                    let fsum: Decimal = ds[i + 1 - fast..=i].iter().sum();
+                    let ssum: Decimal = ds[i + 1 - slow..=i].iter().sum();
+                    let exact = (fsum * Decimal::from(slow)).cmp(&(ssum * Decimal::from(fast)));
+                    prop_assert_eq!(got, Some(exact), "fast {} slow {}", f, sl);
+                }
+            }
+        }
+    }
+}
