@@ -80,6 +80,8 @@ pub struct OrderStats {
     pub cancelled: u64,
     /// Orders rejected (by risk or the venue).
     pub rejected: u64,
+    /// Orders still working when the data ended.
+    pub open_at_end: u64,
     /// Why orders were cancelled or rejected, with counts.
     pub close_reasons: BTreeMap<String, u64>,
 }

@@ -277,10 +277,13 @@ impl Backtest {
             engine.process(&event)?;
         }
         engine.finish()?;
+        let open_at_end = engine.open_orders().len() as u64;
         let (mut rec, portfolio, universe) = engine.into_parts();
         rec.finish(&portfolio);
         tracing::debug!(events = rec.events, fills = rec.fills.len(), "backtest finished");
-        Ok(build_report(rec, portfolio, universe, venue, settings, account))
+        let mut report = build_report(rec, portfolio, universe, venue, settings, account);
+        report.orders.open_at_end = open_at_end;
+        Ok(report)
     }
 }
 
@@ -492,6 +495,7 @@ fn build_report(
             filled: rec.orders_filled,
             cancelled: rec.orders_cancelled,
             rejected: rec.orders_rejected,
+            open_at_end: 0,
             close_reasons: rec.close_reasons.clone(),
         },
         verdicts: rec.verdicts.clone(),

@@ -240,6 +240,14 @@ impl SimVenue {
                 i += 1;
                 continue;
             }
+            // A bar that opened before the order existed says nothing about prices
+            // after the order was placed: wait for the next one (no look-ahead).
+            if let MarketEvent::Bar(b) = event {
+                if b.open_time < self.orders[i].created_at {
+                    i += 1;
+                    continue;
+                }
+            }
             let arrived = self.arrived[i];
             self.arrived[i] = true;
             let matched = self.match_price(&self.orders[i], arrived, event);

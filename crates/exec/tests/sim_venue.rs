@@ -270,3 +270,26 @@ async fn simulated_exchange_behind_the_port() {
     assert!(port.open_orders().await.unwrap().is_empty());
     assert!(port.cancel(ClientOrderId(1)).await.is_err());
 }
+
+#[test]
+fn bar_that_opened_before_the_order_cannot_fill_it() {
+    let u = universe();
+    let p = portfolio(&u, dec!(10000));
+    let mut v = SimVenue::new(SimVenueConfig { slippage_bps: dec!(0), ..config(FillModel::Through) });
+    let mut out = Vec::new();
+    // Placed at 00:01:30, in the middle of the bar [00:01, 00:02).
+    let placed = Timestamp::from_secs(90);
+    v.submit(
+        Order::new(ClientOrderId(1), OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)), placed),
+        &u,
+        placed,
+        &mut out,
+    );
+    out.clear();
+    v.on_event(&bar(1, dec!(100), dec!(100), dec!(100), dec!(100)), &u, &p, &mut out);
+    assert!(out.is_empty(), "the bar opened at 00:01, before the order: {out:?}");
+    v.on_event(&bar(2, dec!(105), dec!(105), dec!(105), dec!(105)), &u, &p, &mut out);
+    let f = fills(&out);
+    assert_eq!(f[0].price, dec!(105));
+    assert_eq!(f[0].ts, Timestamp::from_secs(120));
+}
