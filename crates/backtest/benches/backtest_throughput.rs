@@ -1,1 +1,133 @@
-fn main(){}
+//! `backtest_throughput`: the SMA cross over the shipped BTCUSDT 1-minute bars,
+//! in memory (the engine alone) and end to end from CSV.
+//!
+//! `cargo bench -p vigil-backtest --bench backtest_throughput`
+
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rust_decimal_macros::dec;
+use vigil_backtest::{Backtest, RunSettings};
+use vigil_core::{InstrumentSpec, Interval, MarketEvent, Portfolio, Universe};
+use vigil_engine::{Engine, NoObserver};
+use vigil_exec::{SimVenue, SimVenueConfig};
+use vigil_feed::{BarCsvOptions, CsvBarReader, VecStream};
+use vigil_risk::RiskManager;
+use vigil_sma_cross::{SmaCross, SmaCrossConfig};
+use vigil_strategy::Registry;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn setup() -> (Universe, Portfolio, Vec<MarketEvent>) {
+    let mut u = Universe::new();
+    let id = u
+        .add(&InstrumentSpec {
+            symbol: "BTCUSDT".into(),
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            lot_size: None,
+            tick_size: None,
+            min_notional: None,
+        })
+        .unwrap();
+    let usdt = u.asset_id("USDT").unwrap();
+    let p = Portfolio::new(&u, usdt, &[(usdt, dec!(10000))]).unwrap();
+    let interval: Interval = "1m".parse().unwrap();
+    let events: Vec<MarketEvent> = CsvBarReader::open(
+        root().join("backtests/data/binance-btcusdt-perp-1m-2022-01.csv"),
+        BarCsvOptions { instrument: id, interval, ts_unit: None },
+    )
+    .unwrap()
+    .map(|b| MarketEvent::Bar(b.unwrap()))
+    .collect();
+    (u, p, events)
+}
+
+fn venue() -> SimVenueConfig {
+    SimVenueConfig {
+        taker_fee_bps: dec!(10),
+        maker_fee_bps: dec!(2),
+        slippage_bps: dec!(1),
+        ..SimVenueConfig::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let (u, p, events) = setup();
+    let n = events.len() as u64;
+    let cfg = SmaCrossConfig { fast: 10, slow: 30, instruments: None };
+    let mut g = c.benchmark_group("backtest_throughput");
+    g.throughput(Throughput::Elements(n));
+    g.sample_size(20);
+
+    // The engine loop alone: events already in memory, no recording.
+    g.bench_function("engine_in_memory", |b| {
+        b.iter_batched(
+            || {
+                Engine::new(
+                    u.clone(),
+                    p.clone(),
+                    SimVenue::new(venue()),
+                    RiskManager::new(),
+                    Box::new(SmaCross::new(&cfg, 1).unwrap()),
+                    NoObserver,
+                )
+            },
+            |mut engine| {
+                for ev in &events {
+                    engine.process(ev).unwrap();
+                }
+                engine.finish().unwrap();
+                engine
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    // A full backtest (recorder, metrics, report) over in-memory events.
+    g.bench_function("backtest_in_memory", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |evs| {
+                Backtest::new(
+                    u.clone(),
+                    p.clone(),
+                    venue(),
+                    Box::new(SmaCross::new(&cfg, 1).unwrap()),
+                    Box::new(VecStream::new(evs)),
+                    RunSettings::new("bench", "sma-cross"),
+                )
+                .run()
+                .unwrap()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    // End to end from the CSV file, as `vigil backtest` runs it.
+    let mut registry = Registry::new();
+    registry.register(vigil_sma_cross::descriptor()).unwrap();
+    let config = root().join("backtests/btc-sma-cross.toml");
+    g.bench_function("backtest_from_csv", |b| {
+        b.iter(|| Backtest::from_file(&config, &registry).unwrap().run().unwrap())
+    });
+
+    // CSV parsing alone.
+    g.bench_function("csv_parse_only", |b| {
+        b.iter(|| {
+            CsvBarReader::open(
+                root().join("backtests/data/binance-btcusdt-perp-1m-2022-01.csv"),
+                BarCsvOptions { instrument: vigil_core::InstrumentId(0), interval: "1m".parse().unwrap(), ts_unit: None },
+            )
+            .unwrap()
+            .map(|b| b.unwrap())
+            .count()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

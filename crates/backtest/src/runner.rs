@@ -8,7 +8,8 @@ use vigil_core::{GradeKind, Interval, MarketEvent, Portfolio, Side, Timestamp, U
 use vigil_engine::{Engine, EngineError};
 use vigil_exec::{FillModel, SimVenue, SimVenueConfig};
 use vigil_feed::{
-    read_grades_csv, BarCsvOptions, CsvBarReader, EventStream, FeedError, GradeCsvOptions, MergedStream, VecStream,
+    read_grades_csv, BarCsvOptions, CsvBarReader, EventStream, FeedError, GradeCsvOptions, MergedStream, ReadAhead,
+    VecStream,
 };
 use vigil_risk::RiskManager;
 use vigil_strategy::{BuildContext, Registry, Strategy, StrategyError};
@@ -204,7 +205,9 @@ impl Backtest {
                     ts_unit: src.ts_unit,
                 },
             )?;
-            merged.add(file.display().to_string(), Box::new(reader.map(|r| r.map(MarketEvent::Bar))));
+            // Parse on a read-ahead thread: order and errors are preserved exactly.
+            let events = reader.map(|r| r.map(MarketEvent::Bar));
+            merged.add(file.display().to_string(), Box::new(ReadAhead::spawn(events)));
         }
         for src in &config.data.grades {
             let file = resolve(base_dir, &src.path);

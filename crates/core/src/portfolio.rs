@@ -120,6 +120,7 @@ pub struct Portfolio {
     positions: Vec<Position>,
     quote_of: Vec<AssetId>,
     position_value: Decimal,
+    open_count: usize,
     fees_paid: Decimal,
     realised_pnl: Decimal,
     allow_leverage: bool,
@@ -162,6 +163,7 @@ impl Portfolio {
             positions: universe.instruments().iter().map(|i| Position::flat(i.id)).collect(),
             quote_of: universe.instruments().iter().map(|i| i.quote).collect(),
             position_value: Decimal::ZERO,
+            open_count: 0,
             fees_paid: Decimal::ZERO,
             realised_pnl: Decimal::ZERO,
             allow_leverage: false,
@@ -204,6 +206,12 @@ impl Portfolio {
     /// All positions that are not flat.
     pub fn open_positions(&self) -> impl Iterator<Item = &Position> {
         self.positions.iter().filter(|p| !p.is_flat())
+    }
+
+    /// Number of positions that are not flat (O(1)).
+    #[inline]
+    pub fn open_position_count(&self) -> usize {
+        self.open_count
     }
 
     /// All positions, flat or not, in instrument order.
@@ -339,6 +347,11 @@ impl Portfolio {
         pos.fees += fill.fee;
         pos.qty = new_qty;
         pos.mark = Some(fill.price);
+        match (old_qty.is_zero(), new_qty.is_zero()) {
+            (true, false) => self.open_count += 1,
+            (false, true) => self.open_count -= 1,
+            _ => {}
+        }
         // Marked value: remove the old holding at its old mark, add the new one at the fill price.
         self.position_value = self.position_value - old_qty * old_mark + new_qty * fill.price;
         self.cash[quote.index()] = new_cash;
@@ -487,6 +500,7 @@ mod tests {
                 prop_assert!(!p.account_cash().is_sign_negative() || p.account_cash().is_zero());
                 prop_assert!(p.positions().iter().all(|x| !x.qty.is_sign_negative() || x.qty.is_zero()));
                 prop_assert_eq!(p.fees_paid(), fees);
+                prop_assert_eq!(p.open_position_count(), p.open_positions().count());
             }
         }
     }

@@ -116,6 +116,24 @@ impl Timestamp {
             .ok_or_else(|| TimeError::OutOfRange(text.to_string()))
     }
 
+    /// Like [`Timestamp::parse`], from bytes, with fast paths for the shapes market
+    /// data files use (RFC 3339 with `Z`, plain integers).
+    #[inline]
+    pub fn parse_bytes(bytes: &[u8], unit: Option<TimeUnit>) -> Result<Timestamp, TimeError> {
+        if bytes.len() >= 20 && bytes[4] == b'-' {
+            if let Some(ts) = parse_rfc3339_fast(bytes) {
+                return Ok(ts);
+            }
+        } else if !bytes.is_empty() && bytes.len() <= 19 && bytes.iter().all(u8::is_ascii_digit) {
+            let v = bytes.iter().fold(0i64, |acc, b| acc * 10 + (b - b'0') as i64);
+            return Timestamp::from_epoch(v, unit.unwrap_or_else(|| TimeUnit::guess(v)));
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Timestamp::parse(text, unit),
+            Err(_) => Err(TimeError::Invalid(String::from_utf8_lossy(bytes).into_owned())),
+        }
+    }
+
     /// Parses either an integer epoch value (unit guessed by magnitude unless
     /// given) or an RFC 3339 timestamp.
     pub fn parse(text: &str, unit: Option<TimeUnit>) -> Result<Timestamp, TimeError> {
@@ -191,6 +209,7 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+#[inline(always)]
 fn two(b: &[u8], i: usize) -> Option<i64> {
     let (a, c) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
     if a < 10 && c < 10 {
@@ -227,6 +246,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 
 /// Fast path for the common `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)` shape.
 /// Returns `None` for anything else (the caller then uses `chrono`).
+#[inline]
 fn parse_rfc3339_fast(b: &[u8]) -> Option<Timestamp> {
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -402,6 +422,15 @@ mod tests {
             Timestamp::parse("2022-01-01", None).unwrap(),
             Timestamp::from_secs(1_640_995_200)
         );
+        for text in ["2022-01-01T00:00:00Z", "1640995200", "1640995200000", "2022-01-01", "2022-01-01T01:00:00+01:00"] {
+            assert_eq!(
+                Timestamp::parse_bytes(text.as_bytes(), None).unwrap(),
+                Timestamp::from_secs(1_640_995_200),
+                "{text}"
+            );
+        }
+        assert!(Timestamp::parse_bytes(b"12x", None).is_err());
+        assert!(Timestamp::parse_bytes(b"", None).is_err());
     }
 
     #[test]

@@ -4,11 +4,11 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use csv::ByteRecord;
 use rust_decimal::Decimal;
 use vigil_core::{Bar, InstrumentId, Interval, TimeUnit, Timestamp};
 
 use crate::error::FeedError;
+use crate::lines::{CsvLines, LineError};
 use crate::parse::parse_decimal;
 
 /// Column aliases accepted for each field (case-insensitive).
@@ -50,8 +50,7 @@ struct Columns {
 /// positive, volume not negative, timestamps strictly increasing. The first bad row
 /// ends the stream with an error naming file, line and field.
 pub struct CsvBarReader<R: Read> {
-    reader: csv::Reader<R>,
-    record: ByteRecord,
+    lines: CsvLines<R>,
     columns: Columns,
     headers: Vec<String>,
     path: PathBuf,
@@ -86,16 +85,16 @@ impl<R: Read> CsvBarReader<R> {
         options: BarCsvOptions,
     ) -> Result<Self, FeedError> {
         let path = path.as_ref().to_path_buf();
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .trim(csv::Trim::All)
-            .buffer_capacity(1 << 16)
-            .from_reader(reader);
-        let headers: Vec<String> = reader
-            .headers()
-            .map_err(|e| csv_error(&path, e))?
-            .iter()
-            .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        let mut lines = CsvLines::new(reader);
+        if !lines.advance().map_err(|e| line_error(&path, e))? {
+            return Err(FeedError::Row {
+                path,
+                line: 1,
+                message: "empty file: expected a header row".into(),
+            });
+        }
+        let headers: Vec<String> = (0..lines.len())
+            .map(|i| String::from_utf8_lossy(lines.field(i)).into_owned())
             .collect();
         let need = |names: &[&str]| {
             find(&headers, names).ok_or_else(|| FeedError::MissingColumn {
@@ -113,8 +112,7 @@ impl<R: Read> CsvBarReader<R> {
             volume: find(&headers, VOLUME_NAMES),
         };
         Ok(CsvBarReader {
-            reader,
-            record: ByteRecord::new(),
+            lines,
             columns,
             headers,
             path,
@@ -129,33 +127,35 @@ impl<R: Read> CsvBarReader<R> {
             path: self.path.clone(),
             line,
             field: self.headers[col].clone(),
-            value: String::from_utf8_lossy(self.record.get(col).unwrap_or_default()).into_owned(),
+            value: if col < self.lines.len() {
+                String::from_utf8_lossy(self.lines.field(col)).into_owned()
+            } else {
+                String::new()
+            },
             reason: reason.into(),
         }
     }
 
     #[inline]
     fn decimal(&self, line: u64, col: usize) -> Result<Decimal, FeedError> {
-        parse_decimal(&self.record[col]).ok_or_else(|| self.field_error(line, col, "not a number"))
+        parse_decimal(self.lines.field(col)).ok_or_else(|| self.field_error(line, col, "not a number"))
     }
 
     fn parse_row(&mut self) -> Result<Bar, FeedError> {
-        let line = self.record.position().map_or(0, |p| p.line());
+        let line = self.lines.line();
         let c = self.columns;
-        if self.record.len() != self.headers.len() {
+        if self.lines.len() != self.headers.len() {
             return Err(FeedError::Row {
                 path: self.path.clone(),
                 line,
                 message: format!(
                     "expected {} fields, found {}",
                     self.headers.len(),
-                    self.record.len()
+                    self.lines.len()
                 ),
             });
         }
-        let ts_text = std::str::from_utf8(&self.record[c.ts])
-            .map_err(|_| self.field_error(line, c.ts, "not UTF-8"))?;
-        let open_time = Timestamp::parse(ts_text, self.options.ts_unit)
+        let open_time = Timestamp::parse_bytes(self.lines.field(c.ts), self.options.ts_unit)
             .map_err(|e| self.field_error(line, c.ts, e.to_string()))?;
         if let Some(prev) = self.prev_open {
             if open_time <= prev {
@@ -176,16 +176,16 @@ impl<R: Read> CsvBarReader<R> {
             Some(v) => self.decimal(line, v)?,
             None => Decimal::ZERO,
         };
-        if low <= Decimal::ZERO {
+        if low.is_sign_negative() || low.is_zero() {
             return Err(self.field_error(line, c.low, "prices must be positive"));
         }
-        if high < low {
+        if lt(high, low) {
             return Err(self.field_error(line, c.high, "high is below low"));
         }
-        if open < low || open > high {
+        if lt(open, low) || lt(high, open) {
             return Err(self.field_error(line, c.open, "open is outside [low, high]"));
         }
-        if close < low || close > high {
+        if lt(close, low) || lt(high, close) {
             return Err(self.field_error(line, c.close, "close is outside [low, high]"));
         }
         if volume.is_sign_negative() && !volume.is_zero() {
@@ -205,29 +205,27 @@ impl<R: Read> CsvBarReader<R> {
     }
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> FeedError {
-    let line = e.position().map_or(0, |p| p.line());
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => FeedError::Io {
+/// `a < b`, comparing mantissas directly when the scales agree (the common case:
+/// a file writes all prices with the same number of decimals).
+#[inline]
+fn lt(a: Decimal, b: Decimal) -> bool {
+    if a.scale() == b.scale() {
+        a.mantissa() < b.mantissa()
+    } else {
+        a < b
+    }
+}
+
+fn line_error(path: &Path, e: LineError) -> FeedError {
+    match e {
+        LineError::Io(source) => FeedError::Io {
             path: path.to_path_buf(),
             source,
         },
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => FeedError::Row {
+        LineError::Quote(line) => FeedError::Row {
             path: path.to_path_buf(),
             line,
-            message: format!("expected {expected_len} fields, found {len}"),
-        },
-        csv::ErrorKind::Utf8 { err, .. } => FeedError::Row {
-            path: path.to_path_buf(),
-            line,
-            message: format!("not UTF-8: {err}"),
-        },
-        kind => FeedError::Row {
-            path: path.to_path_buf(),
-            line,
-            message: format!("{kind:?}"),
+            message: "unbalanced or misplaced quote".into(),
         },
     }
 }
@@ -240,7 +238,7 @@ impl<R: Read> Iterator for CsvBarReader<R> {
         if self.done {
             return None;
         }
-        match self.reader.read_byte_record(&mut self.record) {
+        match self.lines.advance() {
             Ok(true) => {
                 let r = self.parse_row();
                 if r.is_err() {
@@ -254,7 +252,7 @@ impl<R: Read> Iterator for CsvBarReader<R> {
             }
             Err(e) => {
                 self.done = true;
-                Some(Err(csv_error(&self.path, e)))
+                Some(Err(line_error(&self.path, e)))
             }
         }
     }

@@ -12,10 +12,13 @@
 mod bars;
 mod error;
 mod grades;
+mod lines;
 mod merge;
+mod read_ahead;
 pub mod parse;
 
 pub use bars::{BarCsvOptions, CsvBarReader};
 pub use error::FeedError;
 pub use grades::{read_grades_csv, GradeCsvOptions};
 pub use merge::{EventStream, MergedStream, VecStream};
+pub use read_ahead::ReadAhead;
