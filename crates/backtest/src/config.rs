@@ -164,7 +164,9 @@ impl BacktestConfig {
     /// Parses a config from TOML text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<BacktestConfig, ConfigError> {
         toml::from_str::<BacktestConfig>(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             ConfigError {
                 path: path.to_path_buf(),
                 line,
@@ -239,7 +241,11 @@ slow = 5
         let bad = GOOD.replace("interval = \"1m\"", "intreval = \"1m\"");
         let e = BacktestConfig::parse(&bad, Path::new("c.toml")).unwrap_err();
         assert_eq!(e.line, Some(11), "{e}");
-        assert!(e.to_string().starts_with("c.toml:11: unknown field `intreval`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("c.toml:11: unknown field `intreval`"),
+            "{e}"
+        );
         let bad = GOOD.replace("interval = \"1m\"", "interval = \"1q\"");
         let e = BacktestConfig::parse(&bad, Path::new("c.toml")).unwrap_err();
         assert!(e.to_string().contains("`1q` is not an interval"), "{e}");

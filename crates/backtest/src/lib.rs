@@ -20,8 +20,13 @@ mod recorder;
 mod report;
 mod runner;
 
-pub use config::{BacktestConfig, BarSourceConfig, ConfigError, DataConfig, GradeSourceConfig, OutputConfig};
+pub use config::{
+    BacktestConfig, BarSourceConfig, ConfigError, DataConfig, GradeSourceConfig, OutputConfig,
+};
 pub use metrics::Metrics;
 pub use recorder::Recorder;
-pub use report::{Assumptions, BacktestReport, DataSpan, EquityPoint, FillRecord, OrderStats, PositionRecord, TradeRecord};
+pub use report::{
+    Assumptions, BacktestReport, DataSpan, EquityPoint, FillRecord, OrderStats, PositionRecord,
+    TradeRecord,
+};
 pub use runner::{Backtest, BacktestError, RunSettings};

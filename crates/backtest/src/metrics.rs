@@ -125,8 +125,16 @@ impl Metrics {
             let down = (rets.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n).sqrt();
             (
                 finite(sd * ann),
-                if sd > 0.0 { finite(mean / sd * ann) } else { None },
-                if down > 0.0 { finite(mean / down * ann) } else { None },
+                if sd > 0.0 {
+                    finite(mean / sd * ann)
+                } else {
+                    None
+                },
+                if down > 0.0 {
+                    finite(mean / down * ann)
+                } else {
+                    None
+                },
             )
         } else {
             (None, None, None)
@@ -137,8 +145,16 @@ impl Metrics {
         };
         let closed: Vec<&TradeRecord> = trades.iter().filter(|t| !t.open).collect();
         let wins = closed.iter().filter(|t| t.pnl > Decimal::ZERO).count();
-        let gross_profit: Decimal = closed.iter().filter(|t| t.pnl > Decimal::ZERO).map(|t| t.pnl).sum();
-        let gross_loss: Decimal = closed.iter().filter(|t| t.pnl < Decimal::ZERO).map(|t| -t.pnl).sum();
+        let gross_profit: Decimal = closed
+            .iter()
+            .filter(|t| t.pnl > Decimal::ZERO)
+            .map(|t| t.pnl)
+            .sum();
+        let gross_loss: Decimal = closed
+            .iter()
+            .filter(|t| t.pnl < Decimal::ZERO)
+            .map(|t| -t.pnl)
+            .sum();
         Metrics {
             start: rec.first_ts,
             end: rec.first_ts.map(|_| rec.last_ts),

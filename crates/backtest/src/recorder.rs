@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use vigil_core::{ClientOrderId, Fill, MarketEvent, Order, OrderRequest, OrderStatus, Portfolio, Timestamp};
+use vigil_core::{
+    ClientOrderId, Fill, MarketEvent, Order, OrderRequest, OrderStatus, Portfolio, Timestamp,
+};
 use vigil_engine::Observer;
 use vigil_risk::Verdict;
 
@@ -106,7 +108,8 @@ impl Recorder {
             self.exposed_nanos += end.nanos() - since.nanos();
         }
         if self.first_ts.is_some() {
-            self.daily_equity.push((Timestamp(self.current_day), self.last_equity_f));
+            self.daily_equity
+                .push((Timestamp(self.current_day), self.last_equity_f));
             if self.in_drawdown {
                 self.max_dd_duration = self.max_dd_duration.max(end.nanos() - self.peak_ts.nanos());
             }
@@ -118,7 +121,11 @@ impl Recorder {
 
     fn push_point(&mut self, ts: Timestamp, equity: Decimal) {
         let e = approx_f64(equity);
-        let dd = if self.peak > 0.0 { (self.peak - e) / self.peak } else { 0.0 };
+        let dd = if self.peak > 0.0 {
+            (self.peak - e) / self.peak
+        } else {
+            0.0
+        };
         self.equity_curve.push(EquityPoint {
             ts,
             equity,
@@ -128,7 +135,13 @@ impl Recorder {
 }
 
 impl Observer for Recorder {
-    fn on_verdict(&mut self, _ts: Timestamp, _id: ClientOrderId, _request: &OrderRequest, verdict: &Verdict) {
+    fn on_verdict(
+        &mut self,
+        _ts: Timestamp,
+        _id: ClientOrderId,
+        _request: &OrderRequest,
+        verdict: &Verdict,
+    ) {
         *self.verdicts.entry(verdict.label()).or_insert(0) += 1;
         if verdict.order().is_some() {
             self.orders_submitted += 1;
@@ -201,7 +214,8 @@ impl Observer for Recorder {
             self.last_equity_f = e;
             if e >= self.peak {
                 if self.in_drawdown {
-                    self.max_dd_duration = self.max_dd_duration.max(ts.nanos() - self.peak_ts.nanos());
+                    self.max_dd_duration =
+                        self.max_dd_duration.max(ts.nanos() - self.peak_ts.nanos());
                     self.in_drawdown = false;
                 }
                 self.peak = e;
@@ -232,7 +246,12 @@ mod tests {
 
     #[test]
     fn approx_f64_is_close() {
-        for (m, s) in [(123456789i64, 4u32), (-5, 0), (1, 28), (999_999_999_999_999, 8)] {
+        for (m, s) in [
+            (123456789i64, 4u32),
+            (-5, 0),
+            (1, 28),
+            (999_999_999_999_999, 8),
+        ] {
             let d = Decimal::new(m, s);
             let exact: f64 = d.to_string().parse().unwrap();
             assert!((approx_f64(d) - exact).abs() <= exact.abs() * 1e-15, "{d}");

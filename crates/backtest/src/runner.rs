@@ -8,8 +8,8 @@ use vigil_core::{GradeKind, Interval, MarketEvent, Portfolio, Side, Timestamp, U
 use vigil_engine::{Engine, EngineError};
 use vigil_exec::{FillModel, SimVenue, SimVenueConfig};
 use vigil_feed::{
-    read_grades_csv, BarCsvOptions, CsvBarReader, EventStream, FeedError, GradeCsvOptions, MergedStream, ReadAhead,
-    VecStream,
+    read_grades_csv, BarCsvOptions, CsvBarReader, EventStream, FeedError, GradeCsvOptions,
+    MergedStream, ReadAhead, VecStream,
 };
 use vigil_risk::RiskManager;
 use vigil_strategy::{BuildContext, Registry, Strategy, StrategyError};
@@ -17,7 +17,9 @@ use vigil_strategy::{BuildContext, Registry, Strategy, StrategyError};
 use crate::config::{locate_key, BacktestConfig, ConfigError};
 use crate::metrics::{Metrics, PERIODS_PER_YEAR};
 use crate::recorder::Recorder;
-use crate::report::{Assumptions, BacktestReport, DataSpan, FillRecord, OrderStats, PositionRecord, TradeRecord};
+use crate::report::{
+    Assumptions, BacktestReport, DataSpan, FillRecord, OrderStats, PositionRecord, TradeRecord,
+};
 
 /// Why a backtest could not run or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +123,10 @@ impl Backtest {
     }
 
     /// Loads a config file and builds the backtest; data paths are relative to the file.
-    pub fn from_file(path: impl AsRef<Path>, registry: &Registry) -> Result<Backtest, BacktestError> {
+    pub fn from_file(
+        path: impl AsRef<Path>,
+        registry: &Registry,
+    ) -> Result<Backtest, BacktestError> {
         let path = path.as_ref();
         let (config, text) = BacktestConfig::load(path)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -149,25 +154,44 @@ impl Backtest {
         }
         let account = universe.asset(&config.account_currency);
         if config.starting_cash <= Decimal::ZERO {
-            return Err(cfg_err(p, locate_key(config_text, "", "starting_cash"), "`starting_cash` must be positive").into());
+            return Err(cfg_err(
+                p,
+                locate_key(config_text, "", "starting_cash"),
+                "`starting_cash` must be positive",
+            )
+            .into());
         }
         let portfolio = Portfolio::new(&universe, account, &[(account, config.starting_cash)])
             .map_err(|e| cfg_err(p, None, e.to_string()))?;
-        config
-            .venue
-            .validate()
-            .map_err(|m| cfg_err(p, locate_key(config_text, "venue", named_param(&m).unwrap_or("")), m))?;
+        config.venue.validate().map_err(|m| {
+            cfg_err(
+                p,
+                locate_key(config_text, "venue", named_param(&m).unwrap_or("")),
+                m,
+            )
+        })?;
 
         // Strategy.
         let mut params = config.strategy.clone();
         let name = match params.remove("name") {
             Some(toml::Value::String(s)) => s,
             _ => {
-                return Err(cfg_err(p, locate_key(config_text, "strategy", "name"), "`[strategy]` needs `name = \"<plug-in>\"`").into())
+                return Err(cfg_err(
+                    p,
+                    locate_key(config_text, "strategy", "name"),
+                    "`[strategy]` needs `name = \"<plug-in>\"`",
+                )
+                .into())
             }
         };
         let strategy = registry
-            .build(&name, &params, &BuildContext { universe: &universe })
+            .build(
+                &name,
+                &params,
+                &BuildContext {
+                    universe: &universe,
+                },
+            )
             .map_err(|e| {
                 let key = match &e {
                     StrategyError::Unknown { .. } => Some("name"),
@@ -189,11 +213,16 @@ impl Backtest {
                 cfg_err(
                     p,
                     locate_value(config_text, "instrument", &src.instrument),
-                    format!("`instrument`: `{}` is not declared under [[instruments]]", src.instrument),
+                    format!(
+                        "`instrument`: `{}` is not declared under [[instruments]]",
+                        src.instrument
+                    ),
                 )
             })?;
             if seen.contains(&id) {
-                return Err(cfg_err(p, None, format!("two bar sources for `{}`", src.instrument)).into());
+                return Err(
+                    cfg_err(p, None, format!("two bar sources for `{}`", src.instrument)).into(),
+                );
             }
             seen.push(id);
             let file = resolve(base_dir, &src.path);
@@ -207,7 +236,10 @@ impl Backtest {
             )?;
             // Parse on a read-ahead thread: order and errors are preserved exactly.
             let events = reader.map(|r| r.map(MarketEvent::Bar));
-            merged.add(file.display().to_string(), Box::new(ReadAhead::spawn(events)));
+            merged.add(
+                file.display().to_string(),
+                Box::new(ReadAhead::spawn(events)),
+            );
         }
         for src in &config.data.grades {
             let file = resolve(base_dir, &src.path);
@@ -222,17 +254,25 @@ impl Backtest {
             )?;
             merged.add(
                 file.display().to_string(),
-                Box::new(VecStream::new(grades.into_iter().map(MarketEvent::Grade).collect())),
+                Box::new(VecStream::new(
+                    grades.into_iter().map(MarketEvent::Grade).collect(),
+                )),
             );
         }
-        let parse_time = |key: &str, v: &Option<String>| -> Result<Option<Timestamp>, ConfigError> {
-            v.as_deref()
-                .map(|s| Timestamp::parse(s, None).map_err(|e| cfg_err(p, locate_key(config_text, "", key), format!("`{key}`: {e}"))))
-                .transpose()
-        };
+        let parse_time =
+            |key: &str, v: &Option<String>| -> Result<Option<Timestamp>, ConfigError> {
+                v.as_deref()
+                    .map(|s| {
+                        Timestamp::parse(s, None).map_err(|e| {
+                            cfg_err(p, locate_key(config_text, "", key), format!("`{key}`: {e}"))
+                        })
+                    })
+                    .transpose()
+            };
         let settings = RunSettings {
             name: config.name.clone().unwrap_or_else(|| {
-                p.file_stem().map_or("backtest".into(), |s| s.to_string_lossy().into_owned())
+                p.file_stem()
+                    .map_or("backtest".into(), |s| s.to_string_lossy().into_owned())
             }),
             strategy_name: name,
             strategy_params: serde_json::to_value(&params).unwrap_or(serde_json::Value::Null),
@@ -264,9 +304,22 @@ impl Backtest {
             settings,
         } = self;
         let starting_equity = portfolio.equity();
-        let account = universe.asset_symbol(portfolio.account_currency()).to_string();
-        let recorder = Recorder::new(settings.equity_sample.nanos(), universe.len(), starting_equity);
-        let mut engine = Engine::new(universe, portfolio, SimVenue::new(venue.clone()), risk, strategy, recorder);
+        let account = universe
+            .asset_symbol(portfolio.account_currency())
+            .to_string();
+        let recorder = Recorder::new(
+            settings.equity_sample.nanos(),
+            universe.len(),
+            starting_equity,
+        );
+        let mut engine = Engine::new(
+            universe,
+            portfolio,
+            SimVenue::new(venue.clone()),
+            risk,
+            strategy,
+            recorder,
+        );
         let (start, end) = (settings.start, settings.end);
         for event in stream {
             let event = event?;
@@ -283,7 +336,11 @@ impl Backtest {
         let open_at_end = engine.open_orders().len() as u64;
         let (mut rec, portfolio, universe) = engine.into_parts();
         rec.finish(&portfolio);
-        tracing::debug!(events = rec.events, fills = rec.fills.len(), "backtest finished");
+        tracing::debug!(
+            events = rec.events,
+            fills = rec.fills.len(),
+            "backtest finished"
+        );
         let mut report = build_report(rec, portfolio, universe, venue, settings, account);
         report.orders.open_at_end = open_at_end;
         Ok(report)
@@ -303,11 +360,12 @@ fn locate_symbol(text: &str, symbol: &str) -> Option<usize> {
 }
 
 fn locate_value(text: &str, key: &str, value: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        l.split_once('=')
-            .is_some_and(|(k, v)| k.trim() == key && v.trim().trim_matches('"') == value)
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            l.split_once('=')
+                .is_some_and(|(k, v)| k.trim() == key && v.trim().trim_matches('"') == value)
+        })
+        .map(|i| i + 1)
 }
 
 struct OpenTrade {
@@ -339,7 +397,11 @@ impl OpenTrade {
         };
         TradeRecord {
             instrument: instrument.to_string(),
-            direction: if self.direction == Side::Buy { "long" } else { "short" },
+            direction: if self.direction == Side::Buy {
+                "long"
+            } else {
+                "short"
+            },
             entry_time: self.entry_time,
             exit_time: (!open).then_some(self.exit_time),
             quantity: self.max_qty,
@@ -363,7 +425,11 @@ impl OpenTrade {
 }
 
 /// Groups fills into round trips (flat → position → flat), per instrument.
-fn round_trips(fills: &[vigil_core::Fill], universe: &Universe, portfolio: &Portfolio) -> Vec<TradeRecord> {
+fn round_trips(
+    fills: &[vigil_core::Fill],
+    universe: &Universe,
+    portfolio: &Portfolio,
+) -> Vec<TradeRecord> {
     let mut open: Vec<Option<OpenTrade>> = (0..universe.len()).map(|_| None).collect();
     let mut out = Vec::new();
     for f in fills {
@@ -371,7 +437,7 @@ fn round_trips(fills: &[vigil_core::Fill], universe: &Universe, portfolio: &Port
         let symbol = &universe.get(f.instrument).symbol;
         let mut qty_left = f.qty;
         while qty_left > Decimal::ZERO {
-            let t = open[i].get_or_insert_with(|| OpenTrade {
+            let t = open[i].get_or_insert(OpenTrade {
                 direction: f.side,
                 entry_time: f.ts,
                 max_qty: Decimal::ZERO,
@@ -384,7 +450,11 @@ fn round_trips(fills: &[vigil_core::Fill], universe: &Universe, portfolio: &Port
                 fees: Decimal::ZERO,
                 fills: 0,
             });
-            let part = if f.side == t.direction { qty_left } else { qty_left.min(t.qty) };
+            let part = if f.side == t.direction {
+                qty_left
+            } else {
+                qty_left.min(t.qty)
+            };
             let fee = f.fee * part / f.qty;
             if f.side == t.direction {
                 t.entry_qty += part;

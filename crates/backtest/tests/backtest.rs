@@ -8,7 +8,9 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use vigil_backtest::{Backtest, BacktestError, BacktestReport};
 use vigil_core::{GradeKind, MarketEvent, Side, Timestamp};
-use vigil_strategy::{BuildContext, Context, Registry, Strategy, StrategyDescriptor, StrategyError};
+use vigil_strategy::{
+    BuildContext, Context, Registry, Strategy, StrategyDescriptor, StrategyError,
+};
 
 fn registry() -> Registry {
     let mut r = Registry::new();
@@ -70,14 +72,20 @@ fn hand_checked_fills_fees_and_pnl() {
     assert_eq!(r.fills.len(), 2);
     let buy = &r.fills[0];
     assert_eq!(buy.side, Side::Buy);
-    assert_eq!(buy.ts, Timestamp::parse("2022-01-01T00:03:00Z", None).unwrap());
+    assert_eq!(
+        buy.ts,
+        Timestamp::parse("2022-01-01T00:03:00Z", None).unwrap()
+    );
     assert_eq!(buy.price, dec!(11.5));
     assert_eq!(buy.qty, dec!(86.86965208));
     assert_eq!(buy.fee, dec!(0.999000998920));
     // Cross down on the 00:04 bar (8 < 10) → sell everything at the next open, 9.
     let sell = &r.fills[1];
     assert_eq!(sell.side, Side::Sell);
-    assert_eq!(sell.ts, Timestamp::parse("2022-01-01T00:05:00Z", None).unwrap());
+    assert_eq!(
+        sell.ts,
+        Timestamp::parse("2022-01-01T00:05:00Z", None).unwrap()
+    );
     assert_eq!(sell.price, dec!(9));
     assert_eq!(sell.qty, dec!(86.86965208));
     assert_eq!(sell.fee, dec!(0.78182686872));
@@ -85,7 +93,10 @@ fn hand_checked_fills_fees_and_pnl() {
     assert_eq!(r.final_cash, dec!(781.045041932360));
     assert_eq!(r.trades.len(), 1);
     assert_eq!(r.trades[0].pnl, dec!(-218.954958067640));
-    assert_eq!(r.metrics.fees_paid, dec!(0.999000998920) + dec!(0.78182686872));
+    assert_eq!(
+        r.metrics.fees_paid,
+        dec!(0.999000998920) + dec!(0.78182686872)
+    );
     assert_eq!(r.metrics.trade_count, 1);
     assert_eq!(r.metrics.win_rate, Some(0.0));
     // The last bar crosses up again (9 > 8.5): a third order, still working when the
@@ -96,15 +107,27 @@ fn hand_checked_fills_fees_and_pnl() {
     assert_eq!(r.verdicts.get("approved"), Some(&3));
     // Exposure: long for two minutes (fills at 00:03 and 00:05) of a five-minute
     // span of events (00:01–00:06).
-    assert!((r.metrics.exposure - 2.0 / 5.0).abs() < 1e-9, "{}", r.metrics.exposure);
+    assert!(
+        (r.metrics.exposure - 2.0 / 5.0).abs() < 1e-9,
+        "{}",
+        r.metrics.exposure
+    );
 }
 
 #[test]
 fn same_config_same_data_gives_byte_identical_json() {
     let root = repo_root();
     let cfg = root.join("backtests/btc-sma-cross.toml");
-    let a = Backtest::from_file(&cfg, &registry()).unwrap().run().unwrap().to_json();
-    let b = Backtest::from_file(&cfg, &registry()).unwrap().run().unwrap().to_json();
+    let a = Backtest::from_file(&cfg, &registry())
+        .unwrap()
+        .run()
+        .unwrap()
+        .to_json();
+    let b = Backtest::from_file(&cfg, &registry())
+        .unwrap()
+        .run()
+        .unwrap()
+        .to_json();
     assert!(a.len() > 10_000);
     assert!(a == b, "two runs of the same backtest differ");
 }
@@ -112,9 +135,15 @@ fn same_config_same_data_gives_byte_identical_json() {
 #[test]
 fn malformed_csv_names_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = FIXTURE.replace("2022-01-01T00:02:00Z,9,11,9,11,1", "2022-01-01T00:02:00Z,9,11,nine,11,1");
+    let bad = FIXTURE.replace(
+        "2022-01-01T00:02:00Z,9,11,9,11,1",
+        "2022-01-01T00:02:00Z,9,11,nine,11,1",
+    );
     let e = run_fixture(dir.path(), &bad, "").unwrap_err().to_string();
-    assert!(e.ends_with("bars.csv:4: field `low`: not a number (value `nine`)"), "{e}");
+    assert!(
+        e.ends_with("bars.csv:4: field `low`: not a number (value `nine`)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -123,32 +152,54 @@ fn config_errors_name_file_and_line() {
     std::fs::write(dir.path().join("bars.csv"), FIXTURE).unwrap();
     let text = config("bars.csv", "").replace("slow = 2", "slow = 1");
     std::fs::write(dir.path().join("bt.toml"), &text).unwrap();
-    let e = Backtest::from_file(dir.path().join("bt.toml"), &registry()).err().unwrap().to_string();
+    let e = Backtest::from_file(dir.path().join("bt.toml"), &registry())
+        .err()
+        .unwrap()
+        .to_string();
     let line = text.lines().position(|l| l.starts_with("slow")).unwrap() + 1;
-    assert!(e.ends_with(&format!("bt.toml:{line}: strategy `sma-cross`: `slow` (1) must be greater than `fast` (1)")), "{e}");
+    assert!(
+        e.ends_with(&format!(
+            "bt.toml:{line}: strategy `sma-cross`: `slow` (1) must be greater than `fast` (1)"
+        )),
+        "{e}"
+    );
 
     let text = config("bars.csv", "").replace("name = \"sma-cross\"", "name = \"sma-crosss\"");
     std::fs::write(dir.path().join("bt.toml"), &text).unwrap();
-    let e = Backtest::from_file(dir.path().join("bt.toml"), &registry()).err().unwrap().to_string();
-    assert!(e.contains("unknown strategy `sma-crosss` (registered: sma-cross)"), "{e}");
+    let e = Backtest::from_file(dir.path().join("bt.toml"), &registry())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("unknown strategy `sma-crosss` (registered: sma-cross)"),
+        "{e}"
+    );
 
     let text = config("missing.csv", "");
     std::fs::write(dir.path().join("bt.toml"), &text).unwrap();
-    let e = Backtest::from_file(dir.path().join("bt.toml"), &registry()).err().unwrap().to_string();
+    let e = Backtest::from_file(dir.path().join("bt.toml"), &registry())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("missing.csv"), "{e}");
 }
+
+/// (engine time, publication time of the grade visible then).
+type Sightings = Arc<Mutex<Vec<(Timestamp, Option<Timestamp>)>>>;
 
 /// Records, for every event, the grades the strategy could see; buys on the first
 /// grade it sees.
 struct GradeSpy {
-    seen: Arc<Mutex<Vec<(Timestamp, Option<Timestamp>)>>>,
+    seen: Sightings,
     bought: bool,
 }
 
 impl Strategy for GradeSpy {
     fn on_event(&mut self, _event: &MarketEvent, ctx: &mut Context<'_>) {
         let inst = ctx.instrument("BTCUSDT").unwrap().id;
-        let g = ctx.grade_for(inst, &GradeKind::Trader).map(|g| g.published_at);
+        let g = ctx
+            .grade_for(inst, &GradeKind::Trader)
+            .map(|g| g.published_at);
         self.seen.lock().unwrap().push((ctx.now(), g));
         if g.is_some() && !self.bought {
             self.bought = true;
@@ -157,11 +208,14 @@ impl Strategy for GradeSpy {
     }
 }
 
-static SEEN: Mutex<Option<Arc<Mutex<Vec<(Timestamp, Option<Timestamp>)>>>>> = Mutex::new(None);
+static SEEN: Mutex<Option<Sightings>> = Mutex::new(None);
 
 fn build_spy(_: &toml::Table, _: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
     let seen = SEEN.lock().unwrap().clone().unwrap();
-    Ok(Box::new(GradeSpy { seen, bought: false }))
+    Ok(Box::new(GradeSpy {
+        seen,
+        bought: false,
+    }))
 }
 
 #[test]
@@ -181,18 +235,33 @@ fn a_grade_published_at_t_is_invisible_before_t() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     *SEEN.lock().unwrap() = Some(seen.clone());
     let mut reg = registry();
-    reg.register(StrategyDescriptor { name: "spy", summary: "test", params: &[], build: build_spy }).unwrap();
-    let r = Backtest::from_file(dir.path().join("bt.toml"), &reg).unwrap().run().unwrap();
+    reg.register(StrategyDescriptor {
+        name: "spy",
+        summary: "test",
+        params: &[],
+        build: build_spy,
+    })
+    .unwrap();
+    let r = Backtest::from_file(dir.path().join("bt.toml"), &reg)
+        .unwrap()
+        .run()
+        .unwrap();
     let published = Timestamp::parse("2022-01-01T00:02:30Z", None).unwrap();
     let seen = seen.lock().unwrap();
     for (now, g) in seen.iter() {
         assert_eq!(g.is_some(), *now >= published, "at {now}: saw {g:?}");
     }
-    assert!(seen.iter().any(|(now, _)| *now == published), "the grade itself is an event at its publication time");
+    assert!(
+        seen.iter().any(|(now, _)| *now == published),
+        "the grade itself is an event at its publication time"
+    );
     // The order placed on seeing the grade fills at the first bar that *opens* after
     // publication (00:03), not at the open of the bar in progress (00:02).
     assert_eq!(r.fills.len(), 1);
-    assert_eq!(r.fills[0].ts, Timestamp::parse("2022-01-01T00:03:00Z", None).unwrap());
+    assert_eq!(
+        r.fills[0].ts,
+        Timestamp::parse("2022-01-01T00:03:00Z", None).unwrap()
+    );
     assert_eq!(r.fills[0].price, dec!(11.5));
 }
 
@@ -241,8 +310,10 @@ fn engine_matches_naive_reference_on_shipped_data() {
         if i + 1 < slow {
             continue;
         }
-        let f: Decimal = bars[i + 1 - fast..=i].iter().map(|b| b.1).sum::<Decimal>() / Decimal::from(fast);
-        let s: Decimal = bars[i + 1 - slow..=i].iter().map(|b| b.1).sum::<Decimal>() / Decimal::from(slow);
+        let f: Decimal =
+            bars[i + 1 - fast..=i].iter().map(|b| b.1).sum::<Decimal>() / Decimal::from(fast);
+        let s: Decimal =
+            bars[i + 1 - slow..=i].iter().map(|b| b.1).sum::<Decimal>() / Decimal::from(slow);
         let now = f.cmp(&s);
         if let Some(p) = prev {
             if now.is_gt() && !p.is_gt() && qty.is_zero() {
@@ -255,9 +326,17 @@ fn engine_matches_naive_reference_on_shipped_data() {
         let _ = close;
     }
     let equity = cash + qty * bars.last().unwrap().1;
-    let r = Backtest::from_file(root.join("backtests/btc-sma-cross.toml"), &registry()).unwrap().run().unwrap();
+    let r = Backtest::from_file(root.join("backtests/btc-sma-cross.toml"), &registry())
+        .unwrap()
+        .run()
+        .unwrap();
     assert_eq!(r.metrics.fill_count, fills);
     // Averages divided by 10 and 30 are rounded to 28 digits in the reference, so
     // compare to a hundredth of a cent.
-    assert!((r.metrics.final_equity - equity).abs() < dec!(0.0001), "engine {} vs reference {}", r.metrics.final_equity, equity);
+    assert!(
+        (r.metrics.final_equity - equity).abs() < dec!(0.0001),
+        "engine {} vs reference {}",
+        r.metrics.final_equity,
+        equity
+    );
 }

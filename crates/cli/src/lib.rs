@@ -31,7 +31,11 @@ pub fn builtin_registry() -> Registry {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "vigil", version, about = "vigil: autonomous trading agents — backtest, paper, live")]
+#[command(
+    name = "vigil",
+    version,
+    about = "vigil: autonomous trading agents — backtest, paper, live"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,7 +113,10 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
             for d in registry.iter() {
                 println!("{} — {}", d.name, d.summary);
                 for p in d.params {
-                    let default = p.default.map(|d| format!(" (default: {d})")).unwrap_or_default();
+                    let default = p
+                        .default
+                        .map(|d| format!(" (default: {d})"))
+                        .unwrap_or_default();
                     println!("    {:<14} {:<18} {}{}", p.name, p.ty, p.help, default);
                 }
             }

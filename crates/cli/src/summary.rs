@@ -58,9 +58,15 @@ pub fn render(r: &BacktestReport) -> String {
         ("Sharpe (daily, ×√365)", num(m.sharpe)),
         ("Sortino", num(m.sortino)),
         ("Max drawdown", pct(Some(m.max_drawdown))),
-        ("Max drawdown duration", format!("{:.1} days", m.max_drawdown_duration_days)),
+        (
+            "Max drawdown duration",
+            format!("{:.1} days", m.max_drawdown_duration_days),
+        ),
         ("Calmar", num(m.calmar)),
-        ("Trades (closed / open)", format!("{} / {}", m.trade_count, m.open_trades)),
+        (
+            "Trades (closed / open)",
+            format!("{} / {}", m.trade_count, m.open_trades),
+        ),
         ("Win rate", pct(m.win_rate)),
         ("Profit factor", num(m.profit_factor)),
         ("Exposure", pct(Some(m.exposure))),
@@ -79,7 +85,12 @@ pub fn render(r: &BacktestReport) -> String {
         let _ = writeln!(s, "\n  risk verdicts: {}", v.join(", "));
     }
     if !r.orders.close_reasons.is_empty() {
-        let v: Vec<String> = r.orders.close_reasons.iter().map(|(k, n)| format!("{k} ({n})")).collect();
+        let v: Vec<String> = r
+            .orders
+            .close_reasons
+            .iter()
+            .map(|(k, n)| format!("{k} ({n})"))
+            .collect();
         let _ = writeln!(s, "  orders not filled: {}", v.join(", "));
     }
     s

@@ -187,7 +187,10 @@ impl Universe {
         };
         if let Some(existing) = self.by_symbol.get(&spec.symbol) {
             let e = &self.instruments[existing.index()];
-            let same = Instrument { id: e.id, ..candidate };
+            let same = Instrument {
+                id: e.id,
+                ..candidate
+            };
             return if &same == e {
                 Ok(e.id)
             } else {

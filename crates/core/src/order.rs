@@ -110,7 +110,12 @@ impl OrderRequest {
     }
 
     /// A limit order for a base quantity.
-    pub fn limit(instrument: InstrumentId, side: Side, qty: Decimal, price: Decimal) -> OrderRequest {
+    pub fn limit(
+        instrument: InstrumentId,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+    ) -> OrderRequest {
         OrderRequest {
             instrument,
             side,
@@ -169,7 +174,10 @@ pub enum OrderStatus {
 impl OrderStatus {
     /// Whether no further transition is possible.
     pub fn is_terminal(self) -> bool {
-        matches!(self, OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected)
+        matches!(
+            self,
+            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected
+        )
     }
 
     /// Whether the order can still fill.
@@ -182,8 +190,10 @@ impl OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (New, Accepted | PartiallyFilled | Filled | Cancelled | Rejected)
-                | (Accepted, PartiallyFilled | Filled | Cancelled)
+            (
+                New,
+                Accepted | PartiallyFilled | Filled | Cancelled | Rejected
+            ) | (Accepted, PartiallyFilled | Filled | Cancelled)
                 | (PartiallyFilled, PartiallyFilled | Filled | Cancelled)
         )
     }
@@ -407,7 +417,10 @@ mod tests {
         o.fill(&fill(dec!(0.5)), false).unwrap();
         assert_eq!(o.status, OrderStatus::PartiallyFilled);
         assert_eq!(o.remaining_qty(), Some(dec!(1.5)));
-        assert!(matches!(o.fill(&fill(dec!(2)), false), Err(OrderError::Overfill { .. })));
+        assert!(matches!(
+            o.fill(&fill(dec!(2)), false),
+            Err(OrderError::Overfill { .. })
+        ));
         o.fill(&fill(dec!(1.5)), false).unwrap();
         assert_eq!(o.status, OrderStatus::Filled);
         assert_eq!(o.avg_fill_price(), Some(dec!(100)));

@@ -160,7 +160,11 @@ impl Portfolio {
             account,
             account_symbol,
             cash,
-            positions: universe.instruments().iter().map(|i| Position::flat(i.id)).collect(),
+            positions: universe
+                .instruments()
+                .iter()
+                .map(|i| Position::flat(i.id))
+                .collect(),
             quote_of: universe.instruments().iter().map(|i| i.quote).collect(),
             position_value: Decimal::ZERO,
             open_count: 0,
@@ -285,7 +289,9 @@ impl Portfolio {
             return Err(PortfolioError::UnknownInstrument(fill.instrument));
         }
         if fill.qty <= Decimal::ZERO || fill.price <= Decimal::ZERO {
-            return Err(PortfolioError::InvalidFill("price and quantity must be positive"));
+            return Err(PortfolioError::InvalidFill(
+                "price and quantity must be positive",
+            ));
         }
         if fill.fee.is_sign_negative() {
             return Err(PortfolioError::InvalidFill("fee must not be negative"));
@@ -294,11 +300,18 @@ impl Portfolio {
         if fill.fee_asset != quote {
             return Err(PortfolioError::FeeAsset(fill.instrument));
         }
-        let notional = fill.price.checked_mul(fill.qty).ok_or(PortfolioError::Overflow)?;
+        let notional = fill
+            .price
+            .checked_mul(fill.qty)
+            .ok_or(PortfolioError::Overflow)?;
         let cash = self.cash[quote.index()];
         let new_cash = match fill.side {
-            Side::Buy => notional.checked_add(fill.fee).and_then(|c| cash.checked_sub(c)),
-            Side::Sell => notional.checked_sub(fill.fee).and_then(|c| cash.checked_add(c)),
+            Side::Buy => notional
+                .checked_add(fill.fee)
+                .and_then(|c| cash.checked_sub(c)),
+            Side::Sell => notional
+                .checked_sub(fill.fee)
+                .and_then(|c| cash.checked_add(c)),
         }
         .ok_or(PortfolioError::Overflow)?;
         if new_cash.is_sign_negative() && !new_cash.is_zero() && !self.allow_leverage {
@@ -388,7 +401,14 @@ mod tests {
         (u, p)
     }
 
-    fn fill(u: &Universe, inst: u32, side: Side, price: Decimal, qty: Decimal, fee: Decimal) -> Fill {
+    fn fill(
+        u: &Universe,
+        inst: u32,
+        side: Side,
+        price: Decimal,
+        qty: Decimal,
+        fee: Decimal,
+    ) -> Fill {
         Fill {
             order_id: ClientOrderId(1),
             instrument: InstrumentId(inst),
@@ -405,13 +425,15 @@ mod tests {
     #[test]
     fn round_trip_by_hand() {
         let (u, mut p) = setup(dec!(1000));
-        p.apply_fill(&fill(&u, 0, Side::Buy, dec!(100), dec!(5), dec!(0.5))).unwrap();
+        p.apply_fill(&fill(&u, 0, Side::Buy, dec!(100), dec!(5), dec!(0.5)))
+            .unwrap();
         assert_eq!(p.account_cash(), dec!(499.5));
         assert_eq!(p.equity(), dec!(999.5));
         p.mark(InstrumentId(0), dec!(110)).unwrap();
         assert_eq!(p.equity(), dec!(1049.5));
         assert_eq!(p.unrealised_pnl(), dec!(50));
-        p.apply_fill(&fill(&u, 0, Side::Sell, dec!(120), dec!(5), dec!(0.6))).unwrap();
+        p.apply_fill(&fill(&u, 0, Side::Sell, dec!(120), dec!(5), dec!(0.6)))
+            .unwrap();
         assert_eq!(p.account_cash(), dec!(1098.9));
         assert_eq!(p.realised_pnl(), dec!(100));
         assert_eq!(p.fees_paid(), dec!(1.1));
@@ -463,7 +485,13 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0u32..2, 1i64..1_000_000).prop_map(|(i, p)| Op::Mark(i, p)),
-            (0u32..2, any::<bool>(), 1i64..1_000_000, 1i64..100_000, 0i64..1_000)
+            (
+                0u32..2,
+                any::<bool>(),
+                1i64..1_000_000,
+                1i64..100_000,
+                0i64..1_000
+            )
                 .prop_map(|(i, b, p, q, f)| Op::Trade(i, b, p, q, f)),
         ]
     }

@@ -125,12 +125,16 @@ impl Timestamp {
                 return Ok(ts);
             }
         } else if !bytes.is_empty() && bytes.len() <= 19 && bytes.iter().all(u8::is_ascii_digit) {
-            let v = bytes.iter().fold(0i64, |acc, b| acc * 10 + (b - b'0') as i64);
+            let v = bytes
+                .iter()
+                .fold(0i64, |acc, b| acc * 10 + (b - b'0') as i64);
             return Timestamp::from_epoch(v, unit.unwrap_or_else(|| TimeUnit::guess(v)));
         }
         match std::str::from_utf8(bytes) {
             Ok(text) => Timestamp::parse(text, unit),
-            Err(_) => Err(TimeError::Invalid(String::from_utf8_lossy(bytes).into_owned())),
+            Err(_) => Err(TimeError::Invalid(
+                String::from_utf8_lossy(bytes).into_owned(),
+            )),
         }
     }
 
@@ -422,7 +426,13 @@ mod tests {
             Timestamp::parse("2022-01-01", None).unwrap(),
             Timestamp::from_secs(1_640_995_200)
         );
-        for text in ["2022-01-01T00:00:00Z", "1640995200", "1640995200000", "2022-01-01", "2022-01-01T01:00:00+01:00"] {
+        for text in [
+            "2022-01-01T00:00:00Z",
+            "1640995200",
+            "1640995200000",
+            "2022-01-01",
+            "2022-01-01T01:00:00+01:00",
+        ] {
             assert_eq!(
                 Timestamp::parse_bytes(text.as_bytes(), None).unwrap(),
                 Timestamp::from_secs(1_640_995_200),
@@ -435,7 +445,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_timestamps() {
-        for bad in ["2022-13-01T00:00:00Z", "2022-02-30T00:00:00Z", "yesterday", "", "2022-01-01T25:00:00Z"] {
+        for bad in [
+            "2022-13-01T00:00:00Z",
+            "2022-02-30T00:00:00Z",
+            "yesterday",
+            "",
+            "2022-01-01T25:00:00Z",
+        ] {
             assert!(Timestamp::parse(bad, None).is_err(), "{bad} accepted");
         }
     }
@@ -446,7 +462,10 @@ mod tests {
             let i: Interval = s.parse().unwrap();
             assert_eq!(i.to_string(), s);
         }
-        assert_eq!("5m".parse::<Interval>().unwrap().nanos(), 300 * NANOS_PER_SEC);
+        assert_eq!(
+            "5m".parse::<Interval>().unwrap().nanos(),
+            300 * NANOS_PER_SEC
+        );
         assert!("0m".parse::<Interval>().is_err());
         assert!("5x".parse::<Interval>().is_err());
         assert!("m".parse::<Interval>().is_err());

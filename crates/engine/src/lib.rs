@@ -15,8 +15,8 @@
 
 use rust_decimal::Decimal;
 use vigil_core::{
-    ClientOrderId, Fill, InstrumentId, MarketEvent, MarketState, Order, OrderRequest, OrderStatus, Portfolio,
-    PortfolioError, Timestamp, Universe,
+    ClientOrderId, Fill, InstrumentId, MarketEvent, MarketState, Order, OrderRequest, OrderStatus,
+    Portfolio, PortfolioError, Timestamp, Universe,
 };
 use vigil_exec::{ExecutionReport, SimVenue};
 use vigil_risk::{RiskManager, RiskView, Verdict};
@@ -26,7 +26,14 @@ use vigil_strategy::{Command, Context, ContextParts, Strategy};
 /// doing nothing; the backtest recorder and the journal implement the ones they need.
 pub trait Observer {
     /// A risk verdict on an order intent.
-    fn on_verdict(&mut self, _ts: Timestamp, _id: ClientOrderId, _request: &OrderRequest, _verdict: &Verdict) {}
+    fn on_verdict(
+        &mut self,
+        _ts: Timestamp,
+        _id: ClientOrderId,
+        _request: &OrderRequest,
+        _verdict: &Verdict,
+    ) {
+    }
     /// An order was accepted by the venue.
     fn on_accepted(&mut self, _ts: Timestamp, _id: ClientOrderId) {}
     /// A fill was applied to the portfolio (which already includes it); `status`
@@ -217,7 +224,11 @@ impl<O: Observer> Engine<O> {
     }
 
     #[inline]
-    fn with_context(&mut self, now: Timestamp, f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>)) {
+    fn with_context(
+        &mut self,
+        now: Timestamp,
+        f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
+    ) {
         let mut ctx = Context::new(ContextParts {
             now,
             universe: &self.universe,

@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use vigil_core::{
-    Bar, Fill, InstrumentId, InstrumentSpec, MarketEvent, OrderStatus, Portfolio, Timestamp, Universe,
+    Bar, Fill, InstrumentId, InstrumentSpec, MarketEvent, OrderStatus, Portfolio, Timestamp,
+    Universe,
 };
 use vigil_engine::{Engine, Observer};
 use vigil_exec::{FillModel, SimVenue, SimVenueConfig};
@@ -47,7 +48,11 @@ struct Script {
 
 impl vigil_strategy::Strategy for Script {
     fn on_event(&mut self, _event: &MarketEvent, ctx: &mut Context<'_>) {
-        let a = self.actions.get(self.step).cloned().unwrap_or(Action::Nothing);
+        let a = self
+            .actions
+            .get(self.step)
+            .cloned()
+            .unwrap_or(Action::Nothing);
         self.step += 1;
         let lots = |q: i64| Decimal::new(q, 4);
         let px = |i: u32, off: i64| {
@@ -110,21 +115,42 @@ impl Observer for Checker {
     }
 
     fn on_event_processed(&mut self, event: &MarketEvent, p: &Portfolio) {
-        let recomputed = p.account_cash() + p.positions().iter().map(|x| x.market_value()).sum::<Decimal>();
+        let recomputed = p.account_cash()
+            + p.positions()
+                .iter()
+                .map(|x| x.market_value())
+                .sum::<Decimal>();
         if recomputed != p.equity() {
-            self.violations.push(format!("at {}: cash + positions {} != equity {}", event.ts(), recomputed, p.equity()));
+            self.violations.push(format!(
+                "at {}: cash + positions {} != equity {}",
+                event.ts(),
+                recomputed,
+                p.equity()
+            ));
         }
         if p.account_cash() < Decimal::ZERO {
-            self.violations.push(format!("at {}: negative cash {}", event.ts(), p.account_cash()));
+            self.violations.push(format!(
+                "at {}: negative cash {}",
+                event.ts(),
+                p.account_cash()
+            ));
         }
         if p.positions().iter().any(|x| x.qty < Decimal::ZERO) {
-            self.violations.push(format!("at {}: short position without leverage", event.ts()));
+            self.violations.push(format!(
+                "at {}: short position without leverage",
+                event.ts()
+            ));
         }
         // equity = start + realised + unrealised − fees (up to the rounding of
         // average prices to 28 significant digits).
         let identity = self.start + p.realised_pnl() + p.unrealised_pnl() - p.fees_paid();
         if (identity - p.equity()).abs() > dec!(0.000001) {
-            self.violations.push(format!("at {}: start + pnl − fees = {} but equity {}", event.ts(), identity, p.equity()));
+            self.violations.push(format!(
+                "at {}: start + pnl − fees = {} but equity {}",
+                event.ts(),
+                identity,
+                p.equity()
+            ));
         }
     }
 }
@@ -151,7 +177,9 @@ fn bars(steps: &[(i64, i64)]) -> Vec<MarketEvent> {
     for (k, &(da, db)) in steps.iter().enumerate() {
         for (i, d) in [(0usize, da), (1, db)] {
             let open = px[i];
-            let close = (open * (Decimal::ONE + Decimal::new(d, 4))).round_dp(2).max(dec!(0.01));
+            let close = (open * (Decimal::ONE + Decimal::new(d, 4)))
+                .round_dp(2)
+                .max(dec!(0.01));
             let high = open.max(close) + dec!(0.5);
             let low = (open.min(close) - dec!(0.5)).max(dec!(0.01));
             out.push(MarketEvent::Bar(Bar {

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use vigil_core::{ClientOrderId, MarketEvent, Order, Portfolio, PortfolioError, Timestamp, Universe};
+use vigil_core::{
+    ClientOrderId, MarketEvent, Order, Portfolio, PortfolioError, Timestamp, Universe,
+};
 
 use crate::sim::{ExecutionReport, SimVenue, SimVenueConfig, VenueError};
 
@@ -71,7 +73,11 @@ pub struct SimulatedExchange {
 
 impl SimulatedExchange {
     /// A simulated exchange holding `portfolio` as its account.
-    pub fn new(universe: Arc<Universe>, portfolio: Portfolio, config: SimVenueConfig) -> SimulatedExchange {
+    pub fn new(
+        universe: Arc<Universe>,
+        portfolio: Portfolio,
+        config: SimVenueConfig,
+    ) -> SimulatedExchange {
         SimulatedExchange {
             universe,
             inner: Arc::new(Mutex::new(Inner {
@@ -97,7 +103,9 @@ impl SimulatedExchange {
         inner.now = inner.now.max(event.ts());
         let mut out = std::mem::take(&mut inner.reports);
         let start = out.len();
-        inner.venue.on_event(event, &self.universe, &inner.portfolio, &mut out);
+        inner
+            .venue
+            .on_event(event, &self.universe, &inner.portfolio, &mut out);
         for r in &out[start..] {
             if let ExecutionReport::Filled { fill, .. } = r {
                 inner.portfolio.apply_fill(fill)?;
@@ -124,7 +132,9 @@ impl ExecutionPort for SimulatedExchange {
         let inner = &mut *guard;
         let now = inner.now;
         let mut out = Vec::new();
-        inner.venue.submit(order.clone(), &self.universe, now, &mut out);
+        inner
+            .venue
+            .submit(order.clone(), &self.universe, now, &mut out);
         let rejected = out.iter().find_map(|r| match r {
             ExecutionReport::Closed { order } => order.reason.clone(),
             _ => None,
@@ -159,7 +169,10 @@ impl ExecutionPort for SimulatedExchange {
             .enumerate()
             .filter(|(_, amount)| !amount.is_zero())
             .map(|(i, amount)| Balance {
-                asset: self.universe.asset_symbol(vigil_core::AssetId(i as u32)).to_string(),
+                asset: self
+                    .universe
+                    .asset_symbol(vigil_core::AssetId(i as u32))
+                    .to_string(),
                 free: *amount,
                 locked: Decimal::ZERO,
             })

@@ -160,7 +160,13 @@ impl SimVenue {
     }
 
     /// Accepts or rejects a new order. Accepted orders wait for the next price event.
-    pub fn submit(&mut self, mut order: Order, universe: &Universe, now: Timestamp, out: &mut Vec<ExecutionReport>) {
+    pub fn submit(
+        &mut self,
+        mut order: Order,
+        universe: &Universe,
+        now: Timestamp,
+        out: &mut Vec<ExecutionReport>,
+    ) {
         let inst = universe.get(order.request.instrument);
         if let Some(reason) = self.validate(&order, inst) {
             // A New order can always be rejected.
@@ -169,7 +175,10 @@ impl SimVenue {
             return;
         }
         let _ = order.accept(now);
-        out.push(ExecutionReport::Accepted { id: order.id, ts: now });
+        out.push(ExecutionReport::Accepted {
+            id: order.id,
+            ts: now,
+        });
         self.orders.push(order);
         self.arrived.push(false);
     }
@@ -190,7 +199,10 @@ impl SimVenue {
         }
         if let OrderSize::Base(q) = req.size {
             if inst.round_qty_down(q) != q {
-                return Some(format!("quantity {q} is not a multiple of the lot size {}", inst.lot_size));
+                return Some(format!(
+                    "quantity {q} is not a multiple of the lot size {}",
+                    inst.lot_size
+                ));
             }
         }
         if let OrderKind::Limit { price } = req.kind {
@@ -199,7 +211,9 @@ impl SimVenue {
             }
             if let Some(tick) = inst.tick_size {
                 if (price % tick) != Decimal::ZERO {
-                    return Some(format!("limit price {price} is not a multiple of the tick size {tick}"));
+                    return Some(format!(
+                        "limit price {price} is not a multiple of the tick size {tick}"
+                    ));
                 }
             }
         }
@@ -207,7 +221,12 @@ impl SimVenue {
     }
 
     /// Cancels a working order.
-    pub fn cancel(&mut self, id: ClientOrderId, now: Timestamp, out: &mut Vec<ExecutionReport>) -> Result<(), VenueError> {
+    pub fn cancel(
+        &mut self,
+        id: ClientOrderId,
+        now: Timestamp,
+        out: &mut Vec<ExecutionReport>,
+    ) -> Result<(), VenueError> {
         let idx = self
             .orders
             .iter()
@@ -224,7 +243,13 @@ impl SimVenue {
     /// the portfolio before these fills; the venue keeps a running tally so that
     /// several fills in one event never overspend it.
     #[inline]
-    pub fn on_event(&mut self, event: &MarketEvent, universe: &Universe, account: &Portfolio, out: &mut Vec<ExecutionReport>) {
+    pub fn on_event(
+        &mut self,
+        event: &MarketEvent,
+        universe: &Universe,
+        account: &Portfolio,
+        out: &mut Vec<ExecutionReport>,
+    ) {
         if self.orders.is_empty() {
             return;
         }
@@ -255,7 +280,9 @@ impl SimVenue {
                 Some((price, liquidity, ts)) => {
                     let cash = account.cash(inst.quote) - spent;
                     let held = account.position(instrument).qty - sold;
-                    self.execute(i, inst, price, liquidity, ts, cash, held, &mut spent, &mut sold, out)
+                    self.execute(
+                        i, inst, price, liquidity, ts, cash, held, &mut spent, &mut sold, out,
+                    )
                 }
                 None => {
                     let o = &mut self.orders[i];
@@ -280,7 +307,12 @@ impl SimVenue {
     }
 
     /// The price, liquidity and time at which an order trades on this event, if it does.
-    fn match_price(&self, order: &Order, arrived: bool, event: &MarketEvent) -> Option<(Decimal, Liquidity, Timestamp)> {
+    fn match_price(
+        &self,
+        order: &Order,
+        arrived: bool,
+        event: &MarketEvent,
+    ) -> Option<(Decimal, Liquidity, Timestamp)> {
         let side = order.request.side;
         let through = self.config.limit_fill == FillModel::Through;
         // (first price, best price reached for this side, time of first price)
@@ -441,13 +473,21 @@ impl SimVenue {
 }
 
 trait RejectOrCancel {
-    fn reject_or_cancel(&mut self, ts: Timestamp, reason: &str) -> Result<(), vigil_core::OrderError>;
+    fn reject_or_cancel(
+        &mut self,
+        ts: Timestamp,
+        reason: &str,
+    ) -> Result<(), vigil_core::OrderError>;
 }
 
 impl RejectOrCancel for Order {
     /// Accepted orders that cannot execute are cancelled (the state machine does not
     /// allow Accepted → Rejected); the reason is kept.
-    fn reject_or_cancel(&mut self, ts: Timestamp, reason: &str) -> Result<(), vigil_core::OrderError> {
+    fn reject_or_cancel(
+        &mut self,
+        ts: Timestamp,
+        reason: &str,
+    ) -> Result<(), vigil_core::OrderError> {
         if self.status == OrderStatus::New {
             self.reject(ts, reason)
         } else {

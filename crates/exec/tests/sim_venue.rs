@@ -8,7 +8,9 @@ use vigil_core::{
     Bar, ClientOrderId, InstrumentId, InstrumentSpec, Liquidity, MarketEvent, Order, OrderKind,
     OrderRequest, OrderSize, OrderStatus, Portfolio, Side, TimeInForce, Timestamp, Trade, Universe,
 };
-use vigil_exec::{ExecutionPort, ExecutionReport, FillModel, SimVenue, SimVenueConfig, SimulatedExchange};
+use vigil_exec::{
+    ExecutionPort, ExecutionReport, FillModel, SimVenue, SimVenueConfig, SimulatedExchange,
+};
 
 fn universe() -> Universe {
     let mut u = Universe::new();
@@ -66,11 +68,20 @@ fn market_order_fills_at_next_open_with_slippage_and_taker_fee() {
     let p = portfolio(&u, dec!(10000));
     let mut v = SimVenue::new(config(FillModel::Through));
     let mut out = Vec::new();
-    let o = Order::new(ClientOrderId(1), OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.5)), Timestamp(0));
+    let o = Order::new(
+        ClientOrderId(1),
+        OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.5)),
+        Timestamp(0),
+    );
     v.submit(o, &u, Timestamp(0), &mut out);
     assert!(matches!(out[0], ExecutionReport::Accepted { .. }));
     out.clear();
-    v.on_event(&bar(1, dec!(100), dec!(110), dec!(90), dec!(105)), &u, &p, &mut out);
+    v.on_event(
+        &bar(1, dec!(100), dec!(110), dec!(90), dec!(105)),
+        &u,
+        &p,
+        &mut out,
+    );
     let f = fills(&out);
     assert_eq!(f.len(), 1);
     // 100 × (1 + 0.0005) = 100.05; fee = 0.5 × 100.05 × 0.001 = 0.050025
@@ -78,7 +89,11 @@ fn market_order_fills_at_next_open_with_slippage_and_taker_fee() {
     assert_eq!(f[0].qty, dec!(0.5));
     assert_eq!(f[0].fee, dec!(0.050025));
     assert_eq!(f[0].liquidity, Liquidity::Taker);
-    assert_eq!(f[0].ts, Timestamp::from_secs(60), "fill time is the bar's open");
+    assert_eq!(
+        f[0].ts,
+        Timestamp::from_secs(60),
+        "fill time is the bar's open"
+    );
     assert!(v.open_orders().is_empty());
 }
 
@@ -95,15 +110,31 @@ fn quote_sized_buy_spends_at_most_the_amount_including_fee() {
         kind: OrderKind::Market,
         tif: TimeInForce::Gtc,
     };
-    v.submit(Order::new(ClientOrderId(1), req, Timestamp(0)), &u, Timestamp(0), &mut out);
+    v.submit(
+        Order::new(ClientOrderId(1), req, Timestamp(0)),
+        &u,
+        Timestamp(0),
+        &mut out,
+    );
     out.clear();
-    v.on_event(&bar(1, dec!(200), dec!(200), dec!(200), dec!(200)), &u, &p, &mut out);
+    v.on_event(
+        &bar(1, dec!(200), dec!(200), dec!(200), dec!(200)),
+        &u,
+        &p,
+        &mut out,
+    );
     let f = fills(&out)[0].clone();
     // price 200.1; qty = floor_0.001(1000 / (200.1 × 1.001)) = 4.992
     assert_eq!(f.price, dec!(200.1));
     assert_eq!(f.qty, dec!(4.992));
     assert!(f.qty * f.price + f.fee <= dec!(1000));
-    assert!(matches!(out.last(), Some(ExecutionReport::Filled { status: OrderStatus::Filled, .. })));
+    assert!(matches!(
+        out.last(),
+        Some(ExecutionReport::Filled {
+            status: OrderStatus::Filled,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -116,15 +147,28 @@ fn buy_beyond_cash_is_cut_then_rest_cancelled() {
     });
     let mut out = Vec::new();
     v.submit(
-        Order::new(ClientOrderId(1), OrderRequest::market(InstrumentId(0), Side::Buy, dec!(2)), Timestamp(0)),
+        Order::new(
+            ClientOrderId(1),
+            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(2)),
+            Timestamp(0),
+        ),
         &u,
         Timestamp(0),
         &mut out,
     );
     out.clear();
-    v.on_event(&bar(1, dec!(100), dec!(100), dec!(100), dec!(100)), &u, &p, &mut out);
+    v.on_event(
+        &bar(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        &u,
+        &p,
+        &mut out,
+    );
     let f = fills(&out)[0].clone();
-    assert_eq!(f.qty, dec!(0.999), "100 / (100 × 1.001) = 0.999000999 → 0.999 lots");
+    assert_eq!(
+        f.qty,
+        dec!(0.999),
+        "100 / (100 × 1.001) = 0.999000999 → 0.999 lots"
+    );
     match out.last().unwrap() {
         ExecutionReport::Closed { order } => {
             assert_eq!(order.status, OrderStatus::Cancelled);
@@ -141,15 +185,26 @@ fn sells_never_exceed_holdings() {
     let mut v = SimVenue::new(config(FillModel::Through));
     let mut out = Vec::new();
     v.submit(
-        Order::new(ClientOrderId(1), OrderRequest::market(InstrumentId(0), Side::Sell, dec!(1)), Timestamp(0)),
+        Order::new(
+            ClientOrderId(1),
+            OrderRequest::market(InstrumentId(0), Side::Sell, dec!(1)),
+            Timestamp(0),
+        ),
         &u,
         Timestamp(0),
         &mut out,
     );
     out.clear();
-    v.on_event(&bar(1, dec!(100), dec!(100), dec!(100), dec!(100)), &u, &p, &mut out);
+    v.on_event(
+        &bar(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        &u,
+        &p,
+        &mut out,
+    );
     assert!(fills(&out).is_empty());
-    assert!(matches!(&out[0], ExecutionReport::Closed { order } if order.reason.as_deref() == Some("insufficient position (no shorting)")));
+    assert!(
+        matches!(&out[0], ExecutionReport::Closed { order } if order.reason.as_deref() == Some("insufficient position (no shorting)"))
+    );
 }
 
 #[test]
@@ -163,11 +218,20 @@ fn limit_orders_rest_and_fill_at_limit_as_maker() {
     ] {
         let mut v = SimVenue::new(config(model));
         let mut out = Vec::new();
-        let o = Order::new(ClientOrderId(7), OrderRequest::limit(InstrumentId(0), Side::Buy, dec!(1), dec!(95)), Timestamp(0));
+        let o = Order::new(
+            ClientOrderId(7),
+            OrderRequest::limit(InstrumentId(0), Side::Buy, dec!(1), dec!(95)),
+            Timestamp(0),
+        );
         v.submit(o, &u, Timestamp(0), &mut out);
         out.clear();
         // Opens above the limit: not marketable on arrival.
-        v.on_event(&bar(1, dec!(100), dec!(101), low, dec!(99)), &u, &p, &mut out);
+        v.on_event(
+            &bar(1, dec!(100), dec!(101), low, dec!(99)),
+            &u,
+            &p,
+            &mut out,
+        );
         let f = fills(&out);
         assert_eq!(!f.is_empty(), expect_fill, "{model:?} low {low}");
         if expect_fill {
@@ -186,10 +250,19 @@ fn marketable_limit_takes_at_open_capped_at_limit() {
     let p = portfolio(&u, dec!(10000));
     let mut v = SimVenue::new(config(FillModel::Through));
     let mut out = Vec::new();
-    let o = Order::new(ClientOrderId(1), OrderRequest::limit(InstrumentId(0), Side::Buy, dec!(1), dec!(100.02)), Timestamp(0));
+    let o = Order::new(
+        ClientOrderId(1),
+        OrderRequest::limit(InstrumentId(0), Side::Buy, dec!(1), dec!(100.02)),
+        Timestamp(0),
+    );
     v.submit(o, &u, Timestamp(0), &mut out);
     out.clear();
-    v.on_event(&bar(1, dec!(100), dec!(100), dec!(99), dec!(100)), &u, &p, &mut out);
+    v.on_event(
+        &bar(1, dec!(100), dec!(100), dec!(99), dec!(100)),
+        &u,
+        &p,
+        &mut out,
+    );
     let f = fills(&out);
     // 100 × 1.0005 = 100.05 would exceed the limit: capped at 100.02.
     assert_eq!(f[0].price, dec!(100.02));
@@ -203,38 +276,66 @@ fn venue_filters_reject_bad_orders() {
     let mut v = SimVenue::new(config(FillModel::Through));
     let mut out = Vec::new();
     v.submit(
-        Order::new(ClientOrderId(1), OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.0005)), Timestamp(0)),
+        Order::new(
+            ClientOrderId(1),
+            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.0005)),
+            Timestamp(0),
+        ),
         &u,
         Timestamp(0),
         &mut out,
     );
     v.submit(
-        Order::new(ClientOrderId(2), OrderRequest::limit(InstrumentId(0), Side::Buy, dec!(1), dec!(100.001)), Timestamp(0)),
+        Order::new(
+            ClientOrderId(2),
+            OrderRequest::limit(InstrumentId(0), Side::Buy, dec!(1), dec!(100.001)),
+            Timestamp(0),
+        ),
         &u,
         Timestamp(0),
         &mut out,
     );
-    assert!(out.iter().all(|r| matches!(r, ExecutionReport::Closed { order } if order.status == OrderStatus::Rejected)));
+    assert!(out.iter().all(
+        |r| matches!(r, ExecutionReport::Closed { order } if order.status == OrderStatus::Rejected)
+    ));
     // Below min notional (5 USDT): 0.001 × 100 = 0.1.
     out.clear();
     v.submit(
-        Order::new(ClientOrderId(3), OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.001)), Timestamp(0)),
+        Order::new(
+            ClientOrderId(3),
+            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.001)),
+            Timestamp(0),
+        ),
         &u,
         Timestamp(0),
         &mut out,
     );
-    v.on_event(&bar(1, dec!(100), dec!(100), dec!(100), dec!(100)), &u, &p, &mut out);
-    assert!(matches!(out.last(), Some(ExecutionReport::Closed { order }) if order.reason.as_deref() == Some("below the minimum notional")));
+    v.on_event(
+        &bar(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        &u,
+        &p,
+        &mut out,
+    );
+    assert!(
+        matches!(out.last(), Some(ExecutionReport::Closed { order }) if order.reason.as_deref() == Some("below the minimum notional"))
+    );
 }
 
 #[test]
 fn market_order_fills_at_next_trade() {
     let u = universe();
     let p = portfolio(&u, dec!(10000));
-    let mut v = SimVenue::new(SimVenueConfig { slippage_bps: dec!(0), ..config(FillModel::Through) });
+    let mut v = SimVenue::new(SimVenueConfig {
+        slippage_bps: dec!(0),
+        ..config(FillModel::Through)
+    });
     let mut out = Vec::new();
     v.submit(
-        Order::new(ClientOrderId(1), OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)), Timestamp(0)),
+        Order::new(
+            ClientOrderId(1),
+            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
+            Timestamp(0),
+        ),
         &u,
         Timestamp(0),
         &mut out,
@@ -256,12 +357,25 @@ fn market_order_fills_at_next_trade() {
 async fn simulated_exchange_behind_the_port() {
     let u = Arc::new(universe());
     let p = portfolio(&u, dec!(1000));
-    let ex = SimulatedExchange::new(u.clone(), p, SimVenueConfig { slippage_bps: dec!(0), ..config(FillModel::Through) });
+    let ex = SimulatedExchange::new(
+        u.clone(),
+        p,
+        SimVenueConfig {
+            slippage_bps: dec!(0),
+            ..config(FillModel::Through)
+        },
+    );
     let port: &dyn ExecutionPort = &ex;
-    let order = Order::new(ClientOrderId(1), OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)), Timestamp(0));
+    let order = Order::new(
+        ClientOrderId(1),
+        OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
+        Timestamp(0),
+    );
     port.submit(&order).await.unwrap();
     assert_eq!(port.open_orders().await.unwrap().len(), 1);
-    let reports = ex.on_market_event(&bar(1, dec!(100), dec!(100), dec!(100), dec!(100))).unwrap();
+    let reports = ex
+        .on_market_event(&bar(1, dec!(100), dec!(100), dec!(100), dec!(100)))
+        .unwrap();
     assert!(matches!(reports[0], ExecutionReport::Accepted { .. }));
     assert!(matches!(reports[1], ExecutionReport::Filled { .. }));
     let balances = port.balances().await.unwrap();
@@ -275,20 +389,40 @@ async fn simulated_exchange_behind_the_port() {
 fn bar_that_opened_before_the_order_cannot_fill_it() {
     let u = universe();
     let p = portfolio(&u, dec!(10000));
-    let mut v = SimVenue::new(SimVenueConfig { slippage_bps: dec!(0), ..config(FillModel::Through) });
+    let mut v = SimVenue::new(SimVenueConfig {
+        slippage_bps: dec!(0),
+        ..config(FillModel::Through)
+    });
     let mut out = Vec::new();
     // Placed at 00:01:30, in the middle of the bar [00:01, 00:02).
     let placed = Timestamp::from_secs(90);
     v.submit(
-        Order::new(ClientOrderId(1), OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)), placed),
+        Order::new(
+            ClientOrderId(1),
+            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
+            placed,
+        ),
         &u,
         placed,
         &mut out,
     );
     out.clear();
-    v.on_event(&bar(1, dec!(100), dec!(100), dec!(100), dec!(100)), &u, &p, &mut out);
-    assert!(out.is_empty(), "the bar opened at 00:01, before the order: {out:?}");
-    v.on_event(&bar(2, dec!(105), dec!(105), dec!(105), dec!(105)), &u, &p, &mut out);
+    v.on_event(
+        &bar(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        &u,
+        &p,
+        &mut out,
+    );
+    assert!(
+        out.is_empty(),
+        "the bar opened at 00:01, before the order: {out:?}"
+    );
+    v.on_event(
+        &bar(2, dec!(105), dec!(105), dec!(105), dec!(105)),
+        &u,
+        &p,
+        &mut out,
+    );
     let f = fills(&out);
     assert_eq!(f[0].price, dec!(105));
     assert_eq!(f[0].ts, Timestamp::from_secs(120));

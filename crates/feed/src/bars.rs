@@ -138,7 +138,8 @@ impl<R: Read> CsvBarReader<R> {
 
     #[inline]
     fn decimal(&self, line: u64, col: usize) -> Result<Decimal, FeedError> {
-        parse_decimal(self.lines.field(col)).ok_or_else(|| self.field_error(line, col, "not a number"))
+        parse_decimal(self.lines.field(col))
+            .ok_or_else(|| self.field_error(line, col, "not a number"))
     }
 
     fn parse_row(&mut self) -> Result<Bar, FeedError> {
@@ -303,15 +304,23 @@ mod tests {
         let e = err_of("ts,open,high,low,close,volume\n2022-01-01T00:00:00Z,1,2,1,2,5\n2022-01-01T00:01:00Z,1,2,x,2,5\n");
         assert_eq!(e, "bars.csv:3: field `low`: not a number (value `x`)");
         let e = err_of("ts,open,high,low,close\n2022-01-01T00:00:00Z,1,2,1,3\n");
-        assert!(e.starts_with("bars.csv:2: field `close`: close is outside"), "{e}");
-        let e = err_of("ts,open,high,low,close\n2022-01-01T00:01:00Z,1,2,1,2\n2022-01-01T00:00:00Z,1,2,1,2\n");
+        assert!(
+            e.starts_with("bars.csv:2: field `close`: close is outside"),
+            "{e}"
+        );
+        let e = err_of(
+            "ts,open,high,low,close\n2022-01-01T00:01:00Z,1,2,1,2\n2022-01-01T00:00:00Z,1,2,1,2\n",
+        );
         assert!(e.starts_with("bars.csv:3: field `ts`: timestamp"), "{e}");
         let e = err_of("ts,open,high,low,close\nnot-a-date,1,2,1,2\n");
         assert!(e.starts_with("bars.csv:2: field `ts`:"), "{e}");
         let e = err_of("ts,open,high,low,close\n2022-01-01T00:00:00Z,1,2,1\n");
         assert!(e.starts_with("bars.csv:2: malformed row"), "{e}");
         let e = err_of("ts,open,high,low,close,volume\n2022-01-01T00:00:00Z,1,2,1,2,-1\n");
-        assert!(e.starts_with("bars.csv:2: field `volume`: volume is negative"), "{e}");
+        assert!(
+            e.starts_with("bars.csv:2: field `volume`: volume is negative"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -320,7 +329,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert_eq!(e, "b.csv:1: missing column `low|l` (header has: ts,open,high,close)");
+        assert_eq!(
+            e,
+            "b.csv:1: missing column `low|l` (header has: ts,open,high,close)"
+        );
     }
 
     #[test]

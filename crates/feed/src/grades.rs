@@ -73,9 +73,12 @@ pub(crate) fn read_grades<R: Read>(
         column: names.join("|"),
         found: headers.join(","),
     };
-    let symbol_col = find(&headers, &["symbol", "token"]).ok_or_else(|| missing(&["symbol", "token"]))?;
-    let score_col = find(&headers, &["score", "grade"]).ok_or_else(|| missing(&["score", "grade"]))?;
-    let as_of_col = find(&headers, &["as_of", "date"]).ok_or_else(|| missing(&["as_of", "date"]))?;
+    let symbol_col =
+        find(&headers, &["symbol", "token"]).ok_or_else(|| missing(&["symbol", "token"]))?;
+    let score_col =
+        find(&headers, &["score", "grade"]).ok_or_else(|| missing(&["score", "grade"]))?;
+    let as_of_col =
+        find(&headers, &["as_of", "date"]).ok_or_else(|| missing(&["as_of", "date"]))?;
     let published_col = find(&headers, &["published_at"]);
     if published_col.is_none() && options.publication_lag.is_none() {
         return Err(FeedError::Config(format!(
@@ -188,14 +191,20 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert_eq!(e, "g.csv:2: field `score`: score must be within 0–100 (value `170`)");
+        assert_eq!(
+            e,
+            "g.csv:2: field `score`: score must be within 0–100 (value `170`)"
+        );
         let e = read(
             "symbol,kind,score,as_of,published_at\nBTC,trader,70,2022-01-03,2022-01-02\n",
             &GradeCsvOptions::default(),
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("g.csv:2: field `published_at`: published before"), "{e}");
+        assert!(
+            e.starts_with("g.csv:2: field `published_at`: published before"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -210,6 +219,9 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(g[0].published_at, Timestamp::parse("2022-01-03", None).unwrap());
+        assert_eq!(
+            g[0].published_at,
+            Timestamp::parse("2022-01-03", None).unwrap()
+        );
     }
 }

@@ -14,8 +14,8 @@ mod error;
 mod grades;
 mod lines;
 mod merge;
-mod read_ahead;
 pub mod parse;
+mod read_ahead;
 
 pub use bars::{BarCsvOptions, CsvBarReader};
 pub use error::FeedError;

@@ -228,7 +228,9 @@ mod tests {
         while r.advance().unwrap() {
             out.push((
                 r.line(),
-                (0..r.len()).map(|i| String::from_utf8(r.field(i).to_vec()).unwrap()).collect(),
+                (0..r.len())
+                    .map(|i| String::from_utf8(r.field(i).to_vec()).unwrap())
+                    .collect(),
             ));
         }
         out

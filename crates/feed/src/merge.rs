@@ -182,7 +182,10 @@ mod tests {
     #[test]
     fn orders_by_known_time_with_stable_ties() {
         let mut m = MergedStream::new();
-        m.add("a", Box::new(VecStream::new(vec![bar(0, 60), bar(0, 120), bar(0, 180)])));
+        m.add(
+            "a",
+            Box::new(VecStream::new(vec![bar(0, 60), bar(0, 120), bar(0, 180)])),
+        );
         m.add("b", Box::new(VecStream::new(vec![bar(1, 60), bar(1, 180)])));
         // A grade describing t=0 but published at t=150.
         m.add("g", Box::new(VecStream::new(vec![grade(0, 150)])));
@@ -193,14 +196,24 @@ mod tests {
             .collect();
         assert_eq!(
             keys,
-            vec![(60, Some(0)), (60, Some(1)), (120, Some(0)), (150, None), (180, Some(0)), (180, Some(1))]
+            vec![
+                (60, Some(0)),
+                (60, Some(1)),
+                (120, Some(0)),
+                (150, None),
+                (180, Some(0)),
+                (180, Some(1))
+            ]
         );
     }
 
     #[test]
     fn out_of_order_source_is_an_error() {
         let mut m = MergedStream::new();
-        m.add("late", Box::new(VecStream::new(vec![bar(0, 120), bar(0, 60)])));
+        m.add(
+            "late",
+            Box::new(VecStream::new(vec![bar(0, 120), bar(0, 60)])),
+        );
         let out: Vec<_> = m.collect();
         assert_eq!(out.len(), 2);
         let e = out[1].as_ref().unwrap_err().to_string();

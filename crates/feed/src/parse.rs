@@ -72,7 +72,10 @@ mod tests {
         assert_eq!(parse_decimal(b"0.09840000"), Some(dec!(0.0984)));
         assert_eq!(parse_decimal(b"-12"), Some(dec!(-12)));
         assert_eq!(parse_decimal(b"1e-5"), Some(dec!(0.00001)));
-        assert_eq!(parse_decimal(b"12345678901234567890.123"), Some(dec!(12345678901234567890.123)));
+        assert_eq!(
+            parse_decimal(b"12345678901234567890.123"),
+            Some(dec!(12345678901234567890.123))
+        );
         for bad in [&b""[..], b"-", b".", b"1.2.3", b"abc", b"1,5", b"NaN"] {
             assert_eq!(parse_decimal(bad), None, "{:?}", std::str::from_utf8(bad));
         }

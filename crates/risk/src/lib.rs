@@ -14,7 +14,9 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
-use vigil_core::{MarketState, Order, OrderRequest, OrderSize, Portfolio, Side, Timestamp, Universe};
+use vigil_core::{
+    MarketState, Order, OrderRequest, OrderSize, Portfolio, Side, Timestamp, Universe,
+};
 
 /// Whether the account may trade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
@@ -246,11 +248,17 @@ mod tests {
         let mut r = RiskManager::new();
         assert_eq!(r.check(&buy, &view), Verdict::Approved(buy));
         r.set_state(TradingState::Reducing);
-        assert_eq!(r.check(&buy, &view), Verdict::Denied(DenyReason::ReduceOnly));
+        assert_eq!(
+            r.check(&buy, &view),
+            Verdict::Denied(DenyReason::ReduceOnly)
+        );
         r.set_state(TradingState::Halted);
         assert_eq!(r.check(&buy, &view), Verdict::Denied(DenyReason::Halted));
         r.set_state(TradingState::Active);
         let zero = OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0));
-        assert_eq!(r.check(&zero, &view), Verdict::Denied(DenyReason::InvalidOrder));
+        assert_eq!(
+            r.check(&zero, &view),
+            Verdict::Denied(DenyReason::InvalidOrder)
+        );
     }
 }

@@ -154,12 +154,22 @@ impl<'a> Context<'a> {
     }
 
     /// Limit buy.
-    pub fn buy_limit(&mut self, instrument: InstrumentId, qty: Decimal, price: Decimal) -> ClientOrderId {
+    pub fn buy_limit(
+        &mut self,
+        instrument: InstrumentId,
+        qty: Decimal,
+        price: Decimal,
+    ) -> ClientOrderId {
         self.submit(OrderRequest::limit(instrument, Side::Buy, qty, price))
     }
 
     /// Limit sell.
-    pub fn sell_limit(&mut self, instrument: InstrumentId, qty: Decimal, price: Decimal) -> ClientOrderId {
+    pub fn sell_limit(
+        &mut self,
+        instrument: InstrumentId,
+        qty: Decimal,
+        price: Decimal,
+    ) -> ClientOrderId {
         self.submit(OrderRequest::limit(instrument, Side::Sell, qty, price))
     }
 
@@ -169,7 +179,11 @@ impl<'a> Context<'a> {
         if qty.is_zero() {
             return None;
         }
-        let side = if qty.is_sign_positive() { Side::Sell } else { Side::Buy };
+        let side = if qty.is_sign_positive() {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
         Some(self.submit(OrderRequest::market(instrument, side, qty.abs())))
     }
 
@@ -214,7 +228,11 @@ impl<'a> Context<'a> {
     /// with a market order sized at the latest price, counting orders already
     /// working. Returns `None` when there is no price or the change rounds to zero
     /// lots. Buys are limited by cash at fill time (the venue never lends).
-    pub fn target_percent(&mut self, instrument: InstrumentId, fraction: Decimal) -> Option<ClientOrderId> {
+    pub fn target_percent(
+        &mut self,
+        instrument: InstrumentId,
+        fraction: Decimal,
+    ) -> Option<ClientOrderId> {
         let price = self.price(instrument)?;
         if price <= Decimal::ZERO {
             return None;
@@ -227,7 +245,11 @@ impl<'a> Context<'a> {
         if qty.is_zero() {
             return None;
         }
-        let side = if delta.is_sign_positive() { Side::Buy } else { Side::Sell };
+        let side = if delta.is_sign_positive() {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         Some(self.submit(OrderRequest::market(instrument, side, qty)))
     }
 

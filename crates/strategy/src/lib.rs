@@ -18,7 +18,9 @@ mod context;
 mod registry;
 
 pub use context::{Command, Context, ContextParts};
-pub use registry::{parse_params, BuildContext, ParamSpec, Registry, StrategyDescriptor, StrategyError};
+pub use registry::{
+    parse_params, BuildContext, ParamSpec, Registry, StrategyDescriptor, StrategyError,
+};
 
 use vigil_core::{Fill, MarketEvent, Order};
 

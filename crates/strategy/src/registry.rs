@@ -60,6 +60,10 @@ pub struct BuildContext<'a> {
     pub universe: &'a Universe,
 }
 
+/// A factory: builds a strategy from its parameter table.
+pub type StrategyFactory =
+    fn(&toml::Table, &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError>;
+
 /// A plug-in: its name, documentation and factory.
 #[derive(Clone, Copy)]
 pub struct StrategyDescriptor {
@@ -70,7 +74,7 @@ pub struct StrategyDescriptor {
     /// Its parameters.
     pub params: &'static [ParamSpec],
     /// Builds the strategy from its parameter table.
-    pub build: fn(&toml::Table, &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError>,
+    pub build: StrategyFactory,
 }
 
 /// Maps strategy names to factories.
@@ -122,7 +126,10 @@ impl Registry {
 /// Deserialises a strategy's parameter table into its config struct (which should
 /// use `#[serde(deny_unknown_fields)]`), turning serde's message into an error
 /// that names the strategy and the parameter.
-pub fn parse_params<T: DeserializeOwned>(strategy: &str, params: &toml::Table) -> Result<T, StrategyError> {
+pub fn parse_params<T: DeserializeOwned>(
+    strategy: &str,
+    params: &toml::Table,
+) -> Result<T, StrategyError> {
     T::deserialize(toml::Value::Table(params.clone()))
         .map_err(|e| StrategyError::invalid(strategy, e.to_string().trim().to_string()))
 }

@@ -8,7 +8,9 @@ use std::collections::VecDeque;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use vigil_core::{InstrumentId, MarketEvent};
-use vigil_strategy::{parse_params, BuildContext, Context, ParamSpec, Strategy, StrategyDescriptor, StrategyError};
+use vigil_strategy::{
+    parse_params, BuildContext, Context, ParamSpec, Strategy, StrategyDescriptor, StrategyError,
+};
 
 /// The plug-in's registry name.
 pub const NAME: &str = "sma-cross";
@@ -35,11 +37,17 @@ impl SmaCrossConfig {
         if self.slow <= self.fast {
             return Err(StrategyError::invalid(
                 NAME,
-                format!("`slow` ({}) must be greater than `fast` ({})", self.slow, self.fast),
+                format!(
+                    "`slow` ({}) must be greater than `fast` ({})",
+                    self.slow, self.fast
+                ),
             ));
         }
         if self.slow > 100_000 {
-            return Err(StrategyError::invalid(NAME, "`slow` must be at most 100000"));
+            return Err(StrategyError::invalid(
+                NAME,
+                "`slow` must be at most 100000",
+            ));
         }
         Ok(())
     }
@@ -150,7 +158,10 @@ impl Strategy for SmaCross {
         if now == Ordering::Greater && prev != Ordering::Greater {
             if qty.is_zero() {
                 let cash = ctx.cash_for(id);
-                if cash > Decimal::ZERO {
+                // Skip dust: cash that cannot buy one lot at the last close.
+                let lot = ctx.universe().get(id).lot_size;
+                let unit = bar.close * (Decimal::ONE + ctx.taker_fee_rate());
+                if cash > Decimal::ZERO && cash >= lot * unit {
                     ctx.buy_quote(id, cash);
                 }
             }
@@ -162,9 +173,24 @@ impl Strategy for SmaCross {
 
 /// Parameter documentation.
 pub const PARAMS: &[ParamSpec] = &[
-    ParamSpec { name: "fast", ty: "integer ≥ 1", default: None, help: "bars in the fast moving average" },
-    ParamSpec { name: "slow", ty: "integer > fast", default: None, help: "bars in the slow moving average" },
-    ParamSpec { name: "instruments", ty: "list of symbols", default: Some("all"), help: "instruments to trade" },
+    ParamSpec {
+        name: "fast",
+        ty: "integer ≥ 1",
+        default: None,
+        help: "bars in the fast moving average",
+    },
+    ParamSpec {
+        name: "slow",
+        ty: "integer > fast",
+        default: None,
+        help: "bars in the slow moving average",
+    },
+    ParamSpec {
+        name: "instruments",
+        ty: "list of symbols",
+        default: Some("all"),
+        help: "instruments to trade",
+    },
 ];
 
 fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
@@ -188,12 +214,12 @@ fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strateg
 pub fn descriptor() -> StrategyDescriptor {
     StrategyDescriptor {
         name: NAME,
-        summary: "Long-only SMA crossover: all in at the next open on a cross up, out on a cross down",
+        summary:
+            "Long-only SMA crossover: all in at the next open on a cross up, out on a cross down",
         params: PARAMS,
         build,
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -201,7 +227,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg(fast: usize, slow: usize) -> SmaCrossConfig {
-        SmaCrossConfig { fast, slow, instruments: None }
+        SmaCrossConfig {
+            fast,
+            slow,
+            instruments: None,
+        }
     }
 
     #[test]
@@ -209,9 +239,14 @@ mod tests {
         assert!(SmaCross::new(&cfg(0, 3), 1).is_err());
         assert!(SmaCross::new(&cfg(3, 3), 1).is_err());
         let e = SmaCross::new(&cfg(5, 2), 1).unwrap_err().to_string();
-        assert_eq!(e, "strategy `sma-cross`: `slow` (2) must be greater than `fast` (5)");
+        assert_eq!(
+            e,
+            "strategy `sma-cross`: `slow` (2) must be greater than `fast` (5)"
+        );
         let t: toml::Table = toml::from_str("fast = 2\nslwo = 5").unwrap();
-        let e = parse_params::<SmaCrossConfig>(NAME, &t).unwrap_err().to_string();
+        let e = parse_params::<SmaCrossConfig>(NAME, &t)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `slwo`"), "{e}");
     }
 

@@ -1,0 +1,109 @@
+//! The `vigil` binary, as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn vigil() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn backtest_prints_summary_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let out = vigil()
+        .arg("backtest")
+        .arg(root().join("backtests/btc-sma-cross.toml"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "Total return",
+        "Sharpe",
+        "Max drawdown",
+        "Fees paid",
+        "Trades (closed / open)",
+    ] {
+        assert!(stdout.contains(needle), "summary lacks {needle}:\n{stdout}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["strategy"], "sma-cross");
+    assert_eq!(v["metrics"]["events"], 45031);
+    assert!(v["trades"].as_array().unwrap().len() > 100);
+    assert!(
+        v["metrics"]["final_equity"].is_string(),
+        "money is a decimal string, not a float"
+    );
+}
+
+#[test]
+fn malformed_csv_exits_non_zero_naming_file_line_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "ts,open,high,low,close,volume\n2022-01-01T00:00:00Z,1,2,1,2,1\n2022-01-01T00:01:00Z,1,2,1,2.5.1,1\n";
+    std::fs::write(dir.path().join("bars.csv"), csv).unwrap();
+    let cfg = r#"account_currency = "USDT"
+starting_cash = 100
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+[[data.bars]]
+instrument = "BTCUSDT"
+path = "bars.csv"
+interval = "1m"
+[strategy]
+name = "sma-cross"
+fast = 1
+slow = 2
+"#;
+    std::fs::write(dir.path().join("bt.toml"), cfg).unwrap();
+    let out = vigil()
+        .arg("backtest")
+        .arg(dir.path().join("bt.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bars.csv:3: field `close`: not a number (value `2.5.1`)"),
+        "{err}"
+    );
+
+    std::fs::write(
+        dir.path().join("bt.toml"),
+        cfg.replace("starting_cash", "startnig_cash"),
+    )
+    .unwrap();
+    let out = vigil()
+        .arg("backtest")
+        .arg(dir.path().join("bt.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bt.toml:2: unknown field `startnig_cash`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn strategies_lists_plugins_and_parameters() {
+    let out = vigil().arg("strategies").output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("sma-cross"));
+    assert!(s.contains("fast") && s.contains("slow"));
+}
