@@ -13,6 +13,19 @@
 
 mod summary;
 
+/// The Rust snippets of the README and the guide compile (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/writing-a-strategy.md")]
+pub struct StrategyTutorialDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/concepts.md")]
+pub struct ConceptsDoctests;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
