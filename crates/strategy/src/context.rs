@@ -272,3 +272,140 @@ impl<'a> Context<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use vigil_core::{Bar, InstrumentSpec, MarketEvent};
+
+    struct World {
+        universe: Universe,
+        portfolio: Portfolio,
+        market: MarketState,
+    }
+
+    fn world() -> World {
+        let mut universe = Universe::new();
+        universe
+            .add(&InstrumentSpec {
+                symbol: "BTCUSDT".into(),
+                base: "BTC".into(),
+                quote: "USDT".into(),
+                lot_size: Some(dec!(0.001)),
+                tick_size: None,
+                min_notional: None,
+            })
+            .unwrap();
+        let usdt = universe.asset_id("USDT").unwrap();
+        let portfolio = Portfolio::new(&universe, usdt, &[(usdt, dec!(1000))]).unwrap();
+        let mut market = MarketState::new(1);
+        market.apply(&MarketEvent::Bar(Bar {
+            instrument: InstrumentId(0),
+            open_time: Timestamp(0),
+            close_time: Timestamp(60),
+            open: dec!(100),
+            high: dec!(100),
+            low: dec!(100),
+            close: dec!(100),
+            volume: dec!(1),
+        }));
+        World {
+            universe,
+            portfolio,
+            market,
+        }
+    }
+
+    fn with_ctx<R>(
+        w: &World,
+        open: &[Order],
+        f: impl FnOnce(&mut Context<'_>) -> R,
+    ) -> (R, Vec<Command>) {
+        let mut commands = Vec::new();
+        let mut next = 1;
+        let r = {
+            let mut ctx = Context::new(ContextParts {
+                now: Timestamp(60),
+                universe: &w.universe,
+                portfolio: &w.portfolio,
+                market: &w.market,
+                open_orders: open,
+                taker_fee_rate: dec!(0.001),
+                commands: &mut commands,
+                next_order_id: &mut next,
+            });
+            f(&mut ctx)
+        };
+        (r, commands)
+    }
+
+    #[test]
+    fn target_percent_sizes_from_equity_and_counts_pending_orders() {
+        let w = world();
+        let (id, cmds) = with_ctx(&w, &[], |ctx| {
+            let a = ctx.target_percent(InstrumentId(0), dec!(0.5));
+            // A second call in the same callback sees the first order and adds nothing.
+            let b = ctx.target_percent(InstrumentId(0), dec!(0.5));
+            (a, b)
+        });
+        assert_eq!(id, (Some(ClientOrderId(1)), None));
+        assert_eq!(
+            cmds,
+            vec![Command::Submit {
+                id: ClientOrderId(1),
+                request: OrderRequest::market(InstrumentId(0), Side::Buy, dec!(5)),
+            }]
+        );
+        // With that order already working at the venue, nothing more is needed.
+        let working = Order::new(
+            ClientOrderId(1),
+            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(5)),
+            Timestamp(60),
+        );
+        let (r, cmds) = with_ctx(&w, std::slice::from_ref(&working), |ctx| {
+            ctx.target_percent(InstrumentId(0), dec!(0.5))
+        });
+        assert_eq!(r, None);
+        assert!(cmds.is_empty());
+    }
+
+    #[test]
+    fn close_and_cancel_all() {
+        let w = world();
+        let (r, cmds) = with_ctx(&w, &[], |ctx| ctx.close(InstrumentId(0)));
+        assert_eq!(r, None, "flat: nothing to close");
+        assert!(cmds.is_empty());
+        let o1 = Order::new(
+            ClientOrderId(7),
+            OrderRequest::limit(InstrumentId(0), Side::Buy, dec!(1), dec!(90)),
+            Timestamp(0),
+        );
+        let o2 = Order::new(
+            ClientOrderId(8),
+            OrderRequest::limit(InstrumentId(0), Side::Sell, dec!(1), dec!(110)),
+            Timestamp(0),
+        );
+        let (_, cmds) = with_ctx(&w, &[o1, o2], |ctx| ctx.cancel_all(InstrumentId(0)));
+        assert_eq!(
+            cmds,
+            vec![
+                Command::Cancel(ClientOrderId(7)),
+                Command::Cancel(ClientOrderId(8))
+            ]
+        );
+    }
+
+    #[test]
+    fn order_ids_are_sequential() {
+        let w = world();
+        let (ids, _) = with_ctx(&w, &[], |ctx| {
+            (
+                ctx.buy(InstrumentId(0), dec!(1)),
+                ctx.sell_limit(InstrumentId(0), dec!(1), dec!(120)),
+                ctx.buy_quote(InstrumentId(0), dec!(50)),
+            )
+        });
+        assert_eq!(ids, (ClientOrderId(1), ClientOrderId(2), ClientOrderId(3)));
+    }
+}
