@@ -53,6 +53,9 @@ pub struct BacktestConfig {
     pub venue: SimVenueConfig,
     /// The strategy: `name` plus its parameters.
     pub strategy: toml::Table,
+    /// Risk limits (none when absent; the account's cash is always checked).
+    #[serde(default)]
+    pub risk: vigil_risk::RiskConfig,
     /// Only events at or after this time (RFC 3339 or a date).
     #[serde(default)]
     pub start: Option<String>,

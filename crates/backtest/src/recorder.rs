@@ -8,7 +8,7 @@ use vigil_core::{
     ClientOrderId, Fill, MarketEvent, Order, OrderRequest, OrderStatus, Portfolio, Timestamp,
 };
 use vigil_engine::Observer;
-use vigil_risk::Verdict;
+use vigil_risk::{RiskEvent, Verdict};
 
 use crate::report::EquityPoint;
 
@@ -60,6 +60,7 @@ pub struct Recorder {
     pub(crate) orders_cancelled: u64,
     pub(crate) orders_rejected: u64,
     pub(crate) close_reasons: BTreeMap<String, u64>,
+    pub(crate) risk_events: BTreeMap<String, u64>,
     pub(crate) coverage: Vec<Coverage>,
     pub(crate) traded_notional: Decimal,
     pub(crate) starting_equity: Decimal,
@@ -94,6 +95,7 @@ impl Recorder {
             orders_cancelled: 0,
             orders_rejected: 0,
             close_reasons: BTreeMap::new(),
+            risk_events: BTreeMap::new(),
             coverage: vec![Coverage::default(); instruments],
             traded_notional: Decimal::ZERO,
             starting_equity,
@@ -164,6 +166,20 @@ impl Observer for Recorder {
         }
         let reason = order.reason.clone().unwrap_or_else(|| "unspecified".into());
         *self.close_reasons.entry(reason).or_insert(0) += 1;
+    }
+
+    fn on_risk_event(&mut self, _ts: Timestamp, event: &RiskEvent) {
+        let key = match event {
+            RiskEvent::StateChanged { to, reason, .. } => format!("state:{to}:{reason}"),
+            RiskEvent::ProtectiveExit { reason, .. } => format!(
+                "exit:{}",
+                serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        };
+        *self.risk_events.entry(key).or_insert(0) += 1;
     }
 
     #[inline]

@@ -155,8 +155,10 @@ pub struct BacktestReport {
     pub metrics: Metrics,
     /// Order outcomes.
     pub orders: OrderStats,
-    /// Risk verdicts by label (`approved`, `resized`, `denied:<reason>`).
+    /// Risk verdicts by label (`approved`, `resized:<reason>`, `denied:<reason>`).
     pub verdicts: BTreeMap<String, u64>,
+    /// What the risk layer did on its own: `exit:<reason>`, `state:<to>:<reason>`.
+    pub risk_events: BTreeMap<String, u64>,
     /// Round trips.
     pub trades: Vec<TradeRecord>,
     /// Every fill (unless disabled in `[output]`).

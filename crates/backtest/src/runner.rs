@@ -281,11 +281,18 @@ impl Backtest {
             start: parse_time("start", &config.start)?,
             end: parse_time("end", &config.end)?,
         };
+        let risk = RiskManager::from_config(config.risk.clone(), &universe).map_err(|e| {
+            cfg_err(
+                p,
+                locate_key(config_text, "risk", e.field),
+                format!("[risk] {e}"),
+            )
+        })?;
         Ok(Backtest {
             universe,
             portfolio,
             venue: config.venue.clone(),
-            risk: RiskManager::new(),
+            risk,
             strategy,
             stream: Box::new(merged),
             settings,
@@ -572,6 +579,7 @@ fn build_report(
             close_reasons: rec.close_reasons.clone(),
         },
         verdicts: rec.verdicts.clone(),
+        risk_events: rec.risk_events.clone(),
         trades,
         fills,
         final_cash: portfolio.account_cash(),

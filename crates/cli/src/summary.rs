@@ -84,6 +84,14 @@ pub fn render(r: &BacktestReport) -> String {
         let v: Vec<String> = r.verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(s, "\n  risk verdicts: {}", v.join(", "));
     }
+    if !r.risk_events.is_empty() {
+        let v: Vec<String> = r
+            .risk_events
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(s, "  risk actions: {}", v.join(", "));
+    }
     if !r.orders.close_reasons.is_empty() {
         let v: Vec<String> = r
             .orders

@@ -19,7 +19,7 @@ use vigil_core::{
     Portfolio, PortfolioError, Timestamp, Universe,
 };
 use vigil_exec::{ExecutionReport, SimVenue};
-use vigil_risk::{RiskManager, RiskView, Verdict};
+use vigil_risk::{ProtectiveExit, RiskEvent, RiskManager, RiskView, Verdict};
 use vigil_strategy::{Command, Context, ContextParts, Strategy};
 
 /// Callbacks through which the engine reports what happens. All methods default to
@@ -41,6 +41,8 @@ pub trait Observer {
     fn on_fill(&mut self, _fill: &Fill, _status: OrderStatus, _portfolio: &Portfolio) {}
     /// An order ended without filling completely (cancelled or rejected).
     fn on_order_closed(&mut self, _order: &Order) {}
+    /// The risk layer acted on its own (state change, protective exit).
+    fn on_risk_event(&mut self, _ts: Timestamp, _event: &RiskEvent) {}
     /// An event was fully processed; `portfolio` is marked to it.
     fn on_event_processed(&mut self, _event: &MarketEvent, _portfolio: &Portfolio) {}
 }
@@ -84,6 +86,7 @@ pub struct Engine<O: Observer = NoObserver> {
     observer: O,
     commands: Vec<Command>,
     reports: Vec<ExecutionReport>,
+    exits: Vec<ProtectiveExit>,
     next_order_id: u64,
     taker_fee_rate: Decimal,
     started: bool,
@@ -113,6 +116,7 @@ impl<O: Observer> Engine<O> {
             observer,
             commands: Vec::with_capacity(8),
             reports: Vec::with_capacity(8),
+            exits: Vec::new(),
             next_order_id: 1,
             started: false,
             stopped: false,
@@ -199,6 +203,24 @@ impl<O: Observer> Engine<O> {
             MarketEvent::Grade(_) => {}
         }
 
+        // 3b. Portfolio risk rules: limits, and protective exits sent by risk itself.
+        {
+            let view = RiskView {
+                now: ts,
+                universe: &self.universe,
+                portfolio: &self.portfolio,
+                market: &self.market,
+                open_orders: self.venue.open_orders(),
+                taker_fee_rate: self.taker_fee_rate,
+                event_instrument: event.instrument(),
+            };
+            self.risk.on_event(&view, &mut self.exits);
+        }
+        if !self.exits.is_empty() {
+            self.send_exits(ts)?;
+        }
+        self.drain_risk_events(ts);
+
         // 4. Strategy.
         self.with_context(ts, |s, ctx| s.on_event(event, ctx));
 
@@ -242,6 +264,41 @@ impl<O: Observer> Engine<O> {
         f(self.strategy.as_mut(), &mut ctx);
     }
 
+    /// Sends the protective exits the risk layer asked for. They bypass the
+    /// pre-trade rules (an exit must always be possible) but are journaled.
+    fn send_exits(&mut self, ts: Timestamp) -> Result<(), EngineError> {
+        let exits = std::mem::take(&mut self.exits);
+        for exit in &exits {
+            let id = ClientOrderId(self.next_order_id);
+            self.next_order_id += 1;
+            self.risk.exit_sent(exit, id, ts);
+            self.observer
+                .on_verdict(ts, id, &exit.request, &Verdict::Approved(exit.request));
+            let order = Order::new(id, exit.request, ts);
+            self.venue
+                .submit(order, &self.universe, ts, &mut self.reports);
+        }
+        self.exits = exits;
+        self.exits.clear();
+        if !self.reports.is_empty() {
+            self.handle_reports(ts)?;
+        }
+        Ok(())
+    }
+
+    fn drain_risk_events(&mut self, ts: Timestamp) {
+        for e in self.risk.drain_events() {
+            self.observer.on_risk_event(ts, &e);
+        }
+    }
+
+    /// Sets the trading state by hand (the kill switch is `Halted`) and journals it.
+    pub fn set_trading_state(&mut self, state: vigil_risk::TradingState) {
+        self.risk.set_state(state);
+        let now = self.market.now();
+        self.drain_risk_events(now);
+    }
+
     /// Applies venue reports: fills to the portfolio, callbacks to the strategy.
     fn handle_reports(&mut self, ts: Timestamp) -> Result<(), EngineError> {
         let reports = std::mem::take(&mut self.reports);
@@ -249,11 +306,13 @@ impl<O: Observer> Engine<O> {
             match report {
                 ExecutionReport::Accepted { id, ts } => self.observer.on_accepted(*ts, *id),
                 ExecutionReport::Filled { fill, status } => {
-                    self.portfolio.apply_fill(fill)?;
+                    let flat = self.portfolio.apply_fill(fill)?.is_flat();
+                    self.risk.on_fill(fill, flat);
                     self.observer.on_fill(fill, *status, &self.portfolio);
                     self.with_context(ts, |s, ctx| s.on_fill(fill, ctx));
                 }
                 ExecutionReport::Closed { order } => {
+                    self.risk.on_order_closed(order);
                     self.observer.on_order_closed(order);
                     self.with_context(ts, |s, ctx| s.on_order_closed(order, ctx));
                 }
@@ -284,6 +343,8 @@ impl<O: Observer> Engine<O> {
                             portfolio: &self.portfolio,
                             market: &self.market,
                             open_orders: self.venue.open_orders(),
+                            taker_fee_rate: self.taker_fee_rate,
+                            event_instrument: None,
                         };
                         let verdict = self.risk.check(&request, &view);
                         self.observer.on_verdict(ts, id, &request, &verdict);

@@ -1,14 +1,30 @@
 //! The risk manager: no order reaches a venue without a [`Verdict`].
 //!
-//! Every order intent from a strategy is checked by a [`RiskManager`] and gets one of
-//! three typed verdicts — [`Verdict::Approved`], [`Verdict::Resized`] or
+//! Every order intent from a strategy is checked by the [`RiskManager`] and gets one
+//! of three typed verdicts — [`Verdict::Approved`], [`Verdict::Resized`] or
 //! [`Verdict::Denied`] with a [`DenyReason`] a caller can match on. The engine
 //! journals every verdict. The same manager runs in backtest, paper and live.
 //!
-//! This first version enforces the account's [`TradingState`] (with a manual kill
-//! switch); pre-trade and portfolio rules plug in through [`RiskRule`].
+//! * **Pre-trade rules** ([`rules`]), each configured in the `[risk]` table
+//!   ([`RiskConfig`]) and each usable on its own through [`RiskRule`].
+//! * **Portfolio rules** evaluated on every event ([`RiskManager::on_event`]):
+//!   drawdown and daily-loss limits move the [`TradingState`] to `Reducing` or
+//!   `Halted`; stop-loss, take-profit and trailing stops produce protective exits
+//!   that the risk layer sends itself, so a strategy cannot forget them; a cooldown
+//!   follows a stop-out.
+//! * **AI-safety caps**: a per-order cap and a daily notional budget fixed at
+//!   construction (nothing at run time can raise them — strategies never see the
+//!   manager), and an approval threshold above which orders are denied with
+//!   [`DenyReason::ApprovalRequired`] until an operator grants an [`Approval`].
 
 #![warn(missing_docs)]
+
+mod config;
+mod manager;
+pub mod rules;
+
+pub use config::{LimitAction, RiskConfig, RiskConfigError};
+pub use manager::{Approval, ExitReason, ProtectiveExit, RiskEvent, RiskManager};
 
 use std::fmt;
 
@@ -19,7 +35,7 @@ use vigil_core::{
 };
 
 /// Whether the account may trade.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum TradingState {
     /// All orders allowed (subject to the rules).
@@ -27,36 +43,102 @@ pub enum TradingState {
     Active,
     /// Only orders that reduce an existing position are allowed.
     Reducing,
-    /// No orders are allowed.
+    /// No strategy orders are allowed (protective exits still run).
     Halted,
 }
 
-/// Why an order was refused. Public and exhaustive so callers can match on it.
+impl fmt::Display for TradingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TradingState::Active => "active",
+            TradingState::Reducing => "reducing",
+            TradingState::Halted => "halted",
+        })
+    }
+}
+
+/// Why an order was refused. Public and matchable; [`DenyReason::label`] gives a
+/// stable snake_case name for counting.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case", tag = "reason")]
+#[serde(rename_all = "snake_case", tag = "reason", content = "detail")]
 pub enum DenyReason {
     /// Trading is halted (kill switch or a portfolio limit).
     Halted,
-    /// Trading state is `Reducing` and the order would increase exposure.
+    /// Trading state is `Reducing` and the order would not reduce a position.
     ReduceOnly,
-    /// The order's size is zero or negative, or its limit price is not positive.
+    /// Size or limit price is zero or negative.
     InvalidOrder,
-    /// No price is known for the instrument yet.
+    /// No price is known for the instrument, so the order cannot be valued.
     NoPrice,
-    /// A rule-specific reason, named by the rule.
-    Rule(String),
+    /// The instrument is not on the allow-list.
+    InstrumentNotAllowed,
+    /// The instrument's base asset is not on the token allow-list.
+    AssetNotAllowed,
+    /// The last price is older than `max_price_age`.
+    StalePrice,
+    /// The latest grade is older than `max_grade_age`.
+    StaleGrade,
+    /// No grade is known and one is required.
+    MissingGrade,
+    /// The instrument is cooling down after a stop-out.
+    Cooldown,
+    /// The limit price is further from the last price than `price_band_pct`.
+    PriceBand,
+    /// `max_open_orders` are already working.
+    MaxOpenOrders,
+    /// More than the allowed orders in the rate-limit window.
+    RateLimit,
+    /// Even one lot exceeds `max_order_notional`.
+    MaxOrderNotional,
+    /// Even one lot exceeds the per-order AI-safety cap.
+    PerOrderCap,
+    /// The position is at `max_position_notional`.
+    MaxPositionNotional,
+    /// The position is at `max_position_weight` of equity.
+    MaxPositionWeight,
+    /// Gross exposure is at `max_gross_exposure` × equity.
+    MaxGrossExposure,
+    /// Not enough free cash for even one lot (fees included).
+    InsufficientCash,
+    /// The order is below the instrument's minimum notional.
+    BelowMinNotional,
+    /// The order is above the approval threshold and no approval matches it.
+    ApprovalRequired,
+    /// Today's notional budget is spent.
+    DailyBudgetExhausted,
+    /// A user-defined rule's reason.
+    Custom(String),
 }
 
 impl DenyReason {
     /// A short, stable label for counting verdicts by reason.
     pub fn label(&self) -> String {
-        match self {
-            DenyReason::Halted => "halted".into(),
-            DenyReason::ReduceOnly => "reduce_only".into(),
-            DenyReason::InvalidOrder => "invalid_order".into(),
-            DenyReason::NoPrice => "no_price".into(),
-            DenyReason::Rule(r) => r.clone(),
-        }
+        let s = match self {
+            DenyReason::Halted => "halted",
+            DenyReason::ReduceOnly => "reduce_only",
+            DenyReason::InvalidOrder => "invalid_order",
+            DenyReason::NoPrice => "no_price",
+            DenyReason::InstrumentNotAllowed => "instrument_not_allowed",
+            DenyReason::AssetNotAllowed => "asset_not_allowed",
+            DenyReason::StalePrice => "stale_price",
+            DenyReason::StaleGrade => "stale_grade",
+            DenyReason::MissingGrade => "missing_grade",
+            DenyReason::Cooldown => "cooldown",
+            DenyReason::PriceBand => "price_band",
+            DenyReason::MaxOpenOrders => "max_open_orders",
+            DenyReason::RateLimit => "rate_limit",
+            DenyReason::MaxOrderNotional => "max_order_notional",
+            DenyReason::PerOrderCap => "per_order_cap",
+            DenyReason::MaxPositionNotional => "max_position_notional",
+            DenyReason::MaxPositionWeight => "max_position_weight",
+            DenyReason::MaxGrossExposure => "max_gross_exposure",
+            DenyReason::InsufficientCash => "insufficient_cash",
+            DenyReason::BelowMinNotional => "below_min_notional",
+            DenyReason::ApprovalRequired => "approval_required",
+            DenyReason::DailyBudgetExhausted => "daily_budget_exhausted",
+            DenyReason::Custom(r) => return format!("custom:{r}"),
+        };
+        s.to_string()
     }
 }
 
@@ -66,9 +148,54 @@ impl fmt::Display for DenyReason {
     }
 }
 
-/// Why an order was resized.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct ResizeReason(pub String);
+/// Why an order was changed before sending.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizeReason {
+    /// Cut to `max_order_notional`.
+    MaxOrderNotional,
+    /// Cut to the per-order AI-safety cap.
+    PerOrderCap,
+    /// Cut to the room left under `max_position_notional`.
+    MaxPositionNotional,
+    /// Cut to the room left under `max_position_weight`.
+    MaxPositionWeight,
+    /// Cut to the room left under `max_gross_exposure`.
+    MaxGrossExposure,
+    /// Cut to what free cash pays for, fees included.
+    Cash,
+    /// Quantity rounded down to the lot size.
+    LotSize,
+    /// Limit price rounded to the tick size (down for buys, up for sells).
+    TickSize,
+    /// Cut to what is left of today's notional budget.
+    DailyBudget,
+    /// A base-sized market order became an immediate-or-cancel limit order at the
+    /// protection price.
+    MarketProtection,
+    /// A user-defined rule's reason.
+    Custom(String),
+}
+
+impl ResizeReason {
+    /// A short, stable label.
+    pub fn label(&self) -> String {
+        let s = match self {
+            ResizeReason::MaxOrderNotional => "max_order_notional",
+            ResizeReason::PerOrderCap => "per_order_cap",
+            ResizeReason::MaxPositionNotional => "max_position_notional",
+            ResizeReason::MaxPositionWeight => "max_position_weight",
+            ResizeReason::MaxGrossExposure => "max_gross_exposure",
+            ResizeReason::Cash => "cash",
+            ResizeReason::LotSize => "lot_size",
+            ResizeReason::TickSize => "tick_size",
+            ResizeReason::DailyBudget => "daily_budget",
+            ResizeReason::MarketProtection => "market_protection",
+            ResizeReason::Custom(r) => return format!("custom:{r}"),
+        };
+        s.to_string()
+    }
+}
 
 /// The risk manager's decision on one order intent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -76,13 +203,13 @@ pub struct ResizeReason(pub String);
 pub enum Verdict {
     /// Send as asked.
     Approved(OrderRequest),
-    /// Send a smaller order instead.
+    /// Send a changed order instead.
     Resized {
         /// What the strategy asked for.
         from: OrderRequest,
         /// What will be sent.
         to: OrderRequest,
-        /// Why.
+        /// Why (the last rule that changed it; all are listed in `reasons` of the journal).
         reason: ResizeReason,
     },
     /// Do not send.
@@ -99,11 +226,11 @@ impl Verdict {
         }
     }
 
-    /// A stable label: `approved`, `resized`, or `denied:<reason>`.
+    /// A stable label: `approved`, `resized:<reason>`, or `denied:<reason>`.
     pub fn label(&self) -> String {
         match self {
             Verdict::Approved(_) => "approved".into(),
-            Verdict::Resized { .. } => "resized".into(),
+            Verdict::Resized { reason, .. } => format!("resized:{}", reason.label()),
             Verdict::Denied(r) => format!("denied:{}", r.label()),
         }
     }
@@ -121,82 +248,23 @@ pub struct RiskView<'a> {
     pub market: &'a MarketState,
     /// Orders working at the venue.
     pub open_orders: &'a [Order],
+    /// The venue's taker fee rate, for cash sufficiency (0.001 = 10 bps).
+    pub taker_fee_rate: Decimal,
+    /// The instrument whose price the current event moved, if any (portfolio rules
+    /// re-check its position).
+    pub event_instrument: Option<vigil_core::InstrumentId>,
 }
 
 /// One pre-trade rule. Rules run in order; the first that denies wins, and a rule
-/// may shrink the order for the rules after it.
+/// may change the order for the rules after it.
 pub trait RiskRule: Send {
-    /// The rule's name, for logs and verdict labels.
+    /// The rule's name, for logs.
     fn name(&self) -> &'static str;
-    /// Checks (and possibly resizes) an order.
+    /// Checks (and possibly changes) an order.
     fn check(&mut self, order: &OrderRequest, view: &RiskView<'_>) -> Verdict;
-}
-
-/// The risk manager: trading state, kill switch and a chain of rules.
-#[derive(Default)]
-pub struct RiskManager {
-    state: TradingState,
-    rules: Vec<Box<dyn RiskRule>>,
-}
-
-impl RiskManager {
-    /// A manager with no rules, in state `Active`.
-    pub fn new() -> RiskManager {
-        RiskManager::default()
-    }
-
-    /// Adds a rule at the end of the chain.
-    pub fn with_rule(mut self, rule: Box<dyn RiskRule>) -> RiskManager {
-        self.rules.push(rule);
-        self
-    }
-
-    /// The current trading state.
-    pub fn state(&self) -> TradingState {
-        self.state
-    }
-
-    /// Sets the trading state (`Halted` is the manual kill switch).
-    pub fn set_state(&mut self, state: TradingState) {
-        self.state = state;
-    }
-
-    /// Checks one order intent.
-    pub fn check(&mut self, order: &OrderRequest, view: &RiskView<'_>) -> Verdict {
-        let valid_size = match order.size {
-            OrderSize::Base(q) | OrderSize::Quote(q) => q > Decimal::ZERO,
-        };
-        if !valid_size || order.limit_price().is_some_and(|p| p <= Decimal::ZERO) {
-            return Verdict::Denied(DenyReason::InvalidOrder);
-        }
-        match self.state {
-            TradingState::Halted => return Verdict::Denied(DenyReason::Halted),
-            TradingState::Reducing if !reduces_position(order, view.portfolio) => {
-                return Verdict::Denied(DenyReason::ReduceOnly)
-            }
-            _ => {}
-        }
-        let mut current = *order;
-        let mut resized: Option<ResizeReason> = None;
-        for rule in &mut self.rules {
-            match rule.check(&current, view) {
-                Verdict::Approved(_) => {}
-                Verdict::Resized { to, reason, .. } => {
-                    current = to;
-                    resized = Some(reason);
-                }
-                denied @ Verdict::Denied(_) => return denied,
-            }
-        }
-        match resized {
-            Some(reason) => Verdict::Resized {
-                from: *order,
-                to: current,
-                reason,
-            },
-            None => Verdict::Approved(current),
-        }
-    }
+    /// Called once an order passed every rule and is being sent (rate limits and
+    /// budgets count here, never for denied orders).
+    fn on_sent(&mut self, _order: &OrderRequest, _view: &RiskView<'_>) {}
 }
 
 /// Whether an order can only shrink the existing position (never grow or flip it).
@@ -207,58 +275,7 @@ pub fn reduces_position(order: &OrderRequest, portfolio: &Portfolio) -> bool {
         OrderSize::Quote(_) => return false,
     };
     match order.side {
-        Side::Sell => held.is_sign_positive() && !held.is_zero() && qty <= held,
-        Side::Buy => held.is_sign_negative() && !held.is_zero() && qty <= -held,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rust_decimal_macros::dec;
-    use vigil_core::{InstrumentId, InstrumentSpec};
-
-    fn world() -> (Universe, Portfolio, MarketState) {
-        let mut u = Universe::new();
-        u.add(&InstrumentSpec {
-            symbol: "BTCUSDT".into(),
-            base: "BTC".into(),
-            quote: "USDT".into(),
-            lot_size: None,
-            tick_size: None,
-            min_notional: None,
-        })
-        .unwrap();
-        let usdt = u.asset_id("USDT").unwrap();
-        let p = Portfolio::new(&u, usdt, &[(usdt, dec!(1000))]).unwrap();
-        (u, p, MarketState::new(1))
-    }
-
-    #[test]
-    fn states_gate_orders() {
-        let (u, p, m) = world();
-        let view = RiskView {
-            now: Timestamp(0),
-            universe: &u,
-            portfolio: &p,
-            market: &m,
-            open_orders: &[],
-        };
-        let buy = OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1));
-        let mut r = RiskManager::new();
-        assert_eq!(r.check(&buy, &view), Verdict::Approved(buy));
-        r.set_state(TradingState::Reducing);
-        assert_eq!(
-            r.check(&buy, &view),
-            Verdict::Denied(DenyReason::ReduceOnly)
-        );
-        r.set_state(TradingState::Halted);
-        assert_eq!(r.check(&buy, &view), Verdict::Denied(DenyReason::Halted));
-        r.set_state(TradingState::Active);
-        let zero = OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0));
-        assert_eq!(
-            r.check(&zero, &view),
-            Verdict::Denied(DenyReason::InvalidOrder)
-        );
+        Side::Sell => held > Decimal::ZERO && qty <= held,
+        Side::Buy => held < Decimal::ZERO && qty <= -held,
     }
 }
