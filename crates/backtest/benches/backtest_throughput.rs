@@ -148,5 +148,55 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The cost of one risk check with every pre-trade rule enabled.
+fn risk(c: &mut Criterion) {
+    use vigil_core::{MarketState, OrderRequest, Side, Timestamp};
+    use vigil_risk::{RiskConfig, RiskView};
+    let (u, p, events) = setup();
+    let mut market = MarketState::new(1);
+    for ev in &events[..100] {
+        market.apply(ev);
+    }
+    let cfg: RiskConfig = toml::from_str(
+        r#"
+max_order_notional = 5000
+max_position_notional = 20000
+max_position_weight = 0.8
+max_gross_exposure = 1.0
+allowed_instruments = ["BTCUSDT"]
+price_band_pct = 0.05
+market_protection_bps = 100
+max_open_orders = 10
+rate_limit_orders = 1000000
+rate_limit_window = "1m"
+max_price_age = "5m"
+daily_notional_budget = 100000000
+per_order_cap = 10000
+approval_notional = 9000
+"#,
+    )
+    .unwrap();
+    let mut manager = RiskManager::from_config(cfg, &u).unwrap();
+    let order = OrderRequest::market(vigil_core::InstrumentId(0), Side::Buy, dec!(0.05));
+    let now = Timestamp(market.now().nanos());
+    let mut g = c.benchmark_group("risk_check");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("all_rules_one_order", |b| {
+        b.iter(|| {
+            let view = RiskView {
+                now,
+                universe: &u,
+                portfolio: &p,
+                market: &market,
+                open_orders: &[],
+                taker_fee_rate: dec!(0.001),
+                event_instrument: None,
+            };
+            manager.check(&order, &view)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, risk);
 criterion_main!(benches);

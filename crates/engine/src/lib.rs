@@ -19,7 +19,9 @@ use vigil_core::{
     Portfolio, PortfolioError, Timestamp, Universe,
 };
 use vigil_exec::{ExecutionReport, SimVenue};
-use vigil_risk::{ProtectiveExit, RiskEvent, RiskManager, RiskView, Verdict};
+use vigil_risk::{
+    reduces_position, ProtectiveExit, RiskEvent, RiskManager, RiskView, TradingState, Verdict,
+};
 use vigil_strategy::{Command, Context, ContextParts, Strategy};
 
 /// Callbacks through which the engine reports what happens. All methods default to
@@ -144,7 +146,14 @@ impl<O: Observer> Engine<O> {
         &self.observer
     }
 
-    /// The risk manager (to read or change the trading state, e.g. the kill switch).
+    /// The observer, mutably.
+    pub fn observer_mut(&mut self) -> &mut O {
+        &mut self.observer
+    }
+
+    /// The risk manager (to read its state or grant approvals; to change the
+    /// trading state use [`Engine::set_trading_state`], which also cancels the
+    /// orders the new state forbids).
     pub fn risk_mut(&mut self) -> &mut RiskManager {
         &mut self.risk
     }
@@ -219,7 +228,7 @@ impl<O: Observer> Engine<O> {
         if !self.exits.is_empty() {
             self.send_exits(ts)?;
         }
-        self.drain_risk_events(ts);
+        self.drain_risk_events(ts)?;
 
         // 4. Strategy.
         self.with_context(ts, |s, ctx| s.on_event(event, ctx));
@@ -286,17 +295,57 @@ impl<O: Observer> Engine<O> {
         Ok(())
     }
 
-    fn drain_risk_events(&mut self, ts: Timestamp) {
-        for e in self.risk.drain_events() {
-            self.observer.on_risk_event(ts, &e);
+    /// Journals what the risk layer did; when trading became restricted, cancels the
+    /// working orders the new state forbids (so `Reducing` can never be undone by
+    /// an order placed before it).
+    fn drain_risk_events(&mut self, ts: Timestamp) -> Result<(), EngineError> {
+        let events = self.risk.drain_events();
+        if events.is_empty() {
+            return Ok(());
         }
+        let mut restricted = None;
+        for e in &events {
+            self.observer.on_risk_event(ts, e);
+            if let RiskEvent::StateChanged { to, .. } = e {
+                restricted = (*to != TradingState::Active).then_some(*to);
+            }
+        }
+        if let Some(state) = restricted {
+            let ids: Vec<ClientOrderId> = self
+                .venue
+                .open_orders()
+                .iter()
+                .filter(|o| {
+                    !self.risk.is_protective(o.id)
+                        && (state == TradingState::Halted
+                            || !reduces_position(&o.request, &self.portfolio))
+                })
+                .map(|o| o.id)
+                .collect();
+            let reason = format!("cancelled by risk: trading state {state}");
+            for id in ids {
+                let _ = self
+                    .venue
+                    .cancel_because(id, ts, &reason, &mut self.reports);
+            }
+            if !self.reports.is_empty() {
+                self.handle_reports(ts)?;
+            }
+        }
+        Ok(())
     }
 
-    /// Sets the trading state by hand (the kill switch is `Halted`) and journals it.
-    pub fn set_trading_state(&mut self, state: vigil_risk::TradingState) {
+    /// Sets the trading state by hand (the kill switch is `Halted`), journals it,
+    /// and cancels the working orders the new state forbids.
+    pub fn set_trading_state(&mut self, state: TradingState) -> Result<(), EngineError> {
         self.risk.set_state(state);
         let now = self.market.now();
-        self.drain_risk_events(now);
+        self.drain_risk_events(now)
+    }
+
+    /// The trading state.
+    pub fn trading_state(&self) -> TradingState {
+        self.risk.state()
     }
 
     /// Applies venue reports: fills to the portfolio, callbacks to the strategy.

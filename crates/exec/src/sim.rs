@@ -220,11 +220,22 @@ impl SimVenue {
         None
     }
 
-    /// Cancels a working order.
+    /// Cancels a working order at the owner's request.
     pub fn cancel(
         &mut self,
         id: ClientOrderId,
         now: Timestamp,
+        out: &mut Vec<ExecutionReport>,
+    ) -> Result<(), VenueError> {
+        self.cancel_because(id, now, "cancelled by request", out)
+    }
+
+    /// Cancels a working order, recording `reason`.
+    pub fn cancel_because(
+        &mut self,
+        id: ClientOrderId,
+        now: Timestamp,
+        reason: &str,
         out: &mut Vec<ExecutionReport>,
     ) -> Result<(), VenueError> {
         let idx = self
@@ -234,7 +245,7 @@ impl SimVenue {
             .ok_or(VenueError::UnknownOrder(id))?;
         let mut order = self.orders.remove(idx);
         self.arrived.remove(idx);
-        let _ = order.cancel(now, "cancelled by request");
+        let _ = order.cancel(now, reason);
         out.push(ExecutionReport::Closed { order });
         Ok(())
     }

@@ -61,8 +61,8 @@ pub struct RiskConfig {
     pub allowed_assets: Option<Vec<String>>,
     /// Limit prices must be within this fraction of the last price (fat-finger guard).
     pub price_band_pct: Option<Decimal>,
-    /// Base-sized market orders become immediate-or-cancel limit orders at the last
-    /// price ± this many bps, and are valued at that worst price: a gap can no
+    /// Market orders that add risk become immediate-or-cancel limit orders at the
+    /// last price ± this many bps, and are valued at that worst price: a gap can no
     /// longer push a fill past a limit.
     pub market_protection_bps: Option<Decimal>,
     /// Round quantities and limit prices to the instrument's lot and tick sizes and

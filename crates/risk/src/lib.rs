@@ -170,8 +170,8 @@ pub enum ResizeReason {
     TickSize,
     /// Cut to what is left of today's notional budget.
     DailyBudget,
-    /// A base-sized market order became an immediate-or-cancel limit order at the
-    /// protection price.
+    /// A market order became an immediate-or-cancel limit order at the protection
+    /// price.
     MarketProtection,
     /// A user-defined rule's reason.
     Custom(String),

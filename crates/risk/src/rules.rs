@@ -86,20 +86,24 @@ fn ceiling(
     }
 }
 
-/// Signed base quantity that working orders of `instrument` will still add.
-fn pending_qty(view: &RiskView<'_>, instrument: InstrumentId, price: Decimal) -> Decimal {
+/// Base quantity that working `side` orders of `instrument` may still trade.
+/// Orders on the other side are ignored: they may never fill, so they must not
+/// make room for new risk.
+fn pending_qty(
+    view: &RiskView<'_>,
+    instrument: InstrumentId,
+    side: Side,
+    price: Decimal,
+) -> Decimal {
     view.open_orders
         .iter()
-        .filter(|o| o.request.instrument == instrument)
-        .map(|o| {
-            let q = match o.request.size {
-                OrderSize::Base(q) => q - o.filled_qty,
-                OrderSize::Quote(a) if o.filled_qty.is_zero() && price > Decimal::ZERO => {
-                    a / o.request.limit_price().unwrap_or(price)
-                }
-                OrderSize::Quote(_) => Decimal::ZERO,
-            };
-            o.request.side.sign() * q
+        .filter(|o| o.request.instrument == instrument && o.request.side == side)
+        .map(|o| match o.request.size {
+            OrderSize::Base(q) => q - o.filled_qty,
+            OrderSize::Quote(a) if o.filled_qty.is_zero() && price > Decimal::ZERO => {
+                a / o.request.limit_price().unwrap_or(price)
+            }
+            OrderSize::Quote(_) => Decimal::ZERO,
         })
         .sum()
 }
@@ -220,9 +224,10 @@ impl RiskRule for PriceBand {
     }
 }
 
-/// Base-sized market orders that add risk become IOC limit orders at the last
-/// price ± `bps`, so that the fill price is bounded and every later limit holds at
-/// the fill, whatever the next price does.
+/// Market orders that add risk become IOC limit orders at the last price ± `bps`
+/// (quote-sized ones become the base quantity their amount buys there), so that
+/// the fill price is bounded and every later limit holds at the fill, whatever the
+/// next price does.
 pub struct MarketProtection {
     /// Protection in basis points.
     pub bps: Decimal,
@@ -233,10 +238,7 @@ impl RiskRule for MarketProtection {
         "market_protection"
     }
     fn check(&mut self, order: &OrderRequest, view: &RiskView<'_>) -> Verdict {
-        if order.kind != OrderKind::Market
-            || matches!(order.size, OrderSize::Quote(_))
-            || reduces_position(order, view.portfolio)
-        {
+        if order.kind != OrderKind::Market || reduces_position(order, view.portfolio) {
             return Verdict::Approved(*order);
         }
         let Some(last) = view.market.price(order.instrument) else {
@@ -261,6 +263,19 @@ impl RiskRule for MarketProtection {
         let mut to = *order;
         to.kind = OrderKind::Limit { price };
         to.tif = TimeInForce::Ioc;
+        // A quote-sized order becomes the base quantity the amount buys at the
+        // protection price, fees included.
+        if let OrderSize::Quote(amount) = order.size {
+            let unit = match order.side {
+                Side::Buy => price * (Decimal::ONE + view.taker_fee_rate),
+                Side::Sell => price * (Decimal::ONE - view.taker_fee_rate),
+            };
+            let q = inst.round_qty_down(amount / unit);
+            if q <= Decimal::ZERO {
+                return Verdict::Denied(DenyReason::InsufficientCash);
+            }
+            to.size = OrderSize::Base(q);
+        }
         Verdict::Resized {
             from: *order,
             to,
@@ -382,10 +397,11 @@ impl RiskRule for PositionLimit {
         let Some(price) = reference_price(order, view) else {
             return Verdict::Denied(DenyReason::NoPrice);
         };
-        // Quantity already held or on its way, in the order's direction.
-        let held = view.portfolio.position(order.instrument).qty
-            + pending_qty(view, order.instrument, price);
-        let directional = (order.side.sign() * held).max(Decimal::ZERO);
+        // Quantity already held in the order's direction, plus what working orders
+        // on the same side may still add.
+        let held =
+            (order.side.sign() * view.portfolio.position(order.instrument).qty).max(Decimal::ZERO);
+        let directional = held + pending_qty(view, order.instrument, order.side, price);
         let used = directional * price;
         let mut current = *order;
         let mut resized = None;
@@ -447,8 +463,13 @@ impl RiskRule for GrossExposure {
                 .price(inst.id)
                 .or(view.portfolio.position(inst.id).mark);
             let Some(price) = price else { continue };
-            let q = view.portfolio.position(inst.id).qty + pending_qty(view, inst.id, price);
-            used += q.abs() * price;
+            let q = view.portfolio.position(inst.id).qty;
+            let adding = if q < Decimal::ZERO {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            used += (q.abs() + pending_qty(view, inst.id, adding, price)) * price;
         }
         let room = self.max * view.portfolio.equity() - used;
         ceiling(
