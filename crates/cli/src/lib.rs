@@ -26,6 +26,10 @@ pub struct StrategyTutorialDoctests;
 #[doc = include_str!("../../../docs/concepts.md")]
 pub struct ConceptsDoctests;
 
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/risk.md")]
+pub struct RiskDoctests;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
