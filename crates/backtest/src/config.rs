@@ -189,27 +189,6 @@ impl BacktestConfig {
     }
 }
 
-/// Finds the line of `key = …` inside the `[table]` section of a TOML text, for
-/// errors found after parsing (a strategy parameter out of range, say).
-pub fn locate_key(text: &str, table: &str, key: &str) -> Option<usize> {
-    let mut in_table = false;
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.starts_with('[') {
-            in_table = line.trim_start_matches('[').trim_end_matches(']').trim() == table;
-            continue;
-        }
-        if in_table {
-            if let Some((k, _)) = line.split_once('=') {
-                if k.trim().trim_matches('"') == key {
-                    return Some(i + 1);
-                }
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,7 +215,10 @@ slow = 5
         let c = BacktestConfig::parse(GOOD, Path::new("c.toml")).unwrap();
         assert_eq!(c.venue, SimVenueConfig::default());
         assert_eq!(c.data.bars[0].interval.to_string(), "1m");
-        assert_eq!(locate_key(GOOD, "strategy", "slow"), Some(15));
+        assert_eq!(
+            vigil_engine::setup::locate_key(GOOD, "strategy", "slow"),
+            Some(15)
+        );
     }
 
     #[test]

@@ -12,14 +12,15 @@ use vigil_feed::{
     MergedStream, ReadAhead, VecStream,
 };
 use vigil_risk::RiskManager;
-use vigil_strategy::{BuildContext, Registry, Strategy, StrategyError};
+use vigil_strategy::{Registry, Strategy};
 
-use crate::config::{locate_key, BacktestConfig, ConfigError};
+use crate::config::{BacktestConfig, ConfigError};
 use crate::metrics::{Metrics, PERIODS_PER_YEAR};
 use crate::recorder::Recorder;
 use crate::report::{
     Assumptions, BacktestReport, DataSpan, FillRecord, OrderStats, PositionRecord, TradeRecord,
 };
+use vigil_engine::setup::{build_parts, locate_key, locate_value, EngineParts, EngineSetup};
 
 /// Why a backtest could not run or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -88,13 +89,6 @@ fn cfg_err(path: &Path, line: Option<usize>, message: impl Into<String>) -> Conf
     }
 }
 
-/// The first `backticked` word of a message: the parameter an error is about.
-fn named_param(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
-}
-
 impl Backtest {
     /// A backtest from parts: any strategy, any time-ordered event stream.
     pub fn new(
@@ -143,64 +137,27 @@ impl Backtest {
         registry: &Registry,
     ) -> Result<Backtest, BacktestError> {
         let p = config_path;
-        let mut universe = Universe::new();
-        for spec in &config.instruments {
-            universe
-                .add(spec)
-                .map_err(|e| cfg_err(p, locate_symbol(config_text, &spec.symbol), e.to_string()))?;
-        }
-        if universe.is_empty() {
-            return Err(cfg_err(p, None, "no `[[instruments]]` declared").into());
-        }
-        let account = universe.asset(&config.account_currency);
-        if config.starting_cash <= Decimal::ZERO {
-            return Err(cfg_err(
-                p,
-                locate_key(config_text, "", "starting_cash"),
-                "`starting_cash` must be positive",
-            )
-            .into());
-        }
-        let portfolio = Portfolio::new(&universe, account, &[(account, config.starting_cash)])
-            .map_err(|e| cfg_err(p, None, e.to_string()))?;
-        config.venue.validate().map_err(|m| {
-            cfg_err(
-                p,
-                locate_key(config_text, "venue", named_param(&m).unwrap_or("")),
-                m,
-            )
-        })?;
-
-        // Strategy.
-        let mut params = config.strategy.clone();
-        let name = match params.remove("name") {
-            Some(toml::Value::String(s)) => s,
-            _ => {
-                return Err(cfg_err(
-                    p,
-                    locate_key(config_text, "strategy", "name"),
-                    "`[strategy]` needs `name = \"<plug-in>\"`",
-                )
-                .into())
-            }
-        };
-        let strategy = registry
-            .build(
-                &name,
-                &params,
-                &BuildContext {
-                    universe: &universe,
-                },
-            )
-            .map_err(|e| {
-                let key = match &e {
-                    StrategyError::Unknown { .. } => Some("name"),
-                    StrategyError::InvalidParams { message, .. } => named_param(message),
-                    StrategyError::Duplicate(_) => None,
-                };
-                let line = key.and_then(|k| locate_key(config_text, "strategy", k));
-                cfg_err(p, line, e.to_string())
-            })?;
+        let parts = build_parts(
+            &EngineSetup {
+                account_currency: &config.account_currency,
+                starting_cash: config.starting_cash,
+                instruments: &config.instruments,
+                venue: &config.venue,
+                strategy: &config.strategy,
+                risk: &config.risk,
+            },
+            registry,
+        )
+        .map_err(|e| cfg_err(p, e.line_in(config_text), e.message))?;
+        let EngineParts {
+            mut universe,
+            portfolio,
+            venue,
+            risk,
+            strategy,
+            strategy_name: name,
+            strategy_params: params,
+        } = parts;
 
         // Data.
         if config.data.bars.is_empty() {
@@ -281,17 +238,10 @@ impl Backtest {
             start: parse_time("start", &config.start)?,
             end: parse_time("end", &config.end)?,
         };
-        let risk = RiskManager::from_config(config.risk.clone(), &universe).map_err(|e| {
-            cfg_err(
-                p,
-                locate_key(config_text, "risk", e.field),
-                format!("[risk] {e}"),
-            )
-        })?;
         Ok(Backtest {
             universe,
             portfolio,
-            venue: config.venue.clone(),
+            venue,
             risk,
             strategy,
             stream: Box::new(merged),
@@ -360,19 +310,6 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
     } else {
         base.join(path)
     }
-}
-
-fn locate_symbol(text: &str, symbol: &str) -> Option<usize> {
-    locate_value(text, "symbol", symbol)
-}
-
-fn locate_value(text: &str, key: &str, value: &str) -> Option<usize> {
-    text.lines()
-        .position(|l| {
-            l.split_once('=')
-                .is_some_and(|(k, v)| k.trim() == key && v.trim().trim_matches('"') == value)
-        })
-        .map(|i| i + 1)
 }
 
 struct OpenTrade {

@@ -74,8 +74,62 @@ enum Command {
         #[arg(long)]
         timing: bool,
     },
+    /// Run an agent in paper-trading mode: live (or replayed) data, the risk
+    /// manager and the simulated venue, everything journaled. Resumes after a
+    /// restart. Stops on SIGINT/SIGTERM or when a replay ends.
+    Paper {
+        /// The agent config (see examples/paper/*.toml).
+        config: PathBuf,
+        /// Print a `progress seq=…` line to stderr every N inputs.
+        #[arg(long, value_name = "N")]
+        progress_every: Option<u64>,
+        /// Measure per-event latency in the runtime and print p50/p99 at the end.
+        #[arg(long)]
+        latency: bool,
+        /// No live status line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Show an agent's positions and PnL from its journal.
+    Status {
+        /// The agent config.
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the registered strategy plug-ins and their parameters.
     Strategies,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Runs the CLI with the given registry; returns the process exit code.
@@ -124,6 +178,108 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
                     events / elapsed.as_secs_f64().max(1e-9)
                 );
             }
+            Ok(())
+        }
+        Command::Paper {
+            config,
+            progress_every,
+            latency,
+            quiet,
+        } => {
+            let rt = runtime()?;
+            let options = vigil_agent::RunOptions {
+                status_addr: None,
+                progress_every,
+                status_line: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                latency,
+            };
+            let summary = rt.block_on(vigil_agent::run(
+                &config,
+                registry,
+                options,
+                shutdown_signal(),
+            ))?;
+            if !quiet {
+                println!(
+                    "agent {}: {} ({} inputs recovered from the journal, {} processed now)",
+                    summary.name,
+                    if summary.finished {
+                        "feed ended, run complete"
+                    } else {
+                        "stopped; restart to resume"
+                    },
+                    summary.recovered_events,
+                    summary.processed_events
+                );
+                println!(
+                    "  equity {}  cash {}  fills {}",
+                    summary.equity, summary.cash, summary.fills
+                );
+                println!("  journal {}", summary.journal);
+            }
+            if let Some(l) = summary.latency {
+                println!(
+                    "  latency per event (decision, risk, simulated fill; no I/O): p50 {:.2} µs  p99 {:.2} µs  max {:.2} µs  ({} events)",
+                    l.p50_ns as f64 / 1e3,
+                    l.p99_ns as f64 / 1e3,
+                    l.max_ns as f64 / 1e3,
+                    l.samples
+                );
+            }
+            Ok(())
+        }
+        Command::Status { config, json } => {
+            let rt = runtime()?;
+            let st = rt.block_on(vigil_agent::journal_status(&config))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+                return Ok(());
+            }
+            println!("agent {}", st.name);
+            match &st.snapshot {
+                None => println!("  no snapshot journaled yet"),
+                Some(s) => {
+                    let equity: rust_decimal::Decimal = s.equity.parse().unwrap_or_default();
+                    let pnl = equity - st.starting_cash;
+                    println!("  as of       {}", vigil_core::Timestamp(s.ts));
+                    println!("  state       {}", s.state);
+                    println!("  cash        {}", s.cash);
+                    println!("  equity      {}", s.equity);
+                    println!(
+                        "  PnL         {} ({:.2} %)",
+                        pnl.round_dp(8),
+                        if st.starting_cash.is_zero() {
+                            0.0
+                        } else {
+                            (pnl / st.starting_cash * rust_decimal::Decimal::from(100))
+                                .round_dp(2)
+                                .try_into()
+                                .unwrap_or(0.0)
+                        }
+                    );
+                    let positions: Vec<serde_json::Value> =
+                        serde_json::from_str(&s.positions).unwrap_or_default();
+                    if positions.is_empty() {
+                        println!("  positions   none");
+                    }
+                    for p in positions {
+                        println!(
+                            "  position    {} qty {} avg {} mark {} unrealised {}",
+                            p["instrument"].as_str().unwrap_or("?"),
+                            p["qty"].as_str().unwrap_or("?"),
+                            p["avg_price"].as_str().unwrap_or("?"),
+                            p["mark"].as_str().unwrap_or("-"),
+                            p["unrealised_pnl"].as_str().unwrap_or("?")
+                        );
+                    }
+                }
+            }
+            println!(
+                "  journal     {} inputs, {} orders, {} fills",
+                st.last_seq.map_or(0, |s| s + 1),
+                st.orders,
+                st.fills
+            );
             Ok(())
         }
         Command::Strategies => {

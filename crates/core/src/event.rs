@@ -1,6 +1,6 @@
 //! [`MarketEvent`]: everything that flows from feeds into the engine.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::grade::Grade;
 use crate::instrument::InstrumentId;
@@ -8,7 +8,7 @@ use crate::market::{Bar, Quote, Trade};
 use crate::time::Timestamp;
 
 /// One event on the time-ordered stream the engine consumes.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum MarketEvent {
     /// A completed bar, delivered at its close time.

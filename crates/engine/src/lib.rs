@@ -13,6 +13,8 @@
 
 #![warn(missing_docs)]
 
+pub mod setup;
+
 use rust_decimal::Decimal;
 use vigil_core::{
     ClientOrderId, Fill, InstrumentId, MarketEvent, MarketState, Order, OrderRequest, OrderStatus,
@@ -341,6 +343,30 @@ impl<O: Observer> Engine<O> {
         self.risk.set_state(state);
         let now = self.market.now();
         self.drain_risk_events(now)
+    }
+
+    /// Cancels every working order except the risk layer's protective exits (a
+    /// shutdown with `cancel_open_orders`, an operator's request).
+    pub fn cancel_all_orders(&mut self, ts: Timestamp, reason: &str) -> Result<(), EngineError> {
+        let ids: Vec<ClientOrderId> = self
+            .venue
+            .open_orders()
+            .iter()
+            .filter(|o| !self.risk.is_protective(o.id))
+            .map(|o| o.id)
+            .collect();
+        for id in ids {
+            let _ = self.venue.cancel_because(id, ts, reason, &mut self.reports);
+        }
+        if !self.reports.is_empty() {
+            self.handle_reports(ts)?;
+        }
+        Ok(())
+    }
+
+    /// The clock: the time of the last event processed.
+    pub fn now(&self) -> Timestamp {
+        self.market.now()
     }
 
     /// The trading state.

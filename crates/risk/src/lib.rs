@@ -35,7 +35,9 @@ use vigil_core::{
 };
 
 /// Whether the account may trade.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Default, PartialOrd, Ord,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TradingState {
     /// All orders allowed (subject to the rules).

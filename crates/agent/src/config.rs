@@ -1,0 +1,170 @@
+//! The agent config file.
+
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use vigil_core::{InstrumentSpec, Interval, TimeUnit};
+use vigil_exec::SimVenueConfig;
+use vigil_risk::RiskConfig;
+
+/// An agent: what it trades, with which strategy and limits, on which feed, and
+/// where it journals.
+///
+/// ```toml
+/// name = "btc-paper"                 # the run's id in the journal
+/// mode = "paper"
+/// journal = "btc-paper.sqlite"       # default: <name>.sqlite next to this file; or postgres://…
+/// account_currency = "USDT"
+/// starting_cash = 10000
+///
+/// [[instruments]]
+/// symbol = "BTCUSDT"
+/// base = "BTC"
+/// quote = "USDT"
+///
+/// [feed]
+/// type = "replay"
+/// speed = 60                         # 60× real time; 0 = as fast as possible
+/// [[feed.bars]]
+/// instrument = "BTCUSDT"
+/// path = "../backtests/data/binance-btcusdt-perp-1m-2022-01.csv"
+/// interval = "1m"
+///
+/// [strategy]
+/// name = "sma-cross"
+/// fast = 10
+/// slow = 30
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The agent's name: its run id in the journal. A restart with the same name
+    /// resumes the run.
+    pub name: String,
+    /// `paper` (the simulated venue, no credentials).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Journal: an SQLite path (relative to this file) or a `postgres://` URL.
+    #[serde(default)]
+    pub journal: Option<String>,
+    /// The currency equity is measured in.
+    pub account_currency: String,
+    /// Starting cash.
+    pub starting_cash: Decimal,
+    /// Instruments traded.
+    pub instruments: Vec<InstrumentSpec>,
+    /// Simulated venue costs (paper mode).
+    #[serde(default)]
+    pub venue: SimVenueConfig,
+    /// The strategy: `name` plus its parameters.
+    pub strategy: toml::Table,
+    /// Risk limits.
+    #[serde(default)]
+    pub risk: RiskConfig,
+    /// Market data.
+    pub feed: FeedConfig,
+    /// The status endpoint.
+    #[serde(default)]
+    pub status: StatusConfig,
+    /// What a graceful shutdown does.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    /// Journal a balances/positions snapshot every this many events (default 500).
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: u64,
+}
+
+fn default_snapshot_every() -> u64 {
+    500
+}
+
+/// Trading mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The simulated venue: the same matching as backtests, no credentials.
+    #[default]
+    Paper,
+}
+
+/// Which market data feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedKind {
+    /// Recorded bar files, played through the live path at `speed`× real time.
+    Replay,
+}
+
+/// Market data for the agent.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// The feed kind.
+    #[serde(rename = "type")]
+    pub kind: FeedKind,
+    /// Replay: bar files.
+    #[serde(default)]
+    pub bars: Vec<ReplayBars>,
+    /// Replay: speed-up factor over real time; 0 plays as fast as possible.
+    #[serde(default)]
+    pub speed: f64,
+}
+
+/// One recorded bar file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayBars {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// CSV path, relative to the config file.
+    pub path: PathBuf,
+    /// Bar interval.
+    pub interval: Interval,
+    /// Unit of integer timestamps.
+    #[serde(default)]
+    pub ts_unit: Option<TimeUnit>,
+}
+
+/// The status endpoint.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Address to serve `/health`, `/status` and `/metrics` on, e.g. `127.0.0.1:9184`.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+/// Shutdown behaviour.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Cancel working orders on SIGINT/SIGTERM (default: keep them, so that a
+    /// restart resumes exactly).
+    #[serde(default)]
+    pub cancel_open_orders: bool,
+}
+
+impl AgentConfig {
+    /// Where the journal lives: the configured URL or path (paths relative to the
+    /// config file), or `<name>.sqlite` next to it.
+    pub fn journal_target(&self, config_dir: &Path) -> String {
+        match &self.journal {
+            Some(j) if j.starts_with("postgres://") || j.starts_with("postgresql://") => j.clone(),
+            Some(j) => resolve(config_dir, Path::new(j)).display().to_string(),
+            None => config_dir
+                .join(format!("{}.sqlite", self.name))
+                .display()
+                .to_string(),
+        }
+    }
+}
+
+/// A path relative to the config directory.
+pub fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}

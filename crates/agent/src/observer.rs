@@ -1,0 +1,205 @@
+//! The journal observer: turns engine callbacks into journal records, and keeps
+//! the counters the status endpoint serves.
+
+use std::collections::BTreeMap;
+
+use vigil_core::{
+    ClientOrderId, Fill, MarketEvent, Order, OrderRequest, OrderStatus, Portfolio, Timestamp,
+    Universe,
+};
+use vigil_engine::Observer;
+use vigil_risk::{RiskEvent, Verdict};
+use vigil_store::{Record, StoredFill};
+
+fn status_name(s: OrderStatus) -> &'static str {
+    match s {
+        OrderStatus::New => "new",
+        OrderStatus::Accepted => "accepted",
+        OrderStatus::PartiallyFilled => "partially_filled",
+        OrderStatus::Filled => "filled",
+        OrderStatus::Cancelled => "cancelled",
+        OrderStatus::Rejected => "rejected",
+    }
+}
+
+/// Counters since the agent started (recovered events included).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Counters {
+    /// Input events processed.
+    pub events: u64,
+    /// Order intents.
+    pub orders: u64,
+    /// Fills.
+    pub fills: u64,
+    /// Verdicts by label.
+    pub verdicts: BTreeMap<String, u64>,
+}
+
+/// Collects the records of the event being processed.
+pub struct JournalObserver {
+    symbols: Vec<String>,
+    seq: i64,
+    n_order_events: i64,
+    n_fills: i64,
+    n_risk: i64,
+    records: Vec<Record>,
+    /// When replaying the journal at start-up, records are not produced again; the
+    /// fills are kept to check that the replay matches what was journaled.
+    pub replaying: bool,
+    /// Fills produced while replaying.
+    pub replayed_fills: Vec<Fill>,
+    /// Counters.
+    pub counters: Counters,
+    /// Whether a fill happened during the current event.
+    pub filled_this_event: bool,
+}
+
+impl JournalObserver {
+    /// An observer for `universe`'s instruments.
+    pub fn new(universe: &Universe) -> JournalObserver {
+        JournalObserver {
+            symbols: universe
+                .instruments()
+                .iter()
+                .map(|i| i.symbol.clone())
+                .collect(),
+            seq: 0,
+            n_order_events: 0,
+            n_fills: 0,
+            n_risk: 0,
+            records: Vec::new(),
+            replaying: false,
+            replayed_fills: Vec::new(),
+            counters: Counters::default(),
+            filled_this_event: false,
+        }
+    }
+
+    /// Starts collecting for input event `seq`; `event` is its own record.
+    pub fn begin(&mut self, seq: i64, event: Option<Record>) {
+        self.seq = seq;
+        self.n_order_events = 0;
+        self.n_fills = 0;
+        self.n_risk = 0;
+        self.filled_this_event = false;
+        self.counters.events += 1;
+        self.records.clear();
+        if !self.replaying {
+            if let Some(e) = event {
+                self.records.push(e);
+            }
+        }
+    }
+
+    /// Takes the records of the current event.
+    pub fn take(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.records)
+    }
+
+    /// Adds a record to the current event (a snapshot).
+    pub fn push(&mut self, record: Record) {
+        if !self.replaying {
+            self.records.push(record);
+        }
+    }
+
+    fn order_event(
+        &mut self,
+        id: ClientOrderId,
+        ts: Timestamp,
+        status: &str,
+        reason: Option<String>,
+    ) {
+        if self.replaying {
+            return;
+        }
+        self.records.push(Record::OrderEvent {
+            seq: self.seq,
+            n: self.n_order_events,
+            order_id: id.0 as i64,
+            ts: ts.nanos(),
+            status: status.to_string(),
+            reason,
+        });
+        self.n_order_events += 1;
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"unserialisable\":\"{e}\"}}"))
+}
+
+impl Observer for JournalObserver {
+    fn on_verdict(
+        &mut self,
+        ts: Timestamp,
+        id: ClientOrderId,
+        request: &OrderRequest,
+        verdict: &Verdict,
+    ) {
+        self.counters.orders += 1;
+        *self.counters.verdicts.entry(verdict.label()).or_insert(0) += 1;
+        if self.replaying {
+            return;
+        }
+        self.records.push(Record::Order {
+            order_id: id.0 as i64,
+            seq: self.seq,
+            ts: ts.nanos(),
+            request: json(request),
+            verdict: json(verdict),
+            sent: verdict.order().map(json),
+        });
+    }
+
+    fn on_accepted(&mut self, ts: Timestamp, id: ClientOrderId) {
+        self.order_event(id, ts, "accepted", None);
+    }
+
+    fn on_fill(&mut self, fill: &Fill, status: OrderStatus, _portfolio: &Portfolio) {
+        self.counters.fills += 1;
+        self.filled_this_event = true;
+        if self.replaying {
+            self.replayed_fills.push(fill.clone());
+            return;
+        }
+        self.records.push(Record::Fill(StoredFill {
+            seq: self.seq,
+            n: self.n_fills,
+            order_id: fill.order_id.0 as i64,
+            ts: fill.ts.nanos(),
+            instrument: self.symbols[fill.instrument.index()].clone(),
+            side: fill.side.to_string(),
+            price: fill.price.to_string(),
+            qty: fill.qty.to_string(),
+            fee: fill.fee.to_string(),
+            liquidity: json(&fill.liquidity).trim_matches('"').to_string(),
+        }));
+        self.n_fills += 1;
+        self.order_event(fill.order_id, fill.ts, status_name(status), None);
+    }
+
+    fn on_order_closed(&mut self, order: &Order) {
+        self.order_event(
+            order.id,
+            order.updated_at,
+            status_name(order.status),
+            order.reason.clone(),
+        );
+    }
+
+    fn on_risk_event(&mut self, ts: Timestamp, event: &RiskEvent) {
+        if self.replaying {
+            return;
+        }
+        self.records.push(Record::RiskEvent {
+            seq: self.seq,
+            n: self.n_risk,
+            ts: ts.nanos(),
+            payload: json(event),
+        });
+        self.n_risk += 1;
+    }
+
+    fn on_event_processed(&mut self, _event: &MarketEvent, _portfolio: &Portfolio) {}
+}

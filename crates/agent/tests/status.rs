@@ -1,0 +1,101 @@
+//! The status endpoint and a graceful stop, in process.
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
+    (head.to_string(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_health_status_and_metrics_then_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = root().join("backtests/data/binance-btcusdt-perp-1m-2022-01.csv");
+    let cfg = format!(
+        r#"name = "status-test"
+account_currency = "USDT"
+starting_cash = 10000
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+[feed]
+type = "replay"
+speed = 6000
+[[feed.bars]]
+instrument = "BTCUSDT"
+path = "{}"
+interval = "1m"
+[strategy]
+name = "sma-cross"
+fast = 10
+slow = 30
+[status]
+listen = "127.0.0.1:0"
+"#,
+        data.display()
+    );
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let mut registry = vigil_strategy::Registry::new();
+    registry.register(vigil_sma_cross::descriptor()).unwrap();
+
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let options = vigil_agent::RunOptions {
+        status_addr: Some(addr_tx),
+        ..Default::default()
+    };
+    let agent = tokio::spawn(async move {
+        vigil_agent::run(&path, &registry, options, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let addr = addr_rx.await.unwrap();
+
+    let (head, body) = get(addr, "/health").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body.trim(), "ok");
+
+    let (head, body) = get(addr, "/status").await;
+    assert!(head.starts_with("HTTP/1.1 200"));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["name"], "status-test");
+    assert!(v["equity"].is_string());
+    assert!(v["positions"].is_array() && v["open_orders"].is_array());
+    assert!(v["counters"]["events"].is_u64());
+
+    let (head, body) = get(addr, "/metrics").await;
+    assert!(head.contains("text/plain"), "{head}");
+    for m in [
+        "vigil_events_total{agent=\"status-test\"}",
+        "vigil_equity{",
+        "vigil_feed_lag_seconds{",
+        "vigil_trading_state{agent=\"status-test\",state=\"active\"}",
+    ] {
+        assert!(body.contains(m), "missing {m} in\n{body}");
+    }
+
+    stop_tx.send(()).unwrap();
+    let summary = agent.await.unwrap().unwrap();
+    assert!(
+        !summary.finished,
+        "a 45k-bar replay at 6000× cannot have finished"
+    );
+    assert!(summary.journal.ends_with("status-test.sqlite"));
+}

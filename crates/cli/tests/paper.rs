@@ -1,0 +1,277 @@
+//! Paper trading as a user runs it: parity with the backtest, crash recovery under
+//! SIGKILL, graceful SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use vigil_store::Journal;
+
+/// (order id, side, price, qty, fee, ts in ns).
+type FillKey = (i64, String, String, String, String, i64);
+
+fn vigil() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Writes the first `bars` bars of the shipped BTC data, an agent config and the
+/// equivalent backtest config.
+fn setup(dir: &Path, bars: usize, speed: u64) -> (PathBuf, PathBuf) {
+    let data =
+        std::fs::read_to_string(root().join("backtests/data/binance-btcusdt-perp-1m-2022-01.csv"))
+            .unwrap();
+    let subset: Vec<&str> = data.lines().take(bars + 1).collect();
+    std::fs::write(dir.join("bars.csv"), subset.join("\n") + "\n").unwrap();
+    let common = r#"account_currency = "USDT"
+starting_cash = 10000
+
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+
+[venue]
+taker_fee_bps = 10
+maker_fee_bps = 2
+slippage_bps = 1
+
+[risk]
+max_position_weight = 1.0
+stop_loss_pct = 0.004
+market_protection_bps = 30
+
+[strategy]
+name = "sma-cross"
+fast = 10
+slow = 30
+"#;
+    let agent = format!(
+        "name = \"crash-test\"\n{common}\n[feed]\ntype = \"replay\"\nspeed = {speed}\n[[feed.bars]]\ninstrument = \"BTCUSDT\"\npath = \"bars.csv\"\ninterval = \"1m\"\n"
+    );
+    let backtest = format!("{common}\n[[data.bars]]\ninstrument = \"BTCUSDT\"\npath = \"bars.csv\"\ninterval = \"1m\"\n");
+    std::fs::write(dir.join("agent.toml"), agent).unwrap();
+    std::fs::write(dir.join("backtest.toml"), backtest).unwrap();
+    (dir.join("agent.toml"), dir.join("backtest.toml"))
+}
+
+/// (order id, side, price, qty, fee, ts in ns) of every fill of the backtest.
+fn backtest_fills(cfg: &Path, dir: &Path) -> (Vec<FillKey>, String) {
+    let out = dir.join("bt.json");
+    let st = vigil()
+        .arg("backtest")
+        .arg(cfg)
+        .arg("--json")
+        .arg(&out)
+        .arg("-q")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    let fills = v["fills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["order_id"].as_i64().unwrap(),
+                f["side"].as_str().unwrap().to_string(),
+                f["price"].as_str().unwrap().to_string(),
+                f["qty"].as_str().unwrap().to_string(),
+                f["fee"].as_str().unwrap().to_string(),
+                vigil_core::Timestamp::parse(f["ts"].as_str().unwrap(), None)
+                    .unwrap()
+                    .nanos(),
+            )
+        })
+        .collect();
+    (
+        fills,
+        v["metrics"]["final_equity"].as_str().unwrap().to_string(),
+    )
+}
+
+fn journal_fills(dir: &Path) -> (Vec<FillKey>, Vec<i64>, Option<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let j = Journal::open(dir.join("crash-test.sqlite").to_str().unwrap())
+            .await
+            .unwrap();
+        let fills = j
+            .fills("crash-test")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.order_id, f.side, f.price, f.qty, f.fee, f.ts))
+            .collect();
+        let orders = j
+            .orders("crash-test")
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.order_id)
+            .collect();
+        let equity = j
+            .latest_snapshot("crash-test")
+            .await
+            .unwrap()
+            .map(|s| s.equity);
+        (fills, orders, equity)
+    })
+}
+
+#[test]
+fn paper_replay_matches_the_backtest_fill_for_fill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, backtest) = setup(dir.path(), 4000, 0);
+    let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (bt_fills, bt_equity) = backtest_fills(&backtest, dir.path());
+    let (fills, _, equity) = journal_fills(dir.path());
+    assert!(
+        bt_fills.len() > 20,
+        "too few fills to compare: {}",
+        bt_fills.len()
+    );
+    assert_eq!(fills, bt_fills);
+    let (a, b): (rust_decimal::Decimal, rust_decimal::Decimal) =
+        (equity.unwrap().parse().unwrap(), bt_equity.parse().unwrap());
+    assert_eq!(a, b);
+}
+
+/// Kills the agent with SIGKILL at pseudo-random points of a replay, restarts it,
+/// and checks that the end result is the uninterrupted one with no duplicate order.
+#[test]
+fn sigkill_at_random_points_then_restart_gives_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3000 one-minute bars at 200 000× real time: about a second per full run.
+    let (agent, backtest) = setup(dir.path(), 3000, 200_000);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("crash test seed {seed}");
+    let mut rng = seed | 1;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut target = 0u64;
+    let mut kills = 0;
+    for _ in 0..8 {
+        target += 50 + next() % 400;
+        let mut child = vigil()
+            .arg("paper")
+            .arg(&agent)
+            .arg("-q")
+            .arg("--progress-every")
+            .arg("10")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut killed = false;
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            let seq = line
+                .strip_prefix("progress seq=")
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|s| s.parse::<u64>().ok());
+            if seq.is_some_and(|s| s >= target) {
+                child.kill().unwrap(); // SIGKILL
+                killed = true;
+                break;
+            }
+        }
+        let status = child.wait().unwrap();
+        if killed {
+            kills += 1;
+        } else {
+            assert!(status.success(), "agent failed after restart");
+            break; // it finished before reaching the target
+        }
+    }
+    assert!(kills >= 3, "only {kills} kills landed");
+    // Finish the run.
+    let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (bt_fills, bt_equity) = backtest_fills(&backtest, dir.path());
+    let (fills, orders, equity) = journal_fills(dir.path());
+    assert_eq!(
+        fills, bt_fills,
+        "fills differ from the uninterrupted run (seed {seed})"
+    );
+    let mut unique = orders.clone();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        orders.len(),
+        "duplicate orders in the journal"
+    );
+    assert_eq!(
+        orders,
+        (1..=orders.len() as i64).collect::<Vec<_>>(),
+        "order ids not contiguous"
+    );
+    let (a, b): (rust_decimal::Decimal, rust_decimal::Decimal) =
+        (equity.unwrap().parse().unwrap(), bt_equity.parse().unwrap());
+    assert_eq!(a, b, "final equity differs (seed {seed})");
+}
+
+#[test]
+fn sigterm_stops_gracefully_and_a_restart_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = setup(dir.path(), 3000, 100_000);
+    let mut child = vigil()
+        .arg("paper")
+        .arg(&agent)
+        .arg("--progress-every")
+        .arg("100")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    for line in stderr.lines() {
+        if line.unwrap().starts_with("progress seq=300 ") {
+            break;
+        }
+    }
+    let st = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "SIGTERM should exit cleanly");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stopped; restart to resume"), "{stdout}");
+    let status = vigil().arg("status").arg(&agent).output().unwrap();
+    assert!(status.status.success());
+    let s = String::from_utf8_lossy(&status.stdout);
+    assert!(s.contains("equity") && s.contains("inputs"), "{s}");
+    let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
+    assert!(out.status.success());
+    let out = vigil().arg("paper").arg(&agent).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("run complete"));
+}
