@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod bars;
+pub mod binance;
 mod error;
 mod grades;
 mod lines;
