@@ -94,6 +94,8 @@ pub enum Mode {
 pub enum FeedKind {
     /// Recorded bar files, played through the live path at `speed`× real time.
     Replay,
+    /// Binance spot WebSocket streams (klines, optionally trades), with REST gap fill.
+    Binance,
 }
 
 /// Market data for the agent.
@@ -109,6 +111,18 @@ pub struct FeedConfig {
     /// Replay: speed-up factor over real time; 0 plays as fast as possible.
     #[serde(default)]
     pub speed: f64,
+    /// Binance: WebSocket base URL (default `wss://stream.binance.com:9443`).
+    #[serde(default)]
+    pub ws_url: Option<String>,
+    /// Binance: REST base URL for gap fill (default `https://data-api.binance.vision`).
+    #[serde(default)]
+    pub rest_url: Option<String>,
+    /// Binance: kline interval (default `1m`).
+    #[serde(default)]
+    pub interval: Option<Interval>,
+    /// Binance: also stream trades.
+    #[serde(default)]
+    pub trades: bool,
 }
 
 /// One recorded bar file.

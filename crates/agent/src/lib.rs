@@ -36,6 +36,7 @@ use vigil_core::{MarketEvent, Timestamp, Universe};
 use vigil_engine::setup::{build_parts, EngineSetup};
 use vigil_engine::{Engine, EngineError};
 use vigil_exec::SimVenue;
+use vigil_feed::binance::{run_binance_feed, BinanceFeedConfig, BinanceSymbol, FeedStats};
 use vigil_feed::{BarCsvOptions, CsvBarReader, FeedError, MergedStream};
 use vigil_risk::TradingState;
 use vigil_store::{Journal, Record, RunInfo, RunStart, StoreError, StoredSnapshot};
@@ -249,6 +250,50 @@ fn spawn_replay(
         .expect("spawning the replay thread"))
 }
 
+/// Starts the Binance feed task; events are numbered after the last journaled one
+/// and each instrument resumes after its last processed bar (gap fill from REST).
+fn spawn_binance(
+    cfg: &AgentConfig,
+    engine: &Engine<JournalObserver>,
+    last_feed_index: Option<u64>,
+    tx: mpsc::Sender<FeedItem>,
+    stats: Arc<FeedStats>,
+) {
+    let interval = cfg
+        .feed
+        .interval
+        .unwrap_or_else(|| "1m".parse().expect("valid interval"));
+    let mut feed_cfg = BinanceFeedConfig::production(interval);
+    if let Some(u) = &cfg.feed.ws_url {
+        feed_cfg.ws_url = u.clone();
+    }
+    if let Some(u) = &cfg.feed.rest_url {
+        feed_cfg.rest_url = u.clone();
+    }
+    feed_cfg.trades = cfg.feed.trades;
+    let symbols: Vec<BinanceSymbol> = engine
+        .universe()
+        .instruments()
+        .iter()
+        .map(|i| BinanceSymbol {
+            instrument: i.id,
+            symbol: i.symbol.clone(),
+            resume_after: engine.market().bar(i.id).map(|b| b.open_time),
+        })
+        .collect();
+    let (ev_tx, mut ev_rx) = mpsc::channel::<MarketEvent>(1024);
+    tokio::spawn(run_binance_feed(feed_cfg, symbols, ev_tx, stats));
+    tokio::spawn(async move {
+        let mut index = last_feed_index.map_or(0, |i| i + 1);
+        while let Some(ev) = ev_rx.recv().await {
+            if tx.send(FeedItem::Event(index, ev)).await.is_err() {
+                return;
+            }
+            index += 1;
+        }
+    });
+}
+
 fn apply(engine: &mut Engine<JournalObserver>, input: &Input) -> Result<(), EngineError> {
     match input {
         Input::Market { event, .. } => engine.process(event),
@@ -370,6 +415,12 @@ pub fn load_config(path: &Path) -> Result<(AgentConfig, String), AgentError> {
     if cfg.feed.kind == FeedKind::Replay && cfg.feed.bars.is_empty() {
         return Err(AgentError::Config(format!(
             "{}: a replay feed needs [[feed.bars]]",
+            path.display()
+        )));
+    }
+    if cfg.feed.kind == FeedKind::Binance && !cfg.feed.bars.is_empty() {
+        return Err(AgentError::Config(format!(
+            "{}: [[feed.bars]] is for replay feeds; a binance feed streams the [[instruments]]",
             path.display()
         )));
     }
@@ -543,8 +594,19 @@ pub async fn run(
     }
 
     let (feed_tx, mut feed_rx) = mpsc::channel::<FeedItem>(1024);
+    let feed_stats = Arc::new(FeedStats::default());
     let feed_thread = match cfg.feed.kind {
-        FeedKind::Replay => spawn_replay(&cfg, &dir, &universe_for_feed, last_feed_index, feed_tx)?,
+        FeedKind::Replay => Some(spawn_replay(
+            &cfg,
+            &dir,
+            &universe_for_feed,
+            last_feed_index,
+            feed_tx,
+        )?),
+        FeedKind::Binance => {
+            spawn_binance(&cfg, &engine, last_feed_index, feed_tx, feed_stats.clone());
+            None
+        }
     };
     let (journal_tx, journal_rx) = mpsc::channel::<Vec<Record>>(4096);
     let writer_task = tokio::spawn(writer(journal.clone(), cfg.name.clone(), journal_rx));
@@ -555,6 +617,7 @@ pub async fn run(
     let mut finished = false;
     let mut failure: Option<AgentError> = None;
     let mut last_line = Instant::now();
+    let mut skipped_old = 0u64;
     tokio::pin!(shutdown);
 
     loop {
@@ -579,6 +642,15 @@ pub async fn run(
             }
         };
         let Some(input) = input else { break };
+        // Live feeds can deliver an event older than the engine clock (two streams
+        // interleaving): log it and count it, never feed it to the engine.
+        if let Input::Market { event, .. } = &input {
+            if event.ts() < engine.now() {
+                tracing::warn!(ts = %event.ts(), now = %engine.now(), "feed event older than the engine clock; skipped");
+                skipped_old += 1;
+                continue;
+            }
+        }
         seq += 1;
         let (ts, kind) = match &input {
             Input::Market { event, .. } => (event.ts(), "market"),
@@ -614,6 +686,15 @@ pub async fn run(
         }
         let full = engine.observer().filled_this_event || is_control || seq % 100 == 0;
         refresh_status(&status, &engine, seq, full);
+        if full {
+            let rejects = feed_stats
+                .rejects
+                .load(std::sync::atomic::Ordering::Relaxed);
+            status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .feed_rejects = rejects + skipped_old;
+        }
         if let Some(every) = options.progress_every {
             if (seq as u64) % every.max(1) == 0 {
                 let feed_index = match &input {
@@ -655,7 +736,9 @@ pub async fn run(
     drop(feed_rx);
     drop(journal_tx);
     let written = writer_task.await.unwrap_or(Ok(()));
-    let _ = feed_thread.join();
+    if let Some(t) = feed_thread {
+        let _ = t.join();
+    }
     status.lock().unwrap_or_else(|e| e.into_inner()).phase = if finished {
         "finished".into()
     } else {

@@ -100,7 +100,11 @@ struct SymbolState {
 enum Reject {
     Malformed(String),
     UnknownSymbol(String),
-    OutOfOrder { symbol: String, open: Timestamp, last: Timestamp },
+    OutOfOrder {
+        symbol: String,
+        open: Timestamp,
+        last: Timestamp,
+    },
     Inconsistent(String),
 }
 
@@ -115,7 +119,8 @@ fn dec(v: &Value, field: &str) -> Result<Decimal, Reject> {
         .get(field)
         .and_then(Value::as_str)
         .ok_or_else(|| Reject::Malformed(format!("missing string field `{field}`")))?;
-    crate::parse::parse_decimal(s.as_bytes()).ok_or_else(|| Reject::Malformed(format!("`{field}` is not a number: {s}")))
+    crate::parse::parse_decimal(s.as_bytes())
+        .ok_or_else(|| Reject::Malformed(format!("`{field}` is not a number: {s}")))
 }
 
 fn int(v: &Value, field: &str) -> Result<i64, Reject> {
@@ -153,7 +158,17 @@ impl Decoder {
         }
     }
 
-    fn bar(&mut self, symbol: &str, open_ms: i64, o: Decimal, h: Decimal, l: Decimal, c: Decimal, v: Decimal) -> Result<Outcome, Reject> {
+    #[allow(clippy::too_many_arguments)]
+    fn bar(
+        &mut self,
+        symbol: &str,
+        open_ms: i64,
+        o: Decimal,
+        h: Decimal,
+        l: Decimal,
+        c: Decimal,
+        v: Decimal,
+    ) -> Result<Outcome, Reject> {
         let st = self
             .by_symbol
             .get_mut(symbol)
@@ -161,7 +176,9 @@ impl Decoder {
         let open = Timestamp::from_epoch(open_ms, vigil_core::TimeUnit::Millis)
             .map_err(|e| Reject::Malformed(e.to_string()))?;
         if l <= Decimal::ZERO || h < l || o < l || o > h || c < l || c > h || v < Decimal::ZERO {
-            return Err(Reject::Inconsistent(format!("{symbol} bar at {open}: o {o} h {h} l {l} c {c} v {v}")));
+            return Err(Reject::Inconsistent(format!(
+                "{symbol} bar at {open}: o {o} h {h} l {l} c {c} v {v}"
+            )));
         }
         if let Some(last) = st.last_open {
             if open == last {
@@ -190,18 +207,24 @@ impl Decoder {
 
     /// Decodes one WebSocket text message (raw or combined-stream wrapped).
     fn message(&mut self, text: &str) -> Result<Outcome, Reject> {
-        let v: Value = serde_json::from_str(text).map_err(|e| Reject::Malformed(format!("not JSON: {e}")))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| Reject::Malformed(format!("not JSON: {e}")))?;
         let data = v.get("data").unwrap_or(&v);
         match data.get("e").and_then(Value::as_str) {
             Some("kline") => {
-                let k = data.get("k").ok_or_else(|| Reject::Malformed("kline without `k`".into()))?;
+                let k = data
+                    .get("k")
+                    .ok_or_else(|| Reject::Malformed("kline without `k`".into()))?;
                 let symbol = k
                     .get("s")
                     .and_then(Value::as_str)
                     .ok_or_else(|| Reject::Malformed("kline without `s`".into()))?
                     .to_uppercase();
                 if k.get("i").and_then(Value::as_str) != Some(self.interval_name.as_str()) {
-                    return Err(Reject::Malformed(format!("kline interval is not {}", self.interval_name)));
+                    return Err(Reject::Malformed(format!(
+                        "kline interval is not {}",
+                        self.interval_name
+                    )));
                 }
                 match k.get("x").and_then(Value::as_bool) {
                     Some(true) => {}
@@ -209,7 +232,15 @@ impl Decoder {
                     None => return Err(Reject::Malformed("kline without `x`".into())),
                 }
                 let open_ms = int(k, "t")?;
-                self.bar(&symbol, open_ms, dec(k, "o")?, dec(k, "h")?, dec(k, "l")?, dec(k, "c")?, dec(k, "v")?)
+                self.bar(
+                    &symbol,
+                    open_ms,
+                    dec(k, "o")?,
+                    dec(k, "h")?,
+                    dec(k, "l")?,
+                    dec(k, "c")?,
+                    dec(k, "v")?,
+                )
             }
             Some("trade") => {
                 let symbol = data
@@ -228,7 +259,9 @@ impl Decoder {
                 let price = dec(data, "p")?;
                 let qty = dec(data, "q")?;
                 if price <= Decimal::ZERO || qty <= Decimal::ZERO {
-                    return Err(Reject::Inconsistent(format!("{symbol} trade {id}: price {price} qty {qty}")));
+                    return Err(Reject::Inconsistent(format!(
+                        "{symbol} trade {id}: price {price} qty {qty}"
+                    )));
                 }
                 let ts = Timestamp::from_epoch(int(data, "T")?, vigil_core::TimeUnit::Millis)
                     .map_err(|e| Reject::Malformed(e.to_string()))?;
@@ -243,10 +276,16 @@ impl Decoder {
                     price,
                     qty,
                     // The buyer was the maker: the seller hit the bid.
-                    aggressor: if buyer_is_maker { Side::Sell } else { Side::Buy },
+                    aggressor: if buyer_is_maker {
+                        Side::Sell
+                    } else {
+                        Side::Buy
+                    },
                 })))
             }
-            Some(other) => Err(Reject::Malformed(format!("unexpected event type `{other}`"))),
+            Some(other) => Err(Reject::Malformed(format!(
+                "unexpected event type `{other}`"
+            ))),
             None if data.get("result").is_some() => Ok(Outcome::Ignored), // subscription ack
             None => Err(Reject::Malformed("no event type `e`".into())),
         }
@@ -254,15 +293,23 @@ impl Decoder {
 
     /// Decodes one REST kline row `[openTime, "o", "h", "l", "c", "v", closeTime, …]`.
     fn kline_row(&mut self, symbol: &str, row: &Value, now_ms: i64) -> Result<Outcome, Reject> {
-        let a = row.as_array().ok_or_else(|| Reject::Malformed("kline row is not an array".into()))?;
+        let a = row
+            .as_array()
+            .ok_or_else(|| Reject::Malformed("kline row is not an array".into()))?;
         let num = |i: usize| -> Result<Decimal, Reject> {
             a.get(i)
                 .and_then(Value::as_str)
                 .and_then(|s| crate::parse::parse_decimal(s.as_bytes()))
                 .ok_or_else(|| Reject::Malformed(format!("kline row field {i}")))
         };
-        let open_ms = a.first().and_then(Value::as_i64).ok_or_else(|| Reject::Malformed("kline row open time".into()))?;
-        let close_ms = a.get(6).and_then(Value::as_i64).ok_or_else(|| Reject::Malformed("kline row close time".into()))?;
+        let open_ms = a
+            .first()
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Reject::Malformed("kline row open time".into()))?;
+        let close_ms = a
+            .get(6)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Reject::Malformed("kline row close time".into()))?;
         if close_ms >= now_ms {
             return Ok(Outcome::Ignored); // not closed yet: the stream will deliver it
         }
@@ -366,7 +413,11 @@ pub async fn run_binance_feed(
             streams.push(format!("{lower}@trade"));
         }
     }
-    let url = format!("{}/stream?streams={}", cfg.ws_url.trim_end_matches('/'), streams.join("/"));
+    let url = format!(
+        "{}/stream?streams={}",
+        cfg.ws_url.trim_end_matches('/'),
+        streams.join("/")
+    );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -386,7 +437,9 @@ pub async fn run_binance_feed(
                 loop {
                     let msg = match tokio::time::timeout(cfg.idle_timeout, ws.next()).await {
                         Err(_) => {
-                            tracing::warn!("binance feed: no message within the idle timeout; reconnecting");
+                            tracing::warn!(
+                                "binance feed: no message within the idle timeout; reconnecting"
+                            );
                             break;
                         }
                         Ok(None) => break,
@@ -453,7 +506,10 @@ mod tests {
     #[test]
     fn decodes_the_real_wire_format() {
         let mut d = decoder();
-        match d.message(&kline(1_640_995_200_000, true, "100", "110", "90", "105")).unwrap() {
+        match d
+            .message(&kline(1_640_995_200_000, true, "100", "110", "90", "105"))
+            .unwrap()
+        {
             Outcome::Event(MarketEvent::Bar(b)) => {
                 assert_eq!(b.open_time, Timestamp::from_secs(1_640_995_200));
                 assert_eq!(b.close_time, Timestamp::from_secs(1_640_995_260));
@@ -461,7 +517,10 @@ mod tests {
             }
             _ => panic!("no bar"),
         }
-        assert!(matches!(d.message(&kline(1_640_995_260_000, false, "1", "1", "1", "1")), Ok(Outcome::Ignored)));
+        assert!(matches!(
+            d.message(&kline(1_640_995_260_000, false, "1", "1", "1", "1")),
+            Ok(Outcome::Ignored)
+        ));
         let trade = r#"{"e":"trade","E":1,"s":"BTCUSDT","t":12345,"p":"46319.01","q":"0.002","T":1640995201000,"m":true}"#;
         match d.message(trade).unwrap() {
             Outcome::Event(MarketEvent::Trade(t)) => {
@@ -477,12 +536,25 @@ mod tests {
     fn rejects_bad_input_without_failing() {
         let mut d = decoder();
         assert!(matches!(d.message("{nope"), Err(Reject::Malformed(_))));
-        assert!(matches!(d.message(r#"{"e":"kline"}"#), Err(Reject::Malformed(_))));
-        assert!(matches!(d.message(&kline(60_000, true, "100", "90", "95", "95")), Err(Reject::Inconsistent(_))));
+        assert!(matches!(
+            d.message(r#"{"e":"kline"}"#),
+            Err(Reject::Malformed(_))
+        ));
+        assert!(matches!(
+            d.message(&kline(60_000, true, "100", "90", "95", "95")),
+            Err(Reject::Inconsistent(_))
+        ));
         let eth = r#"{"e":"trade","s":"ETHUSDT","t":1,"p":"1","q":"1","T":1,"m":false}"#;
         assert!(matches!(d.message(eth), Err(Reject::UnknownSymbol(_))));
-        d.message(&kline(120_000, true, "1", "1", "1", "1")).unwrap();
-        assert!(matches!(d.message(&kline(120_000, true, "1", "1", "1", "1")), Ok(Outcome::Duplicate)));
-        assert!(matches!(d.message(&kline(60_000, true, "1", "1", "1", "1")), Err(Reject::OutOfOrder { .. })));
+        d.message(&kline(120_000, true, "1", "1", "1", "1"))
+            .unwrap();
+        assert!(matches!(
+            d.message(&kline(120_000, true, "1", "1", "1", "1")),
+            Ok(Outcome::Duplicate)
+        ));
+        assert!(matches!(
+            d.message(&kline(60_000, true, "1", "1", "1", "1")),
+            Err(Reject::OutOfOrder { .. })
+        ));
     }
 }

@@ -2,6 +2,7 @@
 //! real wire format: WebSocket kline/trade streams, a ping, a dropped connection,
 //! a gap filled from the REST klines endpoint, duplicates, malformed and
 //! out-of-order messages.
+#![allow(clippy::result_large_err)] // the handshake callback signature is tungstenite's
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -29,12 +30,28 @@ fn kline(t: i64, closed: bool, close: &str) -> String {
 }
 
 fn row(t: i64, close: &str) -> serde_json::Value {
-    serde_json::json!([t, "100.0", "120.0", "90.0", close, "10.0", t + MIN - 1, "1000.0", 50, "5.0", "500.0", "0"])
+    serde_json::json!([
+        t,
+        "100.0",
+        "120.0",
+        "90.0",
+        close,
+        "10.0",
+        t + MIN - 1,
+        "1000.0",
+        50,
+        "5.0",
+        "500.0",
+        "0"
+    ])
 }
 
 type Queries = Arc<Mutex<Vec<HashMap<String, String>>>>;
 
-async fn klines(State(q): State<Queries>, Query(params): Query<HashMap<String, String>>) -> Json<Vec<serde_json::Value>> {
+async fn klines(
+    State(q): State<Queries>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Json<Vec<serde_json::Value>> {
     q.lock().unwrap().push(params.clone());
     if params.get("startTime").map(String::as_str) == Some(&(T0 + MIN).to_string()) {
         Json(vec![row(T0 + MIN, "101"), row(T0 + 2 * MIN, "102")])
@@ -49,7 +66,9 @@ async fn survives_drops_gaps_and_bad_messages() {
     let queries: Queries = Arc::default();
     let rest = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let rest_addr = rest.local_addr().unwrap();
-    let app = Router::new().route("/api/v3/klines", get(klines)).with_state(queries.clone());
+    let app = Router::new()
+        .route("/api/v3/klines", get(klines))
+        .with_state(queries.clone());
     tokio::spawn(async move { axum::serve(rest, app).await.unwrap() });
 
     // WebSocket mock: a scripted session per connection.
@@ -71,10 +90,14 @@ async fn survives_drops_gaps_and_bad_messages() {
                     paths.lock().unwrap().push(req.uri().to_string());
                     Ok(resp)
                 };
-                let mut s = tokio_tungstenite::accept_hdr_async(stream, callback).await.unwrap();
+                let mut s = tokio_tungstenite::accept_hdr_async(stream, callback)
+                    .await
+                    .unwrap();
                 if conn == 0 {
                     s.send(Message::text(kline(T0, true, "110"))).await.unwrap();
-                    s.send(Message::text(kline(T0 + MIN, false, "111"))).await.unwrap(); // still forming
+                    s.send(Message::text(kline(T0 + MIN, false, "111")))
+                        .await
+                        .unwrap(); // still forming
                     s.send(Message::text(r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":7,"p":"110.5","q":"0.25","T":1640995230000,"m":false,"M":true}}"#)).await.unwrap();
                     s.send(Message::text("{garbage")).await.unwrap();
                     s.send(Message::Ping(b"hi".to_vec().into())).await.unwrap();
@@ -90,9 +113,15 @@ async fn survives_drops_gaps_and_bad_messages() {
                     drop(s); // drop the connection without a close frame
                 } else {
                     // After the reconnect the client filled T0+1m and T0+2m from REST.
-                    s.send(Message::text(kline(T0 + 2 * MIN, true, "102"))).await.unwrap(); // duplicate
-                    s.send(Message::text(kline(T0 + MIN, true, "101"))).await.unwrap(); // out of order
-                    s.send(Message::text(kline(T0 + 3 * MIN, true, "103"))).await.unwrap();
+                    s.send(Message::text(kline(T0 + 2 * MIN, true, "102")))
+                        .await
+                        .unwrap(); // duplicate
+                    s.send(Message::text(kline(T0 + MIN, true, "101")))
+                        .await
+                        .unwrap(); // out of order
+                    s.send(Message::text(kline(T0 + 3 * MIN, true, "103")))
+                        .await
+                        .unwrap();
                     if let Some(h) = hold_rx.take() {
                         let _ = h.await;
                     }
@@ -122,7 +151,10 @@ async fn survives_drops_gaps_and_bad_messages() {
 
     let mut got = Vec::new();
     while got.len() < 5 {
-        let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("feed stalled").unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("feed stalled")
+            .unwrap();
         got.push(ev);
     }
     let summary: Vec<(String, i64)> = got
@@ -144,18 +176,31 @@ async fn survives_drops_gaps_and_bad_messages() {
         ]
     );
     if let MarketEvent::Bar(b) = &got[0] {
-        assert_eq!(b.close_time, Timestamp((T0 + MIN) * 1_000_000), "delivered at its close");
+        assert_eq!(
+            b.close_time,
+            Timestamp((T0 + MIN) * 1_000_000),
+            "delivered at its close"
+        );
     }
     assert_eq!(pong_rx.await.unwrap(), b"hi".to_vec());
-    assert_eq!(stats.rejects.load(Ordering::Relaxed), 2, "malformed + out of order");
+    assert_eq!(
+        stats.rejects.load(Ordering::Relaxed),
+        2,
+        "malformed + out of order"
+    );
     assert_eq!(stats.duplicates.load(Ordering::Relaxed), 1);
     assert_eq!(stats.gap_filled.load(Ordering::Relaxed), 2);
     assert!(stats.reconnects.load(Ordering::Relaxed) >= 1);
     let q = queries.lock().unwrap().clone();
-    assert!(q.iter().any(|p| p.get("symbol").map(String::as_str) == Some("BTCUSDT")
-        && p.get("interval").map(String::as_str) == Some("1m")
-        && p.get("startTime").map(String::as_str) == Some(&(T0 + MIN).to_string())));
-    assert_eq!(paths.lock().unwrap()[0], "/stream?streams=btcusdt@kline_1m/btcusdt@trade");
+    assert!(q
+        .iter()
+        .any(|p| p.get("symbol").map(String::as_str) == Some("BTCUSDT")
+            && p.get("interval").map(String::as_str) == Some("1m")
+            && p.get("startTime").map(String::as_str) == Some(&(T0 + MIN).to_string())));
+    assert_eq!(
+        paths.lock().unwrap()[0],
+        "/stream?streams=btcusdt@kline_1m/btcusdt@trade"
+    );
 
     let _ = hold_tx.send(());
     drop(rx);
