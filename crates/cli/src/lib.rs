@@ -30,6 +30,10 @@ pub struct ConceptsDoctests;
 #[doc = include_str!("../../../docs/risk.md")]
 pub struct RiskDoctests;
 
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/paper-trading.md")]
+pub struct PaperDoctests;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
