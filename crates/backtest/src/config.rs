@@ -65,6 +65,9 @@ pub struct BacktestConfig {
     /// What the report includes.
     #[serde(default)]
     pub output: OutputConfig,
+    /// vigil's own grade model, computed from the bars as the backtest runs.
+    #[serde(default)]
+    pub grade_model: Option<crate::grades::GradeModelSection>,
 }
 
 /// Data sources.

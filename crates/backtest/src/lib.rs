@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod config;
+pub mod grades;
 mod metrics;
 mod recorder;
 mod report;

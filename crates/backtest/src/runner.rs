@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use vigil_core::{GradeKind, Interval, MarketEvent, Portfolio, Side, Timestamp, Universe};
 use vigil_engine::{Engine, EngineError};
 use vigil_exec::{FillModel, SimVenue, SimVenueConfig};
+use vigil_feed::grade_model::{GradeModel, ModelGrades};
 use vigil_feed::{
     read_grades_csv, BarCsvOptions, CsvBarReader, EventStream, FeedError, GradeCsvOptions,
     MergedStream, ReadAhead, VecStream,
@@ -216,6 +217,19 @@ impl Backtest {
                 )),
             );
         }
+        let stream: EventStream = match &config.grade_model {
+            Some(section) => {
+                let mut intervals = vec![None; universe.len()];
+                for src in &config.data.bars {
+                    if let Some(id) = universe.id(&src.instrument) {
+                        intervals[id.index()] = Some(src.interval);
+                    }
+                }
+                let model = GradeModel::new(section.model_config(), &universe, &intervals);
+                Box::new(ModelGrades::new(merged, model))
+            }
+            None => Box::new(merged),
+        };
         let parse_time =
             |key: &str, v: &Option<String>| -> Result<Option<Timestamp>, ConfigError> {
                 v.as_deref()
@@ -244,7 +258,7 @@ impl Backtest {
             venue,
             risk,
             strategy,
-            stream: Box::new(merged),
+            stream,
             settings,
         })
     }

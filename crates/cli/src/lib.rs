@@ -102,8 +102,49 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// AI grades: generate them with vigil's model, or measure what they predict.
+    Grades {
+        #[command(subcommand)]
+        command: GradesCommand,
+    },
     /// List the registered strategy plug-ins and their parameters.
     Strategies,
+}
+
+#[derive(Subcommand, Debug)]
+enum GradesCommand {
+    /// Run vigil's grade model over a backtest config's bars and write a grades CSV
+    /// (point-in-time: published at the close of the bar they are computed on).
+    Generate {
+        /// A backtest config naming the bar files and instruments.
+        config: PathBuf,
+        /// Where to write the grades.
+        #[arg(long)]
+        out: PathBuf,
+        /// Trader grade cadence.
+        #[arg(long, default_value = "1h")]
+        trader_every: vigil_core::Interval,
+        /// Investor grade cadence.
+        #[arg(long, default_value = "1d")]
+        investor_every: vigil_core::Interval,
+    },
+    /// Forward return by grade bucket, and the rank information coefficient.
+    Evaluate {
+        /// A backtest config naming the bar files and instruments.
+        config: PathBuf,
+        /// Grades to evaluate (default: vigil's model over the same bars).
+        #[arg(long)]
+        grades: Option<PathBuf>,
+        /// Grade kind.
+        #[arg(long, default_value = "trader")]
+        kind: String,
+        /// Forward horizon.
+        #[arg(long, default_value = "1d")]
+        horizon: vigil_core::Interval,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -286,6 +327,74 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Grades { command } => match command {
+            GradesCommand::Generate {
+                config,
+                out,
+                trader_every,
+                investor_every,
+            } => {
+                let model = vigil_feed::grade_model::GradeModelConfig {
+                    trader_every,
+                    investor_every,
+                    ..Default::default()
+                };
+                let (universe, grades) = vigil_backtest::grades::generate_grades(&config, &model)?;
+                vigil_backtest::grades::write_grades_csv(&out, &universe, &grades)?;
+                println!("wrote {} grades to {}", grades.len(), out.display());
+                Ok(())
+            }
+            GradesCommand::Evaluate {
+                config,
+                grades,
+                kind,
+                horizon,
+                json,
+            } => {
+                let ug = match grades {
+                    Some(path) => {
+                        let mut u = vigil_core::Universe::new();
+                        let g = vigil_feed::read_grades_csv(&path, &mut u, &Default::default())?;
+                        (u, g)
+                    }
+                    None => vigil_backtest::grades::generate_grades(&config, &Default::default())?,
+                };
+                let kind = vigil_core::GradeKind::parse(&kind);
+                let ev = vigil_backtest::grades::evaluate_grades(&config, &ug, &kind, horizon)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&ev)?);
+                    return Ok(());
+                }
+                println!(
+                    "{} grades, forward return over {} ({} grades with a known outcome)",
+                    ev.kind, ev.horizon, ev.count
+                );
+                println!(
+                    "  {:<10} {:>8} {:>14} {:>10}",
+                    "score", "count", "mean return", "hit rate"
+                );
+                for b in &ev.buckets {
+                    println!(
+                        "  {:>3}–{:<6} {:>8} {:>13.3} % {:>9.1} %",
+                        b.from,
+                        b.to,
+                        b.count,
+                        b.mean_return * 100.0,
+                        b.hit_rate * 100.0
+                    );
+                }
+                println!(
+                    "  all        {:>8} {:>13.3} %",
+                    ev.count,
+                    ev.mean_return * 100.0
+                );
+                match ev.rank_ic {
+                    Some(ic) => println!("  rank IC (Spearman, score vs forward return): {ic:.4}"),
+                    None => println!("  rank IC: n/a"),
+                }
+                Ok(())
+            }
+        },
         Command::Strategies => {
             for d in registry.iter() {
                 println!("{} — {}", d.name, d.summary);

@@ -12,6 +12,7 @@
 mod bars;
 pub mod binance;
 mod error;
+pub mod grade_model;
 mod grades;
 mod lines;
 mod merge;
