@@ -341,13 +341,17 @@ impl GradeModel {
     }
 }
 
-/// A stream adapter: passes events through and inserts, right after each bar, the
-/// model grades published at that bar's close.
+/// A stream adapter: passes events through and inserts the model grades published
+/// at each bar's close after every event of that same timestamp — the order a
+/// grades file written by `vigil grades generate` and merged after the bar files
+/// produces, so that streaming and batch give identical runs.
 pub struct ModelGrades<I> {
     inner: I,
     model: GradeModel,
-    pending: VecDeque<MarketEvent>,
+    held: Option<Result<MarketEvent, FeedError>>,
+    grades: VecDeque<MarketEvent>,
     buf: Vec<Grade>,
+    done: bool,
 }
 
 impl<I> ModelGrades<I> {
@@ -356,8 +360,10 @@ impl<I> ModelGrades<I> {
         ModelGrades {
             inner,
             model,
-            pending: VecDeque::new(),
+            held: None,
+            grades: VecDeque::new(),
             buf: Vec::new(),
+            done: false,
         }
     }
 }
@@ -366,16 +372,34 @@ impl<I: Iterator<Item = Result<MarketEvent, FeedError>>> Iterator for ModelGrade
     type Item = Result<MarketEvent, FeedError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(g) = self.pending.pop_front() {
-            return Some(Ok(g));
+        loop {
+            // Pending grades go out once the next event is later than they are.
+            if let Some(g) = self.grades.front() {
+                let release = match &self.held {
+                    None => self.done,
+                    Some(Ok(ev)) => ev.ts() > g.ts(),
+                    Some(Err(_)) => true,
+                };
+                if release {
+                    return self.grades.pop_front().map(Ok);
+                }
+            }
+            if let Some(item) = self.held.take() {
+                if let Ok(MarketEvent::Bar(b)) = &item {
+                    self.model.on_bar(b, &mut self.buf);
+                    self.grades
+                        .extend(self.buf.drain(..).map(MarketEvent::Grade));
+                }
+                return Some(item);
+            }
+            if self.done {
+                return None;
+            }
+            match self.inner.next() {
+                Some(item) => self.held = Some(item),
+                None => self.done = true,
+            }
         }
-        let item = self.inner.next()?;
-        if let Ok(MarketEvent::Bar(b)) = &item {
-            self.model.on_bar(b, &mut self.buf);
-            self.pending
-                .extend(self.buf.drain(..).map(MarketEvent::Grade));
-        }
-        Some(item)
     }
 }
 

@@ -1,0 +1,234 @@
+//! `grade-momentum`: enter when a token's grade rises above `entry` for `confirm`
+//! consecutive grades, exit when it falls below `exit` (hysteresis: `exit < entry`),
+//! position size scaled by the grade. See README.md.
+
+#![warn(missing_docs)]
+
+use rust_decimal::prelude::FromPrimitive;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use vigil_core::{GradeKind, InstrumentId, MarketEvent};
+use vigil_strategy::{
+    parse_params, BuildContext, Context, ParamSpec, Strategy, StrategyDescriptor, StrategyError,
+};
+
+/// The plug-in's registry name.
+pub const NAME: &str = "grade-momentum";
+
+/// Parameters of `grade-momentum`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GradeMomentumConfig {
+    /// Grade kind to follow (default `trader`).
+    #[serde(default = "trader")]
+    pub kind: String,
+    /// Enter when the grade is at or above this.
+    pub entry: f64,
+    /// Exit when the grade falls below this.
+    pub exit: f64,
+    /// Consecutive grades at or above `entry` needed to enter (default 1).
+    #[serde(default = "one")]
+    pub confirm: u32,
+    /// Fraction of equity held at grade 100 (default 1.0); the weight scales
+    /// linearly from 0 at `exit` to this at 100.
+    #[serde(default = "full")]
+    pub max_weight: Decimal,
+    /// Instruments to trade (default: all).
+    #[serde(default)]
+    pub instruments: Option<Vec<String>>,
+}
+
+fn trader() -> String {
+    "trader".into()
+}
+fn one() -> u32 {
+    1
+}
+fn full() -> Decimal {
+    Decimal::ONE
+}
+
+impl GradeMomentumConfig {
+    /// Checks the parameters, naming the one at fault.
+    pub fn validate(&self) -> Result<(), StrategyError> {
+        let bad = |m: String| Err(StrategyError::invalid(NAME, m));
+        if !(0.0..=100.0).contains(&self.entry) {
+            return bad(format!("`entry` must be within 0–100, got {}", self.entry));
+        }
+        if !(0.0..=100.0).contains(&self.exit) {
+            return bad(format!("`exit` must be within 0–100, got {}", self.exit));
+        }
+        if self.exit >= self.entry {
+            return bad(format!(
+                "`exit` ({}) must be below `entry` ({}) — the gap is the hysteresis",
+                self.exit, self.entry
+            ));
+        }
+        if self.confirm == 0 {
+            return bad("`confirm` must be at least 1".into());
+        }
+        if self.max_weight <= Decimal::ZERO || self.max_weight > Decimal::ONE {
+            return bad("`max_weight` must be within (0, 1]".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Track {
+    enabled: bool,
+    streak: u32,
+}
+
+/// The strategy.
+pub struct GradeMomentum {
+    cfg: GradeMomentumConfig,
+    kind: GradeKind,
+    tracks: Vec<Track>,
+}
+
+impl GradeMomentum {
+    /// Builds the strategy over `instruments` instruments (all enabled).
+    pub fn new(
+        cfg: GradeMomentumConfig,
+        instruments: usize,
+    ) -> Result<GradeMomentum, StrategyError> {
+        cfg.validate()?;
+        Ok(GradeMomentum {
+            kind: GradeKind::parse(&cfg.kind),
+            tracks: vec![
+                Track {
+                    enabled: true,
+                    streak: 0
+                };
+                instruments
+            ],
+            cfg,
+        })
+    }
+
+    /// The weight of equity to hold at grade `g`.
+    pub fn weight(&self, g: f64) -> Decimal {
+        let f = ((g - self.cfg.exit) / (100.0 - self.cfg.exit)).clamp(0.0, 1.0);
+        (self.cfg.max_weight * Decimal::from_f64(f).unwrap_or_default()).round_dp(6)
+    }
+
+    fn decide(&mut self, id: InstrumentId, score: f64, ctx: &mut Context<'_>) {
+        let Some(t) = self.tracks.get_mut(id.index()) else {
+            return;
+        };
+        if !t.enabled {
+            return;
+        }
+        t.streak = if score >= self.cfg.entry {
+            t.streak.saturating_add(1)
+        } else {
+            0
+        };
+        let streak = t.streak;
+        let held = ctx.position_qty(id);
+        let working = ctx.open_orders().iter().any(|o| o.request.instrument == id);
+        if held > Decimal::ZERO {
+            if score < self.cfg.exit && !working {
+                ctx.close(id);
+            }
+            return;
+        }
+        if streak < self.cfg.confirm || working {
+            return;
+        }
+        let Some(price) = ctx.price(id) else { return };
+        let unit = price * (Decimal::ONE + ctx.taker_fee_rate());
+        let target = ctx.portfolio().equity() * self.weight(score);
+        // Never ask for more than the cash can pay, fees included.
+        let spend = target.min(ctx.cash_for(id));
+        let qty = ctx.universe().get(id).round_qty_down(spend / unit);
+        if qty > Decimal::ZERO {
+            ctx.buy(id, qty);
+        }
+    }
+}
+
+impl Strategy for GradeMomentum {
+    fn on_event(&mut self, event: &MarketEvent, ctx: &mut Context<'_>) {
+        let MarketEvent::Grade(g) = event else { return };
+        if g.kind != self.kind {
+            return;
+        }
+        let ids: Vec<InstrumentId> = ctx
+            .universe()
+            .instruments_with_base(g.asset)
+            .map(|i| i.id)
+            .collect();
+        for id in ids {
+            self.decide(id, g.score, ctx);
+        }
+    }
+}
+
+/// Parameter documentation.
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "kind",
+        ty: "grade kind",
+        default: Some("trader"),
+        help: "grade to follow (trader, investor, tm, …)",
+    },
+    ParamSpec {
+        name: "entry",
+        ty: "0–100",
+        default: None,
+        help: "enter at or above this grade",
+    },
+    ParamSpec {
+        name: "exit",
+        ty: "0–100 < entry",
+        default: None,
+        help: "exit below this grade",
+    },
+    ParamSpec {
+        name: "confirm",
+        ty: "integer ≥ 1",
+        default: Some("1"),
+        help: "consecutive grades above entry to enter",
+    },
+    ParamSpec {
+        name: "max_weight",
+        ty: "(0, 1]",
+        default: Some("1"),
+        help: "equity fraction at grade 100",
+    },
+    ParamSpec {
+        name: "instruments",
+        ty: "list of symbols",
+        default: Some("all"),
+        help: "instruments to trade",
+    },
+];
+
+fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
+    let cfg: GradeMomentumConfig = parse_params(NAME, params)?;
+    let mut s = GradeMomentum::new(cfg.clone(), ctx.universe.len())?;
+    if let Some(list) = &cfg.instruments {
+        for t in &mut s.tracks {
+            t.enabled = false;
+        }
+        for sym in list {
+            let id = ctx.universe.id(sym).ok_or_else(|| {
+                StrategyError::invalid(NAME, format!("`instruments`: unknown instrument `{sym}`"))
+            })?;
+            s.tracks[id.index()].enabled = true;
+        }
+    }
+    Ok(Box::new(s))
+}
+
+/// The registry entry.
+pub fn descriptor() -> StrategyDescriptor {
+    StrategyDescriptor {
+        name: NAME,
+        summary: "Enter when a grade rises above a threshold (confirmed), exit below another; size by grade",
+        params: PARAMS,
+        build,
+    }
+}
