@@ -130,6 +130,32 @@ enum GradesCommand {
         #[arg(long, default_value = "1d")]
         investor_every: vigil_core::Interval,
     },
+    /// Fetch grades from Token Metrics into a grades CSV that backtests replay
+    /// point-in-time. The key is read from TOKEN_METRICS_API_KEY; responses are
+    /// cached so no credit is spent twice.
+    Fetch {
+        /// `trader`, `investor`, `tm`, `signals` or `hourly-signals` (comma-separated for several).
+        #[arg(long, default_value = "trader")]
+        endpoints: String,
+        /// Token symbols, comma-separated, e.g. BTC,ETH.
+        #[arg(long)]
+        symbols: String,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        start: String,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        end: String,
+        /// Where to write the grades.
+        #[arg(long)]
+        out: PathBuf,
+        /// API base URL.
+        #[arg(long, default_value = "https://api.tokenmetrics.com/v2")]
+        base_url: String,
+        /// Response cache directory.
+        #[arg(long, default_value = ".vigil-cache/token-metrics")]
+        cache_dir: PathBuf,
+    },
     /// Forward return by grade bucket, and the rank information coefficient.
     Evaluate {
         /// A backtest config naming the bar files and instruments.
@@ -344,6 +370,86 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
                 let (universe, grades) = vigil_backtest::grades::generate_grades(&config, &model)?;
                 vigil_backtest::grades::write_grades_csv(&out, &universe, &grades)?;
                 println!("wrote {} grades to {}", grades.len(), out.display());
+                Ok(())
+            }
+            GradesCommand::Fetch {
+                endpoints,
+                symbols,
+                start,
+                end,
+                out,
+                base_url,
+                cache_dir,
+            } => {
+                use vigil_feed::token_metrics::{
+                    ApiKey, DirCache, GradeEndpoint, GradeQuery, GradeSource, TokenMetricsClient,
+                    TokenMetricsConfig,
+                };
+                let date = |s: &str, what: &str| {
+                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .with_context(|| format!("--{what} `{s}` is not a date (YYYY-MM-DD)"))
+                };
+                let (start, end) = (date(&start, "start")?, date(&end, "end")?);
+                anyhow::ensure!(start <= end, "--start must not be after --end");
+                let mut eps = Vec::new();
+                for e in endpoints.split(',') {
+                    eps.push(match e.trim() {
+                        "trader" => GradeEndpoint::TraderGrades,
+                        "investor" => GradeEndpoint::InvestorGrades,
+                        "tm" => GradeEndpoint::TmGradeHistory,
+                        "signals" => GradeEndpoint::TradingSignals,
+                        "hourly-signals" => GradeEndpoint::HourlyTradingSignals,
+                        other => anyhow::bail!(
+                            "--endpoints: unknown `{other}` (trader, investor, tm, signals, hourly-signals)"
+                        ),
+                    });
+                }
+                let symbols: Vec<String> = symbols
+                    .split(',')
+                    .map(|s| s.trim().to_uppercase())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let client = TokenMetricsClient::new(
+                    ApiKey::from_env()?,
+                    TokenMetricsConfig {
+                        base_url,
+                        ..Default::default()
+                    },
+                    Box::new(DirCache::new(cache_dir)),
+                );
+                let rt = runtime()?;
+                let mut universe = vigil_core::Universe::new();
+                let mut all = Vec::new();
+                for ep in eps {
+                    let got = rt.block_on(client.grades(&GradeQuery {
+                        endpoint: ep,
+                        symbols: symbols.clone(),
+                        start,
+                        end,
+                    }))?;
+                    for g in got {
+                        all.push(vigil_core::Grade {
+                            asset: universe.asset(&g.symbol),
+                            kind: g.kind,
+                            source: std::sync::Arc::from("token-metrics"),
+                            score: g.score,
+                            as_of: g.as_of,
+                            published_at: g.published_at,
+                        });
+                    }
+                }
+                all.sort_by_key(|g| g.published_at);
+                vigil_backtest::grades::write_grades_csv(&out, &universe, &all)?;
+                let skipped = client
+                    .skipped_nulls
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                println!(
+                    "wrote {} grades to {} ({} HTTP requests, {} records skipped — see warnings)",
+                    all.len(),
+                    out.display(),
+                    client.requests.load(std::sync::atomic::Ordering::Relaxed),
+                    skipped
+                );
                 Ok(())
             }
             GradesCommand::Evaluate {

@@ -18,6 +18,7 @@ mod lines;
 mod merge;
 pub mod parse;
 mod read_ahead;
+pub mod token_metrics;
 
 pub use bars::{BarCsvOptions, CsvBarReader};
 pub use error::FeedError;
