@@ -253,6 +253,24 @@ impl<'a> Context<'a> {
         Some(self.submit(OrderRequest::market(instrument, side, qty)))
     }
 
+    /// The base quantity that spending at most `amount` of cash buys at the latest
+    /// price, fees included, never more than the cash held, rounded down to the lot
+    /// size. Zero without a price.
+    pub fn affordable_qty(&self, instrument: InstrumentId, amount: Decimal) -> Decimal {
+        let Some(price) = self.price(instrument) else {
+            return Decimal::ZERO;
+        };
+        if price <= Decimal::ZERO {
+            return Decimal::ZERO;
+        }
+        let spend = amount.min(self.cash_for(instrument));
+        if spend <= Decimal::ZERO {
+            return Decimal::ZERO;
+        }
+        let unit = price * (Decimal::ONE + self.p.taker_fee_rate);
+        self.p.universe.get(instrument).round_qty_down(spend / unit)
+    }
+
     /// Cancels a working order.
     pub fn cancel(&mut self, id: ClientOrderId) {
         self.p.commands.push(Command::Cancel(id));

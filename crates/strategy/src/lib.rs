@@ -16,6 +16,7 @@
 
 mod context;
 mod registry;
+pub mod testing;
 
 pub use context::{Command, Context, ContextParts};
 pub use registry::{

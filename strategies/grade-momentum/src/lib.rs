@@ -137,12 +137,9 @@ impl GradeMomentum {
         if streak < self.cfg.confirm || working {
             return;
         }
-        let Some(price) = ctx.price(id) else { return };
-        let unit = price * (Decimal::ONE + ctx.taker_fee_rate());
         let target = ctx.portfolio().equity() * self.weight(score);
         // Never ask for more than the cash can pay, fees included.
-        let spend = target.min(ctx.cash_for(id));
-        let qty = ctx.universe().get(id).round_qty_down(spend / unit);
+        let qty = ctx.affordable_qty(id, target);
         if qty > Decimal::ZERO {
             ctx.buy(id, qty);
         }
