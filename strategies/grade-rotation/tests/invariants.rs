@@ -58,9 +58,9 @@ proptest! {
             prop_assert!(h.portfolio.open_position_count() <= top_k, "{} positions with top_k {}", h.portfolio.open_position_count(), top_k);
             // No position above its target (invested, or a grade share of it) + drift band + one lot.
             let equity = h.portfolio.equity();
-            for i in 0..4 {
+            for (i, price) in prices.iter().enumerate() {
                 let p = h.portfolio.position(InstrumentId(i as u32));
-                let w = p.qty * prices[i] / equity;
+                let w = p.qty * price / equity;
                 prop_assert!(w <= cfg.invested + cfg.drift_band + dec!(0.01), "weight {}", w);
             }
         }
