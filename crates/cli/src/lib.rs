@@ -52,6 +52,10 @@ pub fn builtin_registry() -> Registry {
         .expect("built-in names are unique");
     r.register(vigil_grade_rotation::descriptor())
         .expect("built-in names are unique");
+    r.register(vigil_grade_dca::descriptor())
+        .expect("built-in names are unique");
+    r.register(vigil_signal_follow::descriptor())
+        .expect("built-in names are unique");
     r
 }
 

@@ -1,0 +1,154 @@
+//! `signal-follow`: trade a provider's trading signal. Signals arrive as grades of
+//! kind `signal` (Token Metrics' `TRADING_SIGNAL`: −1 → 0, 0 → 50, 1 → 100). See
+//! README.md.
+
+#![warn(missing_docs)]
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use vigil_core::{GradeKind, InstrumentId, MarketEvent};
+use vigil_strategy::{
+    parse_params, BuildContext, Context, ParamSpec, Strategy, StrategyDescriptor, StrategyError,
+};
+
+/// The plug-in's registry name.
+pub const NAME: &str = "signal-follow";
+
+/// What a neutral (0) signal does.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnNeutral {
+    /// Keep the position.
+    #[default]
+    Hold,
+    /// Close it.
+    Exit,
+}
+
+/// Parameters.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SignalFollowConfig {
+    /// Grade kind carrying the signal (default `signal`).
+    #[serde(default = "signal")]
+    pub kind: String,
+    /// Fraction of equity bought on a long signal (default 1).
+    #[serde(default = "one")]
+    pub weight: Decimal,
+    /// What a neutral signal does (default `hold`).
+    #[serde(default)]
+    pub on_neutral: OnNeutral,
+}
+
+fn signal() -> String {
+    "signal".into()
+}
+fn one() -> Decimal {
+    Decimal::ONE
+}
+
+/// A signal from a score: ≥ 75 long, ≤ 25 short, else neutral.
+pub fn signal_of(score: f64) -> i8 {
+    if score >= 75.0 {
+        1
+    } else if score <= 25.0 {
+        -1
+    } else {
+        0
+    }
+}
+
+/// The strategy.
+pub struct SignalFollow {
+    cfg: SignalFollowConfig,
+    kind: GradeKind,
+}
+
+impl SignalFollow {
+    /// Builds the strategy.
+    pub fn new(cfg: SignalFollowConfig) -> Result<SignalFollow, StrategyError> {
+        if cfg.weight <= Decimal::ZERO || cfg.weight > Decimal::ONE {
+            return Err(StrategyError::invalid(
+                NAME,
+                "`weight` must be within (0, 1]",
+            ));
+        }
+        Ok(SignalFollow {
+            kind: GradeKind::parse(&cfg.kind),
+            cfg,
+        })
+    }
+}
+
+impl Strategy for SignalFollow {
+    fn on_event(&mut self, event: &MarketEvent, ctx: &mut Context<'_>) {
+        let MarketEvent::Grade(g) = event else { return };
+        if g.kind != self.kind {
+            return;
+        }
+        let s = signal_of(g.score);
+        let ids: Vec<InstrumentId> = ctx
+            .universe()
+            .instruments_with_base(g.asset)
+            .map(|i| i.id)
+            .collect();
+        for id in ids {
+            let long = ctx.position_qty(id) > Decimal::ZERO;
+            let working = ctx.open_orders().iter().any(|o| o.request.instrument == id);
+            match (s, long) {
+                (1, false) if !working => {
+                    let qty = ctx.affordable_qty(id, ctx.portfolio().equity() * self.cfg.weight);
+                    if qty > Decimal::ZERO {
+                        ctx.buy(id, qty);
+                    }
+                }
+                (-1, true) => {
+                    ctx.close(id);
+                }
+                (0, true) if self.cfg.on_neutral == OnNeutral::Exit => {
+                    ctx.close(id);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Parameter documentation.
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "kind",
+        ty: "grade kind",
+        default: Some("signal"),
+        help: "grade kind carrying the signal",
+    },
+    ParamSpec {
+        name: "weight",
+        ty: "(0, 1]",
+        default: Some("1"),
+        help: "equity fraction on a long signal",
+    },
+    ParamSpec {
+        name: "on_neutral",
+        ty: "hold | exit",
+        default: Some("hold"),
+        help: "what a 0 signal does",
+    },
+];
+
+fn build(
+    params: &toml::Table,
+    _ctx: &BuildContext<'_>,
+) -> Result<Box<dyn Strategy>, StrategyError> {
+    Ok(Box::new(SignalFollow::new(parse_params(NAME, params)?)?))
+}
+
+/// The registry entry.
+pub fn descriptor() -> StrategyDescriptor {
+    StrategyDescriptor {
+        name: NAME,
+        summary: "Trade a provider's trading signal: long on 1, out on -1",
+        params: PARAMS,
+        build,
+    }
+}
