@@ -56,6 +56,8 @@ pub fn builtin_registry() -> Registry {
         .expect("built-in names are unique");
     r.register(vigil_signal_follow::descriptor())
         .expect("built-in names are unique");
+    r.register(vigil_grid::descriptor())
+        .expect("built-in names are unique");
     r
 }
 
