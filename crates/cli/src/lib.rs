@@ -34,6 +34,10 @@ pub struct RiskDoctests;
 #[doc = include_str!("../../../docs/paper-trading.md")]
 pub struct PaperDoctests;
 
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/grades.md")]
+pub struct GradesDoctests;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
