@@ -70,6 +70,12 @@ pub struct AgentConfig {
     /// What a graceful shutdown does.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// vigil's own grade model, computed from the feed's bars.
+    #[serde(default)]
+    pub grade_model: Option<GradeModelSection>,
+    /// Poll Token Metrics for grades (key from `TOKEN_METRICS_API_KEY`).
+    #[serde(default)]
+    pub token_metrics: Option<TokenMetricsSection>,
     /// Journal a balances/positions snapshot every this many events (default 500).
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u64,
@@ -77,6 +83,52 @@ pub struct AgentConfig {
 
 fn default_snapshot_every() -> u64 {
     500
+}
+
+/// `[grade_model]`: vigil's grade model over the feed's bars.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GradeModelSection {
+    /// Trader grade cadence (default `1h`).
+    #[serde(default)]
+    pub trader_every: Option<Interval>,
+    /// Investor grade cadence (default `1d`).
+    #[serde(default)]
+    pub investor_every: Option<Interval>,
+}
+
+/// `[token_metrics]`: live grades from Token Metrics.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenMetricsSection {
+    /// `trader`, `investor`, `tm`, `signals`, `hourly-signals`.
+    #[serde(default = "default_endpoints")]
+    pub endpoints: Vec<String>,
+    /// Token symbols (default: the instruments' base assets).
+    #[serde(default)]
+    pub symbols: Option<Vec<String>>,
+    /// How often to poll (default `15m`).
+    #[serde(default = "default_poll")]
+    pub poll_every: Interval,
+    /// Days of history each poll asks for (default 3).
+    #[serde(default = "default_lookback")]
+    pub lookback_days: u32,
+    /// API base URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Response cache directory (relative to the config file).
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+fn default_endpoints() -> Vec<String> {
+    vec!["trader".into()]
+}
+fn default_poll() -> Interval {
+    "15m".parse().expect("valid interval")
+}
+fn default_lookback() -> u32 {
+    3
 }
 
 /// Trading mode.

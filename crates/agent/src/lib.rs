@@ -37,6 +37,7 @@ use vigil_engine::setup::{build_parts, EngineSetup};
 use vigil_engine::{Engine, EngineError};
 use vigil_exec::SimVenue;
 use vigil_feed::binance::{run_binance_feed, BinanceFeedConfig, BinanceSymbol, FeedStats};
+use vigil_feed::grade_model::{GradeModel, GradeModelConfig, ModelGrades};
 use vigil_feed::{BarCsvOptions, CsvBarReader, FeedError, MergedStream};
 use vigil_risk::TradingState;
 use vigil_store::{Journal, Record, RunInfo, RunStart, StoreError, StoredSnapshot};
@@ -177,6 +178,8 @@ pub struct AgentSummary {
 
 enum FeedItem {
     Event(u64, MarketEvent),
+    /// A live event: numbered by the engine loop.
+    Live(MarketEvent),
     Error(FeedError),
     End,
 }
@@ -215,11 +218,27 @@ fn spawn_replay(
         );
     }
     let speed = cfg.feed.speed;
+    let stream: Box<dyn Iterator<Item = Result<MarketEvent, FeedError>> + Send> =
+        match &cfg.grade_model {
+            Some(section) => {
+                let mut intervals = vec![None; universe.len()];
+                for src in &cfg.feed.bars {
+                    if let Some(id) = universe.id(&src.instrument) {
+                        intervals[id.index()] = Some(src.interval);
+                    }
+                }
+                Box::new(ModelGrades::new(
+                    merged,
+                    GradeModel::new(model_config(section), universe, &intervals),
+                ))
+            }
+            None => Box::new(merged),
+        };
     Ok(std::thread::Builder::new()
         .name("vigil-replay".into())
         .spawn(move || {
             let mut pace: Option<(Instant, i64)> = None;
-            for (i, item) in merged.enumerate() {
+            for (i, item) in stream.enumerate() {
                 let i = i as u64;
                 let msg = match item {
                     Ok(ev) => {
@@ -250,12 +269,23 @@ fn spawn_replay(
         .expect("spawning the replay thread"))
 }
 
+fn model_config(section: &crate::config::GradeModelSection) -> GradeModelConfig {
+    let mut c = GradeModelConfig::default();
+    if let Some(i) = section.trader_every {
+        c.trader_every = i;
+    }
+    if let Some(i) = section.investor_every {
+        c.investor_every = i;
+    }
+    c
+}
+
 /// Starts the Binance feed task; events are numbered after the last journaled one
 /// and each instrument resumes after its last processed bar (gap fill from REST).
 fn spawn_binance(
     cfg: &AgentConfig,
     engine: &Engine<JournalObserver>,
-    last_feed_index: Option<u64>,
+    history: Vec<vigil_core::Bar>,
     tx: mpsc::Sender<FeedItem>,
     stats: Arc<FeedStats>,
 ) {
@@ -283,15 +313,159 @@ fn spawn_binance(
         .collect();
     let (ev_tx, mut ev_rx) = mpsc::channel::<MarketEvent>(1024);
     tokio::spawn(run_binance_feed(feed_cfg, symbols, ev_tx, stats));
+    // The grade model, warmed up with the bars already journaled.
+    let mut model = cfg.grade_model.as_ref().map(|section| {
+        let intervals = vec![Some(interval); engine.universe().len()];
+        let mut m = GradeModel::new(model_config(section), engine.universe(), &intervals);
+        let mut discard = Vec::new();
+        for b in &history {
+            m.on_bar(b, &mut discard);
+        }
+        m
+    });
     tokio::spawn(async move {
-        let mut index = last_feed_index.map_or(0, |i| i + 1);
+        let mut grades = Vec::new();
         while let Some(ev) = ev_rx.recv().await {
-            if tx.send(FeedItem::Event(index, ev)).await.is_err() {
+            if let (Some(m), MarketEvent::Bar(b)) = (model.as_mut(), &ev) {
+                m.on_bar(b, &mut grades);
+            }
+            if tx.send(FeedItem::Live(ev)).await.is_err() {
                 return;
             }
-            index += 1;
+            for g in grades.drain(..) {
+                if tx
+                    .send(FeedItem::Live(MarketEvent::Grade(g)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
     });
+}
+
+/// Polls Token Metrics for grades and feeds new ones as events. A grade becomes
+/// known when it is received: its publication time is the later of the provider's
+/// and the receipt. Errors are logged and counted; the agent keeps running.
+fn spawn_token_metrics(
+    section: &crate::config::TokenMetricsSection,
+    dir: &Path,
+    engine: &Engine<JournalObserver>,
+    tx: mpsc::Sender<FeedItem>,
+    stats: Arc<FeedStats>,
+) -> Result<(), AgentError> {
+    use vigil_feed::token_metrics::{
+        ApiKey, DirCache, GradeEndpoint, GradeQuery, GradeSource, TokenMetricsClient,
+        TokenMetricsConfig,
+    };
+    let mut endpoints = Vec::new();
+    for e in &section.endpoints {
+        endpoints.push(match e.as_str() {
+            "trader" => GradeEndpoint::TraderGrades,
+            "investor" => GradeEndpoint::InvestorGrades,
+            "tm" => GradeEndpoint::TmGradeHistory,
+            "signals" => GradeEndpoint::TradingSignals,
+            "hourly-signals" => GradeEndpoint::HourlyTradingSignals,
+            other => {
+                return Err(AgentError::Config(format!(
+                    "[token_metrics] endpoints: unknown `{other}` (trader, investor, tm, signals, hourly-signals)"
+                )))
+            }
+        });
+    }
+    let key = ApiKey::from_env().map_err(|e| AgentError::Config(e.to_string()))?;
+    let universe = engine.universe().clone();
+    let symbols: Vec<String> = section.symbols.clone().unwrap_or_else(|| {
+        let mut v: Vec<String> = universe
+            .instruments()
+            .iter()
+            .map(|i| universe.asset_symbol(i.base).to_string())
+            .collect();
+        v.dedup();
+        v
+    });
+    // Newest grade already processed per (token, kind): older ones are not re-sent.
+    let mut seen: std::collections::HashMap<(String, String), Timestamp> = engine
+        .market()
+        .grades()
+        .map(|g| {
+            (
+                (
+                    universe.asset_symbol(g.asset).to_string(),
+                    g.kind.to_string(),
+                ),
+                g.as_of,
+            )
+        })
+        .collect();
+    let mut cfg = TokenMetricsConfig::default();
+    if let Some(u) = &section.base_url {
+        cfg.base_url = u.clone();
+    }
+    let cache = resolve(
+        dir,
+        section
+            .cache_dir
+            .as_deref()
+            .unwrap_or(Path::new(".vigil-cache/token-metrics")),
+    );
+    let client = TokenMetricsClient::new(key, cfg, Box::new(DirCache::new(cache)));
+    let every = Duration::from_nanos(section.poll_every.nanos() as u64);
+    let lookback = section.lookback_days as u64;
+    tokio::spawn(async move {
+        let mut universe = universe;
+        loop {
+            let today = chrono_today();
+            for ep in &endpoints {
+                let q = GradeQuery {
+                    endpoint: ep.clone(),
+                    symbols: symbols.clone(),
+                    start: today - chrono::Days::new(lookback),
+                    end: today,
+                };
+                match client.grades(&q).await {
+                    Ok(grades) => {
+                        let now = Timestamp(
+                            std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_nanos() as i64),
+                        );
+                        for g in grades {
+                            let key = (g.symbol.clone(), g.kind.to_string());
+                            if seen.get(&key).is_some_and(|t| *t >= g.as_of) {
+                                continue;
+                            }
+                            seen.insert(key, g.as_of);
+                            let ev = MarketEvent::Grade(vigil_core::Grade {
+                                asset: universe.asset(&g.symbol),
+                                kind: g.kind,
+                                source: Arc::from("token-metrics"),
+                                score: g.score,
+                                as_of: g.as_of,
+                                published_at: g.published_at.max(now),
+                            });
+                            if tx.send(FeedItem::Live(ev)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        stats
+                            .rejects
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(error = %e, "Token Metrics poll failed; the agent keeps running");
+                    }
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+    Ok(())
+}
+
+fn chrono_today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
 }
 
 fn apply(engine: &mut Engine<JournalObserver>, input: &Input) -> Result<(), EngineError> {
@@ -418,6 +592,9 @@ pub fn load_config(path: &Path) -> Result<(AgentConfig, String), AgentError> {
             path.display()
         )));
     }
+    if cfg.token_metrics.is_some() && cfg.feed.kind == FeedKind::Replay {
+        return Err(AgentError::Config(format!("{}: [token_metrics] polls live grades and needs a live feed; a replay uses recorded grades", path.display())));
+    }
     if cfg.feed.kind == FeedKind::Binance && !cfg.feed.bars.is_empty() {
         return Err(AgentError::Config(format!(
             "{}: [[feed.bars]] is for replay feeds; a binance feed streams the [[instruments]]",
@@ -521,6 +698,7 @@ pub async fn run(
     let mut last_feed_index: Option<u64> = None;
     let mut recovered = 0u64;
     let mut finished_before = false;
+    let mut history: Vec<vigil_core::Bar> = Vec::new();
     if let RunStart::Resume { last_seq: Some(_) } = start {
         status.lock().unwrap_or_else(|e| e.into_inner()).phase = "recovering".into();
         let stored = journal.events(&cfg.name).await?;
@@ -535,7 +713,14 @@ pub async fn run(
             engine.observer_mut().begin(seq, None);
             apply(&mut engine, &input)?;
             match input {
-                Input::Market { feed_index, .. } => last_feed_index = Some(feed_index),
+                Input::Market { feed_index, event } => {
+                    last_feed_index = Some(feed_index);
+                    if let MarketEvent::Bar(b) = event {
+                        if cfg.feed.kind == FeedKind::Binance && cfg.grade_model.is_some() {
+                            history.push(b);
+                        }
+                    }
+                }
                 Input::Control {
                     action: ControlAction::Finish,
                     ..
@@ -601,13 +786,23 @@ pub async fn run(
             &dir,
             &universe_for_feed,
             last_feed_index,
-            feed_tx,
+            feed_tx.clone(),
         )?),
         FeedKind::Binance => {
-            spawn_binance(&cfg, &engine, last_feed_index, feed_tx, feed_stats.clone());
+            spawn_binance(
+                &cfg,
+                &engine,
+                std::mem::take(&mut history),
+                feed_tx.clone(),
+                feed_stats.clone(),
+            );
             None
         }
     };
+    if let Some(tm) = &cfg.token_metrics {
+        spawn_token_metrics(tm, &dir, &engine, feed_tx.clone(), feed_stats.clone())?;
+    }
+    drop(feed_tx);
     let (journal_tx, journal_rx) = mpsc::channel::<Vec<Record>>(4096);
     let writer_task = tokio::spawn(writer(journal.clone(), cfg.name.clone(), journal_rx));
 
@@ -618,6 +813,7 @@ pub async fn run(
     let mut failure: Option<AgentError> = None;
     let mut last_line = Instant::now();
     let mut skipped_old = 0u64;
+    let mut live_index = last_feed_index;
     tokio::pin!(shutdown);
 
     loop {
@@ -634,6 +830,10 @@ pub async fn run(
             }
             item = feed_rx.recv() => match item {
                 Some(FeedItem::Event(i, ev)) => Some(Input::Market { feed_index: i, event: ev }),
+                Some(FeedItem::Live(ev)) => {
+                    live_index = live_index.map_or(Some(0), |i| Some(i + 1));
+                    Some(Input::Market { feed_index: live_index.unwrap_or(0), event: ev })
+                }
                 Some(FeedItem::Error(e)) => { failure = Some(e.into()); None }
                 Some(FeedItem::End) | None => {
                     finished = true;
