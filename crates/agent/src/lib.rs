@@ -126,9 +126,24 @@ pub enum AgentError {
     },
 }
 
+/// Something the agent reports while it runs (for embedding applications and
+/// tests that must wait for the agent without polling).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// An input was processed and handed to the journal writer.
+    Processed {
+        /// Its sequence number.
+        seq: i64,
+    },
+    /// A grades provider poll failed (the agent keeps running).
+    ProviderError(String),
+}
+
 /// How to run.
 #[derive(Debug, Default)]
 pub struct RunOptions {
+    /// Receives [`Notice`]s.
+    pub notify: Option<mpsc::UnboundedSender<Notice>>,
     /// Receives the status endpoint's bound address (useful with port 0).
     pub status_addr: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
     /// Print `progress seq=… equity=…` to stderr every this many inputs.
@@ -354,6 +369,7 @@ fn spawn_token_metrics(
     engine: &Engine<JournalObserver>,
     tx: mpsc::Sender<FeedItem>,
     stats: Arc<FeedStats>,
+    notify: Option<mpsc::UnboundedSender<Notice>>,
 ) -> Result<(), AgentError> {
     use vigil_feed::token_metrics::{
         ApiKey, DirCache, GradeEndpoint, GradeQuery, GradeSource, TokenMetricsClient,
@@ -455,6 +471,9 @@ fn spawn_token_metrics(
                             .rejects
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracing::warn!(error = %e, "Token Metrics poll failed; the agent keeps running");
+                        if let Some(n) = &notify {
+                            let _ = n.send(Notice::ProviderError(e.to_string()));
+                        }
                     }
                 }
             }
@@ -780,6 +799,7 @@ pub async fn run(
 
     let (feed_tx, mut feed_rx) = mpsc::channel::<FeedItem>(1024);
     let feed_stats = Arc::new(FeedStats::default());
+    status.lock().unwrap_or_else(|e| e.into_inner()).feed_stats = Some(feed_stats.clone());
     let feed_thread = match cfg.feed.kind {
         FeedKind::Replay => Some(spawn_replay(
             &cfg,
@@ -800,7 +820,14 @@ pub async fn run(
         }
     };
     if let Some(tm) = &cfg.token_metrics {
-        spawn_token_metrics(tm, &dir, &engine, feed_tx.clone(), feed_stats.clone())?;
+        spawn_token_metrics(
+            tm,
+            &dir,
+            &engine,
+            feed_tx.clone(),
+            feed_stats.clone(),
+            options.notify.clone(),
+        )?;
     }
     drop(feed_tx);
     let (journal_tx, journal_rx) = mpsc::channel::<Vec<Record>>(4096);
@@ -883,6 +910,9 @@ pub async fn run(
         let records = engine.observer_mut().take();
         if journal_tx.send(records).await.is_err() {
             break; // the writer failed; its error is reported below
+        }
+        if let Some(n) = &options.notify {
+            let _ = n.send(Notice::Processed { seq });
         }
         let full = engine.observer().filled_this_event || is_control || seq % 100 == 0;
         refresh_status(&status, &engine, seq, full);

@@ -65,15 +65,28 @@ pub struct AgentStatus {
     pub open_orders: Vec<OrderStatusView>,
     /// Counters.
     pub counters: Counters,
-    /// Malformed or out-of-order feed inputs dropped (logged, never processed).
+    /// Malformed or out-of-order feed inputs and failed provider polls (logged,
+    /// never processed). Read live from the feed's counters.
     pub feed_rejects: u64,
+    /// Events older than the engine clock, skipped by the engine loop.
+    #[serde(skip)]
+    pub skipped_events: u64,
+    /// The feed's live counters.
+    #[serde(skip)]
+    pub feed_stats: Option<std::sync::Arc<vigil_feed::binance::FeedStats>>,
 }
 
 /// The status, shared between the engine loop and the HTTP server.
 pub type SharedStatus = Arc<Mutex<AgentStatus>>;
 
 fn read(s: &SharedStatus) -> AgentStatus {
-    s.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    let mut st = s.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let live = st
+        .feed_stats
+        .as_ref()
+        .map_or(0, |f| f.rejects.load(std::sync::atomic::Ordering::Relaxed));
+    st.feed_rejects = live + st.skipped_events;
+    st
 }
 
 async fn health() -> &'static str {
