@@ -273,6 +273,7 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
         } => {
             let rt = runtime()?;
             let options = vigil_agent::RunOptions {
+                notify: None,
                 status_addr: None,
                 progress_every,
                 status_line: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
