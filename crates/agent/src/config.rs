@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use vigil_core::{InstrumentSpec, Interval, TimeUnit};
+use vigil_core::{InstrumentSpec, Interval};
 use vigil_exec::SimVenueConfig;
 use vigil_risk::RiskConfig;
 
@@ -86,16 +86,7 @@ fn default_snapshot_every() -> u64 {
 }
 
 /// `[grade_model]`: vigil's grade model over the feed's bars.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct GradeModelSection {
-    /// Trader grade cadence (default `1h`).
-    #[serde(default)]
-    pub trader_every: Option<Interval>,
-    /// Investor grade cadence (default `1d`).
-    #[serde(default)]
-    pub investor_every: Option<Interval>,
-}
+pub type GradeModelSection = vigil_feed::grade_model::GradeModelSettings;
 
 /// `[token_metrics]`: live grades from Token Metrics.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -177,20 +168,8 @@ pub struct FeedConfig {
     pub trades: bool,
 }
 
-/// One recorded bar file.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayBars {
-    /// Instrument symbol.
-    pub instrument: String,
-    /// CSV path, relative to the config file.
-    pub path: PathBuf,
-    /// Bar interval.
-    pub interval: Interval,
-    /// Unit of integer timestamps.
-    #[serde(default)]
-    pub ts_unit: Option<TimeUnit>,
-}
+/// One recorded bar file (see [`vigil_feed::BarSource`]).
+pub type ReplayBars = vigil_feed::BarSource;
 
 /// The status endpoint.
 #[derive(Clone, Debug, Default, Deserialize)]

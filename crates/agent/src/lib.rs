@@ -37,8 +37,8 @@ use vigil_engine::setup::{build_parts, EngineSetup};
 use vigil_engine::{Engine, EngineError};
 use vigil_exec::SimVenue;
 use vigil_feed::binance::{run_binance_feed, BinanceFeedConfig, BinanceSymbol, FeedStats};
-use vigil_feed::grade_model::{GradeModel, GradeModelConfig, ModelGrades};
-use vigil_feed::{BarCsvOptions, CsvBarReader, FeedError, MergedStream};
+use vigil_feed::grade_model::{GradeModel, ModelGrades};
+use vigil_feed::{open_bar_sources, FeedError};
 use vigil_risk::TradingState;
 use vigil_store::{Journal, Record, RunInfo, RunStart, StoreError, StoredSnapshot};
 use vigil_strategy::Registry;
@@ -210,43 +210,20 @@ fn spawn_replay(
     skip_through: Option<u64>,
     tx: mpsc::Sender<FeedItem>,
 ) -> Result<std::thread::JoinHandle<()>, AgentError> {
-    let mut merged = MergedStream::new();
-    for src in &cfg.feed.bars {
-        let id = universe.id(&src.instrument).ok_or_else(|| {
-            AgentError::Config(format!(
-                "[[feed.bars]] instrument `{}` is not declared under [[instruments]]",
-                src.instrument
-            ))
-        })?;
-        let file = resolve(dir, &src.path);
-        let reader = CsvBarReader::open(
-            &file,
-            BarCsvOptions {
-                instrument: id,
-                interval: src.interval,
-                ts_unit: src.ts_unit,
-            },
-        )?;
-        merged.add(
-            file.display().to_string(),
-            Box::new(reader.map(|r| r.map(MarketEvent::Bar))),
-        );
-    }
+    let opened = open_bar_sources(&cfg.feed.bars, dir, universe, false).map_err(|e| match e {
+        FeedError::UnknownInstrument(symbol) => AgentError::Config(format!(
+            "[[feed.bars]] instrument `{symbol}` is not declared under [[instruments]]"
+        )),
+        other => AgentError::Feed(other),
+    })?;
+    let merged = opened.stream;
     let speed = cfg.feed.speed;
     let stream: Box<dyn Iterator<Item = Result<MarketEvent, FeedError>> + Send> =
         match &cfg.grade_model {
-            Some(section) => {
-                let mut intervals = vec![None; universe.len()];
-                for src in &cfg.feed.bars {
-                    if let Some(id) = universe.id(&src.instrument) {
-                        intervals[id.index()] = Some(src.interval);
-                    }
-                }
-                Box::new(ModelGrades::new(
-                    merged,
-                    GradeModel::new(model_config(section), universe, &intervals),
-                ))
-            }
+            Some(section) => Box::new(ModelGrades::new(
+                merged,
+                GradeModel::new(section.model_config(), universe, &opened.intervals),
+            )),
             None => Box::new(merged),
         };
     Ok(std::thread::Builder::new()
@@ -282,17 +259,6 @@ fn spawn_replay(
             let _ = tx.blocking_send(FeedItem::End);
         })
         .expect("spawning the replay thread"))
-}
-
-fn model_config(section: &crate::config::GradeModelSection) -> GradeModelConfig {
-    let mut c = GradeModelConfig::default();
-    if let Some(i) = section.trader_every {
-        c.trader_every = i;
-    }
-    if let Some(i) = section.investor_every {
-        c.investor_every = i;
-    }
-    c
 }
 
 /// Starts the Binance feed task; events are numbered after the last journaled one
@@ -331,7 +297,7 @@ fn spawn_binance(
     // The grade model, warmed up with the bars already journaled.
     let mut model = cfg.grade_model.as_ref().map(|section| {
         let intervals = vec![Some(interval); engine.universe().len()];
-        let mut m = GradeModel::new(model_config(section), engine.universe(), &intervals);
+        let mut m = GradeModel::new(section.model_config(), engine.universe(), &intervals);
         let mut discard = Vec::new();
         for b in &history {
             m.on_bar(b, &mut discard);
@@ -377,18 +343,12 @@ fn spawn_token_metrics(
     };
     let mut endpoints = Vec::new();
     for e in &section.endpoints {
-        endpoints.push(match e.as_str() {
-            "trader" => GradeEndpoint::TraderGrades,
-            "investor" => GradeEndpoint::InvestorGrades,
-            "tm" => GradeEndpoint::TmGradeHistory,
-            "signals" => GradeEndpoint::TradingSignals,
-            "hourly-signals" => GradeEndpoint::HourlyTradingSignals,
-            other => {
-                return Err(AgentError::Config(format!(
-                    "[token_metrics] endpoints: unknown `{other}` (trader, investor, tm, signals, hourly-signals)"
-                )))
-            }
-        });
+        endpoints.push(GradeEndpoint::from_name(e).ok_or_else(|| {
+            AgentError::Config(format!(
+                "[token_metrics] endpoints: unknown `{e}` ({})",
+                GradeEndpoint::NAMES
+            ))
+        })?);
     }
     let key = ApiKey::from_env().map_err(|e| AgentError::Config(e.to_string()))?;
     let universe = engine.universe().clone();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use vigil_core::{InstrumentSpec, Interval, TimeUnit};
+use vigil_core::{InstrumentSpec, Interval};
 use vigil_exec::SimVenueConfig;
 
 /// A backtest config file.
@@ -67,7 +67,7 @@ pub struct BacktestConfig {
     pub output: OutputConfig,
     /// vigil's own grade model, computed from the bars as the backtest runs.
     #[serde(default)]
-    pub grade_model: Option<crate::grades::GradeModelSection>,
+    pub grade_model: Option<vigil_feed::grade_model::GradeModelSettings>,
 }
 
 /// Data sources.
@@ -82,21 +82,8 @@ pub struct DataConfig {
     pub grades: Vec<GradeSourceConfig>,
 }
 
-/// One bar file.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BarSourceConfig {
-    /// The instrument's symbol (declared under `[[instruments]]`).
-    pub instrument: String,
-    /// CSV path, relative to the config file.
-    pub path: PathBuf,
-    /// Bar interval, e.g. `1m`, `5m`, `1h`, `1d`.
-    pub interval: Interval,
-    /// Unit of integer timestamps (`seconds`, `millis`, `micros`, `nanos`);
-    /// guessed from magnitude when absent.
-    #[serde(default)]
-    pub ts_unit: Option<TimeUnit>,
-}
+/// One bar file (see [`vigil_feed::BarSource`]).
+pub type BarSourceConfig = vigil_feed::BarSource;
 
 /// One grades file.
 #[derive(Clone, Debug, Deserialize)]

@@ -8,43 +8,13 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use vigil_core::{Grade, GradeKind, InstrumentId, Interval, MarketEvent, Timestamp, Universe};
 use vigil_feed::grade_model::{GradeModel, GradeModelConfig};
-use vigil_feed::{BarCsvOptions, CsvBarReader, FeedError, MergedStream};
+use vigil_feed::{open_bar_sources, FeedError, MergedStream};
 
 use crate::config::{BacktestConfig, ConfigError};
 use crate::runner::BacktestError;
 
-/// The `[grade_model]` table of a backtest config: when present, vigil's own model
-/// computes grades from the bars as the backtest runs.
-#[derive(Clone, Debug, Default, serde::Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct GradeModelSection {
-    /// Source name (default `vigil-model`).
-    #[serde(default)]
-    pub source: Option<String>,
-    /// Trader grade cadence (default `1h`).
-    #[serde(default)]
-    pub trader_every: Option<Interval>,
-    /// Investor grade cadence (default `1d`).
-    #[serde(default)]
-    pub investor_every: Option<Interval>,
-}
-
-impl GradeModelSection {
-    /// The model configuration.
-    pub fn model_config(&self) -> GradeModelConfig {
-        let mut c = GradeModelConfig::default();
-        if let Some(s) = &self.source {
-            c.source = s.clone();
-        }
-        if let Some(i) = self.trader_every {
-            c.trader_every = i;
-        }
-        if let Some(i) = self.investor_every {
-            c.investor_every = i;
-        }
-        c
-    }
-}
+/// The `[grade_model]` table (see [`vigil_feed::grade_model::GradeModelSettings`]).
+pub type GradeModelSection = vigil_feed::grade_model::GradeModelSettings;
 
 /// Bars of the config's data sources, merged, with the universe.
 fn bars(
@@ -60,37 +30,8 @@ fn bars(
             message: e.to_string(),
         })?;
     }
-    let mut merged = MergedStream::new();
-    let mut intervals = vec![None; universe.len()];
-    for src in &config.data.bars {
-        let id = universe.id(&src.instrument).ok_or_else(|| ConfigError {
-            path: path.to_path_buf(),
-            line: None,
-            message: format!(
-                "`instrument`: `{}` is not declared under [[instruments]]",
-                src.instrument
-            ),
-        })?;
-        intervals[id.index()] = Some(src.interval);
-        let file = if src.path.is_absolute() {
-            src.path.clone()
-        } else {
-            base_dir.join(&src.path)
-        };
-        let reader = CsvBarReader::open(
-            &file,
-            BarCsvOptions {
-                instrument: id,
-                interval: src.interval,
-                ts_unit: src.ts_unit,
-            },
-        )?;
-        merged.add(
-            file.display().to_string(),
-            Box::new(reader.map(|r| r.map(MarketEvent::Bar))),
-        );
-    }
-    Ok((universe, merged, intervals))
+    let opened = open_bar_sources(&config.data.bars, base_dir, &universe, false)?;
+    Ok((universe, opened.stream, opened.intervals))
 }
 
 /// Runs the grade model over a backtest config's bars.

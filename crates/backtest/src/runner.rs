@@ -9,8 +9,7 @@ use vigil_engine::{Engine, EngineError};
 use vigil_exec::{FillModel, SimVenue, SimVenueConfig};
 use vigil_feed::grade_model::{GradeModel, ModelGrades};
 use vigil_feed::{
-    read_grades_csv, BarCsvOptions, CsvBarReader, EventStream, FeedError, GradeCsvOptions,
-    MergedStream, ReadAhead, VecStream,
+    open_bar_sources, read_grades_csv, EventStream, FeedError, GradeCsvOptions, VecStream,
 };
 use vigil_risk::RiskManager;
 use vigil_strategy::{Registry, Strategy};
@@ -164,41 +163,20 @@ impl Backtest {
         if config.data.bars.is_empty() {
             return Err(cfg_err(p, None, "no `[[data.bars]]` sources").into());
         }
-        let mut merged = MergedStream::new();
-        let mut seen = Vec::new();
-        for src in &config.data.bars {
-            let id = universe.id(&src.instrument).ok_or_else(|| {
-                cfg_err(
+        // Each bar file is parsed on a read-ahead thread: order and errors are preserved exactly.
+        let opened = open_bar_sources(&config.data.bars, base_dir, &universe, true).map_err(
+            |e| match e {
+                FeedError::UnknownInstrument(symbol) => BacktestError::from(cfg_err(
                     p,
-                    locate_value(config_text, "instrument", &src.instrument),
-                    format!(
-                        "`instrument`: `{}` is not declared under [[instruments]]",
-                        src.instrument
-                    ),
-                )
-            })?;
-            if seen.contains(&id) {
-                return Err(
-                    cfg_err(p, None, format!("two bar sources for `{}`", src.instrument)).into(),
-                );
-            }
-            seen.push(id);
-            let file = resolve(base_dir, &src.path);
-            let reader = CsvBarReader::open(
-                &file,
-                BarCsvOptions {
-                    instrument: id,
-                    interval: src.interval,
-                    ts_unit: src.ts_unit,
-                },
-            )?;
-            // Parse on a read-ahead thread: order and errors are preserved exactly.
-            let events = reader.map(|r| r.map(MarketEvent::Bar));
-            merged.add(
-                file.display().to_string(),
-                Box::new(ReadAhead::spawn(events)),
-            );
-        }
+                    locate_value(config_text, "instrument", &symbol),
+                    FeedError::UnknownInstrument(symbol.clone()).to_string(),
+                )),
+                FeedError::Config(m) => BacktestError::from(cfg_err(p, None, m)),
+                other => BacktestError::from(other),
+            },
+        )?;
+        let intervals = opened.intervals;
+        let mut merged = opened.stream;
         for src in &config.data.grades {
             let file = resolve(base_dir, &src.path);
             let grades = read_grades_csv(
@@ -219,12 +197,6 @@ impl Backtest {
         }
         let stream: EventStream = match &config.grade_model {
             Some(section) => {
-                let mut intervals = vec![None; universe.len()];
-                for src in &config.data.bars {
-                    if let Some(id) = universe.id(&src.instrument) {
-                        intervals[id.index()] = Some(src.interval);
-                    }
-                }
                 let model = GradeModel::new(section.model_config(), &universe, &intervals);
                 Box::new(ModelGrades::new(merged, model))
             }

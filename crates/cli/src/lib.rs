@@ -406,16 +406,13 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
                 anyhow::ensure!(start <= end, "--start must not be after --end");
                 let mut eps = Vec::new();
                 for e in endpoints.split(',') {
-                    eps.push(match e.trim() {
-                        "trader" => GradeEndpoint::TraderGrades,
-                        "investor" => GradeEndpoint::InvestorGrades,
-                        "tm" => GradeEndpoint::TmGradeHistory,
-                        "signals" => GradeEndpoint::TradingSignals,
-                        "hourly-signals" => GradeEndpoint::HourlyTradingSignals,
-                        other => anyhow::bail!(
-                            "--endpoints: unknown `{other}` (trader, investor, tm, signals, hourly-signals)"
-                        ),
-                    });
+                    eps.push(GradeEndpoint::from_name(e).with_context(|| {
+                        format!(
+                            "--endpoints: unknown `{}` ({})",
+                            e.trim(),
+                            GradeEndpoint::NAMES
+                        )
+                    })?);
                 }
                 let symbols: Vec<String> = symbols
                     .split(',')

@@ -73,4 +73,7 @@ pub enum FeedError {
     /// An invalid option was given to a reader.
     #[error("{0}")]
     Config(String),
+    /// A source names an instrument that is not declared.
+    #[error("`instrument`: `{0}` is not declared under [[instruments]]")]
+    UnknownInstrument(String),
 }

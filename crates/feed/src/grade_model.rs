@@ -58,6 +58,38 @@ impl Default for GradeModelConfig {
     }
 }
 
+/// The `[grade_model]` table of backtest and agent configs.
+#[derive(Clone, Debug, Default, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GradeModelSettings {
+    /// Source name (default `vigil-model`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Trader grade cadence (default `1h`).
+    #[serde(default)]
+    pub trader_every: Option<Interval>,
+    /// Investor grade cadence (default `1d`).
+    #[serde(default)]
+    pub investor_every: Option<Interval>,
+}
+
+impl GradeModelSettings {
+    /// The model configuration these settings describe.
+    pub fn model_config(&self) -> GradeModelConfig {
+        let mut c = GradeModelConfig::default();
+        if let Some(s) = &self.source {
+            c.source = s.clone();
+        }
+        if let Some(i) = self.trader_every {
+            c.trader_every = i;
+        }
+        if let Some(i) = self.investor_every {
+            c.investor_every = i;
+        }
+        c
+    }
+}
+
 fn squash(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }

@@ -18,6 +18,7 @@ mod lines;
 mod merge;
 pub mod parse;
 mod read_ahead;
+mod sources;
 pub mod token_metrics;
 
 pub use bars::{BarCsvOptions, CsvBarReader};
@@ -25,3 +26,4 @@ pub use error::FeedError;
 pub use grades::{read_grades_csv, GradeCsvOptions};
 pub use merge::{EventStream, MergedStream, VecStream};
 pub use read_ahead::ReadAhead;
+pub use sources::{open_bar_sources, BarSource, OpenedBars};

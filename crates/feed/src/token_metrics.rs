@@ -237,6 +237,22 @@ pub enum GradeEndpoint {
 }
 
 impl GradeEndpoint {
+    /// The names configs and the CLI use: `trader`, `investor`, `tm`, `signals`,
+    /// `hourly-signals`.
+    pub const NAMES: &'static str = "trader, investor, tm, signals, hourly-signals";
+
+    /// Parses one of [`GradeEndpoint::NAMES`].
+    pub fn from_name(name: &str) -> Option<GradeEndpoint> {
+        Some(match name.trim() {
+            "trader" => GradeEndpoint::TraderGrades,
+            "investor" => GradeEndpoint::InvestorGrades,
+            "tm" => GradeEndpoint::TmGradeHistory,
+            "signals" => GradeEndpoint::TradingSignals,
+            "hourly-signals" => GradeEndpoint::HourlyTradingSignals,
+            _ => return None,
+        })
+    }
+
     fn path(&self) -> &'static str {
         match self {
             GradeEndpoint::TraderGrades => "/trader-grades",
