@@ -16,6 +16,7 @@
 
 mod config;
 pub mod grades;
+pub mod lookahead;
 mod metrics;
 mod recorder;
 mod report;

@@ -116,6 +116,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prove a backtest has no look-ahead: replay with the data truncated at many
+    /// points and check that no decision before a cut changes. Exits 1 if one does.
+    CheckLookahead {
+        /// The backtest config.
+        config: PathBuf,
+        /// How many truncation points, evenly spaced over the data.
+        #[arg(long, default_value_t = 10)]
+        cuts: usize,
+    },
     /// AI grades: generate them with vigil's model, or measure what they predict.
     Grades {
         #[command(subcommand)]
@@ -365,6 +374,29 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
                 st.last_seq.map_or(0, |s| s + 1),
                 st.orders,
                 st.fills
+            );
+            Ok(())
+        }
+        Command::CheckLookahead { config, cuts } => {
+            let r = vigil_backtest::lookahead::check_lookahead(&config, registry, cuts)?;
+            for c in &r.cuts {
+                match &c.first_difference {
+                    None => println!(
+                        "  cut {}  {:>5} fills before it unchanged",
+                        c.at, c.fills_compared
+                    ),
+                    Some((full, cut)) => println!(
+                        "  cut {}  DIFFERS: full run {:?} vs truncated {:?}",
+                        c.at, full, cut
+                    ),
+                }
+            }
+            if r.lookahead_detected {
+                anyhow::bail!("look-ahead detected: decisions before a cut changed when later data was removed");
+            }
+            println!(
+                "no look-ahead: {} cuts, every earlier decision identical",
+                r.cuts.len()
             );
             Ok(())
         }
