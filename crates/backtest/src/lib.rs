@@ -18,6 +18,7 @@ mod config;
 pub mod grades;
 pub mod lookahead;
 mod metrics;
+pub mod realism;
 mod recorder;
 mod report;
 mod runner;

@@ -169,6 +169,9 @@ pub struct BacktestReport {
     pub final_positions: Vec<PositionRecord>,
     /// Sampled equity curve.
     pub equity_curve: Vec<EquityPoint>,
+    /// The same run under harsher costs (filled in by `vigil backtest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realism: Option<crate::realism::RealismReport>,
 }
 
 impl BacktestReport {

@@ -517,5 +517,6 @@ fn build_report(
             })
             .collect(),
         equity_curve: rec.equity_curve.clone(),
+        realism: None,
     }
 }

@@ -91,6 +91,9 @@ enum Command {
         /// Print how long the run took and events per second (to stderr).
         #[arg(long)]
         timing: bool,
+        /// Skip the realism report (reruns with 2× fees, 2× slippage, +1 bar latency).
+        #[arg(long)]
+        no_realism: bool,
     },
     /// Run an agent in paper-trading mode: live (or replayed) data, the risk
     /// manager and the simulated venue, everything journaled. Resumes after a
@@ -252,10 +255,14 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
             json,
             quiet,
             timing,
+            no_realism,
         } => {
             let started = Instant::now();
-            let report = Backtest::from_file(&config, registry)?.run()?;
+            let mut report = Backtest::from_file(&config, registry)?.run()?;
             let elapsed = started.elapsed();
+            if !no_realism {
+                report.realism = Some(vigil_backtest::realism::realism_report(&config, registry)?);
+            }
             if let Some(path) = json {
                 std::fs::write(&path, report.to_json() + "\n")
                     .with_context(|| format!("writing {}", path.display()))?;

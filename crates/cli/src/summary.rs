@@ -80,6 +80,24 @@ pub fn render(r: &BacktestReport) -> String {
     for (k, v) in rows {
         let _ = writeln!(s, "  {k:<26} {v:>20}");
     }
+    if let Some(real) = &r.realism {
+        let _ = writeln!(
+            s,
+            "\n  realism: same data, harsher costs      {:>12} {:>9} {:>10}",
+            "return", "Sharpe", "max DD"
+        );
+        for sc in &real.scenarios {
+            let _ = writeln!(
+                s,
+                "    {:<35} {:>12} {:>9} {:>10}",
+                sc.name,
+                pct(Some(sc.total_return)),
+                num(sc.sharpe),
+                pct(Some(sc.max_drawdown))
+            );
+        }
+        let _ = writeln!(s, "  → {}", real.verdict);
+    }
     if !r.verdicts.is_empty() {
         let v: Vec<String> = r.verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(s, "\n  risk verdicts: {}", v.join(", "));

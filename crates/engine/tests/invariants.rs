@@ -80,7 +80,7 @@ proptest! {
     fn random_strategies_never_break_accounting(
         steps in proptest::collection::vec((-500i64..500, -500i64..500), 2..60),
         actions in proptest::collection::vec(action(), 0..120),
-        maker in 0i64..50, taker in 0i64..50, slip in 0i64..30, touch in any::<bool>(),
+        maker in 0i64..50, taker in 0i64..50, slip in 0i64..30, touch in any::<bool>(), latency in 0u32..3,
     ) {
         let u = universe();
         let usd = u.asset_id("USD").unwrap();
@@ -91,6 +91,7 @@ proptest! {
             taker_fee_bps: Decimal::from(taker),
             slippage_bps: Decimal::from(slip),
             limit_fill: if touch { FillModel::Touch } else { FillModel::Through },
+            latency_events: latency,
         });
         let checker = Checker { start, ..Checker::default() };
         let mut engine = Engine::new(u, portfolio, venue, RiskManager::new(), Box::new(Script { actions, step: 0 }), checker);

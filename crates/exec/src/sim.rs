@@ -36,6 +36,10 @@ pub struct SimVenueConfig {
     /// When resting limit orders fill.
     #[serde(default)]
     pub limit_fill: FillModel,
+    /// Extra latency: an order skips this many price events of its instrument
+    /// before it can fill (1 = one bar later than the next bar's open).
+    #[serde(default)]
+    pub latency_events: u32,
 }
 
 fn default_fee_bps() -> Decimal {
@@ -49,6 +53,7 @@ impl Default for SimVenueConfig {
             taker_fee_bps: default_fee_bps(),
             slippage_bps: Decimal::ZERO,
             limit_fill: FillModel::Through,
+            latency_events: 0,
         }
     }
 }
@@ -134,6 +139,7 @@ pub struct SimVenue {
     slip: Decimal,
     orders: Vec<Order>,
     arrived: Vec<bool>,
+    delay: Vec<u32>,
 }
 
 impl SimVenue {
@@ -146,6 +152,7 @@ impl SimVenue {
             config,
             orders: Vec::new(),
             arrived: Vec::new(),
+            delay: Vec::new(),
         }
     }
 
@@ -181,6 +188,7 @@ impl SimVenue {
         });
         self.orders.push(order);
         self.arrived.push(false);
+        self.delay.push(self.config.latency_events);
     }
 
     fn validate(&self, order: &Order, inst: &Instrument) -> Option<String> {
@@ -245,6 +253,7 @@ impl SimVenue {
             .ok_or(VenueError::UnknownOrder(id))?;
         let mut order = self.orders.remove(idx);
         self.arrived.remove(idx);
+        self.delay.remove(idx);
         let _ = order.cancel(now, reason);
         out.push(ExecutionReport::Closed { order });
         Ok(())
@@ -284,6 +293,11 @@ impl SimVenue {
                     continue;
                 }
             }
+            if self.delay[i] > 0 {
+                self.delay[i] -= 1;
+                i += 1;
+                continue;
+            }
             let arrived = self.arrived[i];
             self.arrived[i] = true;
             let matched = self.match_price(&self.orders[i], arrived, event);
@@ -308,6 +322,7 @@ impl SimVenue {
             if closed {
                 let order = self.orders.remove(i);
                 self.arrived.remove(i);
+                self.delay.remove(i);
                 if order.status != OrderStatus::Filled {
                     out.push(ExecutionReport::Closed { order });
                 }

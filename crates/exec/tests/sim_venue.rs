@@ -50,6 +50,7 @@ fn config(fill: FillModel) -> SimVenueConfig {
         taker_fee_bps: dec!(10),
         slippage_bps: dec!(5),
         limit_fill: fill,
+        latency_events: 0,
     }
 }
 
@@ -426,4 +427,44 @@ fn bar_that_opened_before_the_order_cannot_fill_it() {
     let f = fills(&out);
     assert_eq!(f[0].price, dec!(105));
     assert_eq!(f[0].ts, Timestamp::from_secs(120));
+}
+
+#[test]
+fn extra_latency_delays_the_fill_by_whole_bars() {
+    let u = universe();
+    let p = portfolio(&u, dec!(10000));
+    let mut v = SimVenue::new(SimVenueConfig {
+        slippage_bps: dec!(0),
+        latency_events: 1,
+        ..config(FillModel::Through)
+    });
+    let mut out = Vec::new();
+    v.submit(
+        Order::new(
+            ClientOrderId(1),
+            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
+            Timestamp(0),
+        ),
+        &u,
+        Timestamp(0),
+        &mut out,
+    );
+    out.clear();
+    v.on_event(
+        &bar(1, dec!(100), dec!(100), dec!(100), dec!(100)),
+        &u,
+        &p,
+        &mut out,
+    );
+    assert!(
+        fills(&out).is_empty(),
+        "one bar of latency: the next bar cannot fill it"
+    );
+    v.on_event(
+        &bar(2, dec!(103), dec!(103), dec!(103), dec!(103)),
+        &u,
+        &p,
+        &mut out,
+    );
+    assert_eq!(fills(&out)[0].price, dec!(103));
 }
