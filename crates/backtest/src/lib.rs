@@ -22,6 +22,7 @@ pub mod realism;
 mod recorder;
 mod report;
 mod runner;
+pub mod sweep;
 
 pub use config::{
     BacktestConfig, BarSourceConfig, ConfigError, DataConfig, GradeSourceConfig, OutputConfig,

@@ -119,6 +119,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a backtest over a grid or random sample of strategy parameters, in parallel.
+    Sweep {
+        /// The sweep file (see backtests/sweeps/*.toml).
+        config: PathBuf,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Write every row as CSV.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Write every row as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Rows to print.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
+    },
     /// Prove a backtest has no look-ahead: replay with the data truncated at many
     /// points and check that no decision before a cut changes. Exits 1 if one does.
     CheckLookahead {
@@ -382,6 +399,52 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
                 st.orders,
                 st.fills
             );
+            Ok(())
+        }
+        Command::Sweep {
+            config,
+            threads,
+            csv,
+            json,
+            top,
+        } => {
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let r = vigil_backtest::sweep::run_sweep(&config, registry, threads, progress)?;
+            if let Some(p) = csv {
+                std::fs::write(&p, r.to_csv())
+                    .with_context(|| format!("writing {}", p.display()))?;
+            }
+            if let Some(p) = json {
+                std::fs::write(&p, serde_json::to_string_pretty(&r)? + "\n")
+                    .with_context(|| format!("writing {}", p.display()))?;
+            }
+            let errors = r.rows.iter().filter(|x| x.error.is_some()).count();
+            println!(
+                "{} parameter sets, sorted by {} ({} could not run)",
+                r.rows.len(),
+                r.metric,
+                errors
+            );
+            println!(
+                "  {:>4} {:>10} {:>8} {:>9} {:>7}  params",
+                "rank", "return", "Sharpe", "max DD", "trades"
+            );
+            let pct = |x: Option<f64>| x.map_or("n/a".into(), |v| format!("{:.2} %", v * 100.0));
+            for (i, row) in r.rows.iter().take(top).enumerate() {
+                println!(
+                    "  {:>4} {:>10} {:>8} {:>9} {:>7}  {}",
+                    i + 1,
+                    pct(row.total_return),
+                    row.sharpe.map_or("n/a".into(), |v| format!("{v:.2}")),
+                    pct(row.max_drawdown),
+                    row.trades.map_or("-".into(), |t| t.to_string()),
+                    row.error.as_deref().map_or_else(
+                        || row.params.to_string(),
+                        |e| format!("{} — {e}", row.params)
+                    )
+                );
+            }
+            println!("  (the best of many tries on one history is biased upwards: check it out of sample)");
             Ok(())
         }
         Command::CheckLookahead { config, cuts } => {

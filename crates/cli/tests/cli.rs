@@ -107,3 +107,31 @@ fn strategies_lists_plugins_and_parameters() {
     assert!(s.contains("sma-cross"));
     assert!(s.contains("fast") && s.contains("slow"));
 }
+
+#[test]
+fn sweeps_are_identical_on_one_thread_or_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |threads: &str, out: &str| {
+        let o = vigil()
+            .arg("sweep")
+            .arg(root().join("backtests/sweeps/grade-momentum.toml"))
+            .args(["--threads", threads, "--json"])
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(dir.path().join(out)).unwrap()
+    };
+    let (one, many) = (run("1", "one.json"), run("4", "many.json"));
+    assert_eq!(one, many, "sweep results depend on the thread count");
+    let v: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5 * 5 * 3, "grid of 5 × 5 × 3");
+    // Invalid combinations (exit ≥ entry) are reported, not dropped.
+    assert!(rows.iter().any(|r| r["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("must be below `entry`"))));
+    // Sorted by Sharpe, best first.
+    let sharpes: Vec<f64> = rows.iter().filter_map(|r| r["sharpe"].as_f64()).collect();
+    assert!(sharpes.windows(2).all(|w| w[0] >= w[1]));
+}
