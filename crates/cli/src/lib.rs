@@ -444,6 +444,16 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
                     )
                 );
             }
+            match &r.deflated_sharpe {
+                Some(d) => println!(
+                    "  deflated Sharpe: best {:.2} vs {:.2} expected from luck over {} tries → P(not luck) = {:.1} %",
+                    d.best_sharpe,
+                    d.expected_max_sharpe,
+                    d.trials,
+                    d.deflated_sharpe * 100.0
+                ),
+                None => println!("  deflated Sharpe: n/a (needs two or more trials with a Sharpe ratio)"),
+            }
             println!("  (the best of many tries on one history is biased upwards: check it out of sample)");
             Ok(())
         }
