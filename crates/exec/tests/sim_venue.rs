@@ -54,6 +54,18 @@ fn config(fill: FillModel) -> SimVenueConfig {
     }
 }
 
+/// Submits a new order at `at` (placed and submitted at the same instant).
+fn place(
+    v: &mut SimVenue,
+    u: &Universe,
+    id: u64,
+    request: OrderRequest,
+    at: Timestamp,
+    out: &mut Vec<ExecutionReport>,
+) {
+    v.submit(Order::new(ClientOrderId(id), request, at), u, at, out);
+}
+
 fn fills(out: &[ExecutionReport]) -> Vec<&vigil_core::Fill> {
     out.iter()
         .filter_map(|r| match r {
@@ -111,12 +123,7 @@ fn quote_sized_buy_spends_at_most_the_amount_including_fee() {
         kind: OrderKind::Market,
         tif: TimeInForce::Gtc,
     };
-    v.submit(
-        Order::new(ClientOrderId(1), req, Timestamp(0)),
-        &u,
-        Timestamp(0),
-        &mut out,
-    );
+    place(&mut v, &u, 1, req, Timestamp(0), &mut out);
     out.clear();
     v.on_event(
         &bar(1, dec!(200), dec!(200), dec!(200), dec!(200)),
@@ -147,13 +154,11 @@ fn buy_beyond_cash_is_cut_then_rest_cancelled() {
         ..config(FillModel::Through)
     });
     let mut out = Vec::new();
-    v.submit(
-        Order::new(
-            ClientOrderId(1),
-            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(2)),
-            Timestamp(0),
-        ),
+    place(
+        &mut v,
         &u,
+        1,
+        OrderRequest::market(InstrumentId(0), Side::Buy, dec!(2)),
         Timestamp(0),
         &mut out,
     );
@@ -185,13 +190,11 @@ fn sells_never_exceed_holdings() {
     let p = portfolio(&u, dec!(100));
     let mut v = SimVenue::new(config(FillModel::Through));
     let mut out = Vec::new();
-    v.submit(
-        Order::new(
-            ClientOrderId(1),
-            OrderRequest::market(InstrumentId(0), Side::Sell, dec!(1)),
-            Timestamp(0),
-        ),
+    place(
+        &mut v,
         &u,
+        1,
+        OrderRequest::market(InstrumentId(0), Side::Sell, dec!(1)),
         Timestamp(0),
         &mut out,
     );
@@ -276,23 +279,19 @@ fn venue_filters_reject_bad_orders() {
     let p = portfolio(&u, dec!(10000));
     let mut v = SimVenue::new(config(FillModel::Through));
     let mut out = Vec::new();
-    v.submit(
-        Order::new(
-            ClientOrderId(1),
-            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.0005)),
-            Timestamp(0),
-        ),
+    place(
+        &mut v,
         &u,
+        1,
+        OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.0005)),
         Timestamp(0),
         &mut out,
     );
-    v.submit(
-        Order::new(
-            ClientOrderId(2),
-            OrderRequest::limit(InstrumentId(0), Side::Buy, dec!(1), dec!(100.001)),
-            Timestamp(0),
-        ),
+    place(
+        &mut v,
         &u,
+        2,
+        OrderRequest::limit(InstrumentId(0), Side::Buy, dec!(1), dec!(100.001)),
         Timestamp(0),
         &mut out,
     );
@@ -301,13 +300,11 @@ fn venue_filters_reject_bad_orders() {
     ));
     // Below min notional (5 USDT): 0.001 × 100 = 0.1.
     out.clear();
-    v.submit(
-        Order::new(
-            ClientOrderId(3),
-            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.001)),
-            Timestamp(0),
-        ),
+    place(
+        &mut v,
         &u,
+        3,
+        OrderRequest::market(InstrumentId(0), Side::Buy, dec!(0.001)),
         Timestamp(0),
         &mut out,
     );
@@ -331,13 +328,11 @@ fn market_order_fills_at_next_trade() {
         ..config(FillModel::Through)
     });
     let mut out = Vec::new();
-    v.submit(
-        Order::new(
-            ClientOrderId(1),
-            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
-            Timestamp(0),
-        ),
+    place(
+        &mut v,
         &u,
+        1,
+        OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
         Timestamp(0),
         &mut out,
     );
@@ -397,13 +392,11 @@ fn bar_that_opened_before_the_order_cannot_fill_it() {
     let mut out = Vec::new();
     // Placed at 00:01:30, in the middle of the bar [00:01, 00:02).
     let placed = Timestamp::from_secs(90);
-    v.submit(
-        Order::new(
-            ClientOrderId(1),
-            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
-            placed,
-        ),
+    place(
+        &mut v,
         &u,
+        1,
+        OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
         placed,
         &mut out,
     );
@@ -439,13 +432,11 @@ fn extra_latency_delays_the_fill_by_whole_bars() {
         ..config(FillModel::Through)
     });
     let mut out = Vec::new();
-    v.submit(
-        Order::new(
-            ClientOrderId(1),
-            OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
-            Timestamp(0),
-        ),
+    place(
+        &mut v,
         &u,
+        1,
+        OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1)),
         Timestamp(0),
         &mut out,
     );
