@@ -13,6 +13,19 @@ if [[ -z "${VIGIL_TEST_POSTGRES_URL:-}" ]]; then
   echo "*** VIGIL_TEST_POSTGRES_URL is not set: the PostgreSQL journal tests will be SKIPPED ***" >&2
 fi
 
+# The report test renders HTML in a real headless browser: Debian's chromium.
+if ! command -v chromium >/dev/null 2>&1 && [[ -z "${VIGIL_CHROMIUM:-}" ]]; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing chromium (headless report check)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+      || echo "*** could not install chromium: the headless report check will be SKIPPED ***" >&2
+  else
+    echo "*** chromium not found (and not root to apt-get it): the headless report check will be SKIPPED ***" >&2
+  fi
+fi
+
 cargo test --workspace --locked "$@"
 
 if [[ -z "${VIGIL_TEST_POSTGRES_URL:-}" ]]; then

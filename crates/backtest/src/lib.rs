@@ -14,8 +14,10 @@
 
 #![warn(missing_docs)]
 
+pub mod chart;
 mod config;
 pub mod grades;
+pub mod html;
 pub mod lookahead;
 mod metrics;
 pub mod realism;

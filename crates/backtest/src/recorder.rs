@@ -128,11 +128,32 @@ impl Recorder {
         } else {
             0.0
         };
+        let buy_and_hold_equity = self.buy_and_hold_equity();
         self.equity_curve.push(EquityPoint {
             ts,
             equity,
             drawdown: dd.max(0.0),
+            buy_and_hold_equity,
         });
+    }
+
+    /// Starting equity split equally across the instruments and held from each
+    /// one's first open to its latest close.
+    fn buy_and_hold_equity(&self) -> f64 {
+        if self.coverage.is_empty() {
+            return approx_f64(self.starting_equity);
+        }
+        let growth: f64 = self
+            .coverage
+            .iter()
+            .map(|c| match (c.first_price, c.last_price) {
+                (Some(first), Some(last)) if !first.is_zero() => {
+                    approx_f64(last) / approx_f64(first)
+                }
+                _ => 1.0,
+            })
+            .sum();
+        approx_f64(self.starting_equity) * growth / self.coverage.len() as f64
     }
 }
 

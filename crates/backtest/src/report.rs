@@ -17,6 +17,10 @@ pub struct EquityPoint {
     pub equity: Decimal,
     /// Drawdown from the running peak, as a fraction (0.1 = 10 % below the peak).
     pub drawdown: f64,
+    /// What the starting cash would be worth had it been split equally across the
+    /// instruments at their first open and held (instruments without data yet count
+    /// as cash).
+    pub buy_and_hold_equity: f64,
 }
 
 /// A round trip: from flat to a position and back to flat.

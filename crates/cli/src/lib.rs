@@ -85,6 +85,13 @@ enum Command {
         /// Also write the full report (metrics, trades, fills, equity curve) as JSON.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Also write a self-contained HTML report (charts, monthly returns, trades,
+        /// risk verdicts, assumptions); it opens offline in any browser.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Also write the equity chart (strategy against buy-and-hold) as a PNG.
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -270,6 +277,8 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
         Command::Backtest {
             config,
             json,
+            report: html,
+            png,
             quiet,
             timing,
             no_realism,
@@ -282,6 +291,17 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
             }
             if let Some(path) = json {
                 std::fs::write(&path, report.to_json() + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if let Some(path) = html {
+                std::fs::write(&path, vigil_backtest::html::render_html(&report))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if let Some(path) = png {
+                let svg = vigil_backtest::html::equity_chart_svg(&report);
+                let bytes = vigil_backtest::chart::svg_to_png(&svg)
+                    .map_err(|e| anyhow::anyhow!("rendering the equity chart: {e}"))?;
+                std::fs::write(&path, bytes)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             if !quiet {
