@@ -20,6 +20,7 @@ pub mod grades;
 pub mod html;
 pub mod lookahead;
 mod metrics;
+pub mod overfit;
 pub mod realism;
 mod recorder;
 mod report;

@@ -70,6 +70,41 @@ pub struct SweepConfig {
     pub metric: String,
     /// Strategy parameters to vary (overriding the base config's).
     pub params: toml::Table,
+    /// Blocks for the probability of backtest overfitting (CSCV); even, ≥ 4.
+    #[serde(default = "pbo_blocks")]
+    pub pbo_blocks: usize,
+    /// Rolling train/test windows: pick the best parameters on each train window
+    /// and report only how they did on the test window that follows.
+    #[serde(default)]
+    pub walk_forward: Option<WalkForwardConfig>,
+}
+
+/// Walk-forward windows.
+///
+/// ```toml
+/// [walk_forward]
+/// train = "180d"
+/// test = "60d"
+/// step = "60d"       # default: test (windows do not overlap out of sample)
+/// anchored = false   # true: every train window starts at the first bar
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WalkForwardConfig {
+    /// Length of each in-sample (train) window.
+    pub train: vigil_core::Interval,
+    /// Length of each out-of-sample (test) window.
+    pub test: vigil_core::Interval,
+    /// How far windows move (default: the test length).
+    #[serde(default)]
+    pub step: Option<vigil_core::Interval>,
+    /// Keep every train window's start at the first bar (expanding window).
+    #[serde(default)]
+    pub anchored: bool,
+}
+
+fn pbo_blocks() -> usize {
+    16
 }
 
 fn samples() -> usize {
@@ -104,10 +139,13 @@ pub struct SweepRow {
     pub days: Option<f64>,
     /// Why the set could not run (invalid parameters), if it could not.
     pub error: Option<String>,
+    /// Daily returns (for the overfitting estimate; not serialised).
+    #[serde(skip)]
+    pub daily_returns: Vec<f64>,
 }
 
 impl SweepRow {
-    fn metric(&self, name: &str) -> Option<f64> {
+    pub(crate) fn metric(&self, name: &str) -> Option<f64> {
         match name {
             "total_return" => self.total_return,
             "sortino" => self.sortino,
@@ -142,6 +180,11 @@ pub struct SweepReport {
     pub rows: Vec<SweepRow>,
     /// The deflated Sharpe ratio of the best row (needs two or more trials).
     pub deflated_sharpe: Option<DeflatedSharpe>,
+    /// The probability of backtest overfitting (needs two or more trials and
+    /// enough days for the blocks).
+    pub pbo: Option<crate::overfit::Pbo>,
+    /// Walk-forward results, when configured.
+    pub walk_forward: Option<crate::overfit::WalkForwardReport>,
 }
 
 /// Standard normal CDF (Abramowitz–Stegun 7.1.26 erf, |error| < 1.5e-7).
@@ -377,6 +420,10 @@ pub fn run_sweep(
                 trades: Some(r.metrics.trade_count),
                 days: Some(r.metrics.duration_days),
                 error: None,
+                daily_returns: crate::overfit::daily_returns(
+                    r.metrics.starting_equity,
+                    &r.equity_curve,
+                ),
             },
             Err(e) => SweepRow {
                 index,
@@ -390,6 +437,7 @@ pub fn run_sweep(
                 trades: None,
                 days: None,
                 error: Some(e.to_string()),
+                daily_returns: Vec::new(),
             },
         }
     };
@@ -408,6 +456,22 @@ pub fn run_sweep(
     let days = rows.iter().filter_map(|r| r.days).fold(0.0, f64::max);
     let deflated = deflated_sharpe(&sharpes, days);
     let metric = sweep.metric.clone();
+    let pbo = crate::overfit::probability_of_overfitting(
+        &rows
+            .iter()
+            .filter(|r| r.error.is_none())
+            .map(|r| r.daily_returns.as_slice())
+            .collect::<Vec<_>>(),
+        sweep.pbo_blocks,
+    );
+    let walk_forward = match &sweep.walk_forward {
+        Some(wf) => Some(pool.install(|| {
+            crate::overfit::walk_forward(
+                wf, &sets, &metric, &base, &base_dir, &base_path, &base_text, registry,
+            )
+        })?),
+        None => None,
+    };
     rows.sort_by(|a, b| match (a.metric(&metric), b.metric(&metric)) {
         (Some(x), Some(y)) => y.total_cmp(&x).then(a.index.cmp(&b.index)),
         (Some(_), None) => std::cmp::Ordering::Less,
@@ -418,6 +482,8 @@ pub fn run_sweep(
         metric,
         rows,
         deflated_sharpe: deflated,
+        pbo,
+        walk_forward,
     })
 }
 

@@ -474,6 +474,49 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
                 ),
                 None => println!("  deflated Sharpe: n/a (needs two or more trials with a Sharpe ratio)"),
             }
+            match &r.pbo {
+                Some(p) => println!(
+                    "  probability of backtest overfitting (CSCV, {} blocks, {} splits): {:.1} %; the in-sample best loses out of sample in {:.1} % of splits",
+                    p.blocks,
+                    p.splits,
+                    p.pbo * 100.0,
+                    p.oos_loss_probability * 100.0
+                ),
+                None => println!("  probability of backtest overfitting: n/a (needs two or more trials and 2 days per block)"),
+            }
+            if let Some(wf) = &r.walk_forward {
+                println!(
+                    "walk-forward ({} windows, chosen by {}; out-of-sample only):",
+                    wf.windows.len(),
+                    wf.metric
+                );
+                println!(
+                    "  {:<10} {:<10} {:>9} {:>9} {:>10}  params",
+                    "test from", "to", "IS", "OOS", "OOS ret"
+                );
+                let num = |x: Option<f64>| x.map_or("n/a".into(), |v| format!("{v:.2}"));
+                for w in &wf.windows {
+                    println!(
+                        "  {:<10} {:<10} {:>9} {:>9} {:>10}  {}",
+                        &w.train_end.to_rfc3339()[..10],
+                        &w.test_end.to_rfc3339()[..10],
+                        num(w.in_sample_metric),
+                        num(w.out_of_sample_metric),
+                        pct(w.out_of_sample_return),
+                        w.best_params
+                            .as_ref()
+                            .map_or("(no set ran)".into(), |p| p.to_string())
+                    );
+                }
+                println!(
+                    "  out of sample: return {} over {} days, Sharpe {}; efficiency (mean OOS / mean IS {}) {}",
+                    pct(Some(wf.out_of_sample_return)),
+                    wf.out_of_sample_days,
+                    num(wf.out_of_sample_sharpe),
+                    wf.metric,
+                    num(wf.efficiency)
+                );
+            }
             println!("  (the best of many tries on one history is biased upwards: check it out of sample)");
             Ok(())
         }

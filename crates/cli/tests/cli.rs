@@ -134,4 +134,52 @@ fn sweeps_are_identical_on_one_thread_or_many() {
     // Sorted by Sharpe, best first.
     let sharpes: Vec<f64> = rows.iter().filter_map(|r| r["sharpe"].as_f64()).collect();
     assert!(sharpes.windows(2).all(|w| w[0] >= w[1]));
+    // The overfitting estimate is there and is a probability.
+    assert_eq!(v["pbo"]["splits"], 12_870);
+    let pbo = v["pbo"]["pbo"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&pbo));
+}
+
+#[test]
+fn walk_forward_reports_only_out_of_sample_and_ignores_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |threads: &str, out: &str| {
+        let o = vigil()
+            .arg("sweep")
+            .arg(root().join("backtests/sweeps/grade-momentum-walk-forward.toml"))
+            .args(["--threads", threads, "--json"])
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(dir.path().join(out)).unwrap()
+    };
+    let (one, many) = (run("1", "one.json"), run("3", "many.json"));
+    assert_eq!(one, many, "walk-forward depends on the thread count");
+    let v: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let wf = &v["walk_forward"];
+    let windows = wf["windows"].as_array().unwrap();
+    assert!(windows.len() >= 5, "{wf}");
+    let day = 86_400_000_000_000i64;
+    let ts = |w: &serde_json::Value, k: &str| {
+        vigil_core::Timestamp::parse_rfc3339(w[k].as_str().unwrap())
+            .unwrap()
+            .nanos()
+    };
+    let mut compounded = 1.0;
+    for (i, w) in windows.iter().enumerate() {
+        // Train 180 days, then a test window that starts where training ends.
+        assert_eq!(ts(w, "train_end") - ts(w, "train_start"), 180 * day);
+        assert!(ts(w, "test_end") - ts(w, "train_end") <= 90 * day);
+        if i > 0 {
+            // Test windows follow each other without overlap.
+            assert_eq!(ts(w, "train_end"), ts(&windows[i - 1], "test_end"));
+        }
+        compounded *= 1.0 + w["out_of_sample_return"].as_f64().unwrap();
+    }
+    let total = wf["out_of_sample_return"].as_f64().unwrap();
+    assert!(
+        (total - (compounded - 1.0)).abs() < 1e-9,
+        "compounded OOS return"
+    );
 }
