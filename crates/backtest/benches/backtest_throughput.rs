@@ -118,12 +118,41 @@ fn bench(c: &mut Criterion) {
     let mut registry = Registry::new();
     registry.register(vigil_sma_cross::descriptor()).unwrap();
     let config = root().join("backtests/btc-sma-cross.toml");
+    // Parsing the CSV every time (the cache turned off).
+    std::env::set_var("VIGIL_BAR_CACHE", "off");
     g.bench_function("backtest_from_csv", |b| {
         b.iter(|| {
             Backtest::from_file(&config, &registry)
                 .unwrap()
                 .run()
                 .unwrap()
+        })
+    });
+    std::env::remove_var("VIGIL_BAR_CACHE");
+    // The default: through the binary bar cache (built by the first iteration).
+    g.bench_function("backtest_from_cache", |b| {
+        b.iter(|| {
+            Backtest::from_file(&config, &registry)
+                .unwrap()
+                .run()
+                .unwrap()
+        })
+    });
+    g.bench_function("vbar_read_only", |b| {
+        let csv = root().join("backtests/data/binance-btcusdt-perp-1m-2022-01.csv");
+        let iv: vigil_core::Interval = "1m".parse().unwrap();
+        b.iter(|| {
+            let path = vigil_feed::bar_cache::cache_path(&csv, iv, None);
+            let (reader, _) = vigil_feed::bar_cache::VbarReader::open(
+                &path,
+                vigil_core::InstrumentId(0),
+                Some(iv),
+            )
+            .unwrap();
+            reader.fold(0usize, |n, b| {
+                b.unwrap();
+                n + 1
+            })
         })
     });
 

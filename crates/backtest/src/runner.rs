@@ -202,6 +202,9 @@ impl Backtest {
             }
             None => Box::new(merged),
         };
+        // Decoding, merging and the grade model run on their own thread, ahead of
+        // the engine (batched, bounded, order and errors preserved exactly).
+        let stream: EventStream = Box::new(vigil_feed::ReadAhead::spawn(stream));
         let parse_time =
             |key: &str, v: &Option<String>| -> Result<Option<Timestamp>, ConfigError> {
                 v.as_deref()

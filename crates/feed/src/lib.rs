@@ -6,9 +6,12 @@
 //! * [`MergedStream`] merges any number of time-ordered streams (several
 //!   instruments, bars and grades) into one, ordered by the time each event
 //!   becomes known: bars at their close, grades at their publication.
+//! * [`bar_cache`] keeps a binary copy of each bar file (`.vbar`), built on first
+//!   use, so repeated backtests skip CSV parsing.
 
 #![warn(missing_docs)]
 
+pub mod bar_cache;
 mod bars;
 pub mod binance;
 mod error;
@@ -19,6 +22,7 @@ mod merge;
 pub mod parse;
 mod read_ahead;
 mod sources;
+pub mod synth;
 pub mod token_metrics;
 
 pub use bars::{BarCsvOptions, CsvBarReader};

@@ -89,26 +89,33 @@ impl MergedStream {
         self.sources.is_empty()
     }
 
-    /// Pulls the next event of source `i` into its head slot.
+    /// Pulls the next event of source `i` into its head slot and the heap.
     fn pull(&mut self, i: usize) -> Result<(), FeedError> {
-        let src = &mut self.sources[i];
-        match src.stream.next() {
-            None => Ok(()),
-            Some(Err(e)) => Err(e),
-            Some(Ok(ev)) => {
-                let ts = ev.ts();
-                if ts < src.last {
-                    return Err(FeedError::SourceOutOfOrder {
-                        source_name: src.name.clone(),
-                        ts: ts.to_rfc3339(),
-                        prev: src.last.to_rfc3339(),
-                    });
-                }
-                src.last = ts;
-                src.head = Some(ev);
-                self.heap.push(Reverse((ts, i)));
-                Ok(())
+        if let Some(ev) = fetch(&mut self.sources[i])? {
+            self.heap.push(Reverse((ev.ts(), i)));
+            self.sources[i].head = Some(ev);
+        }
+        Ok(())
+    }
+}
+
+/// The next event of a source, checked to be in time order.
+#[inline]
+fn fetch(src: &mut Source) -> Result<Option<MarketEvent>, FeedError> {
+    match src.stream.next() {
+        None => Ok(None),
+        Some(Err(e)) => Err(e),
+        Some(Ok(ev)) => {
+            let ts = ev.ts();
+            if ts < src.last {
+                return Err(FeedError::SourceOutOfOrder {
+                    source_name: src.name.clone(),
+                    ts: ts.to_rfc3339(),
+                    prev: src.last.to_rfc3339(),
+                });
             }
+            src.last = ts;
+            Ok(Some(ev))
         }
     }
 }
@@ -133,17 +140,27 @@ impl Iterator for MergedStream {
                 }
             }
         }
-        let Reverse((_, i)) = match self.heap.pop() {
-            Some(top) => top,
-            None => {
-                self.finished = true;
-                return None;
-            }
+        // Replace the top in place (one sift-down) rather than pop + push.
+        let Some(mut top) = self.heap.peek_mut() else {
+            self.finished = true;
+            return None;
         };
-        let ev = self.sources[i].head.take().expect("heap entry has a head");
-        if let Err(e) = self.pull(i) {
-            // Deliver the good event first; the error comes next and ends the stream.
-            self.pending_error = Some(e);
+        let Reverse((_, i)) = *top;
+        let src = &mut self.sources[i];
+        let ev = src.head.take().expect("heap entry has a head");
+        match fetch(src) {
+            Ok(Some(next)) => {
+                *top = Reverse((next.ts(), i));
+                src.head = Some(next);
+            }
+            Ok(None) => {
+                std::collections::binary_heap::PeekMut::pop(top);
+            }
+            Err(e) => {
+                std::collections::binary_heap::PeekMut::pop(top);
+                // Deliver the good event first; the error comes next and ends the stream.
+                self.pending_error = Some(e);
+            }
         }
         Some(Ok(ev))
     }

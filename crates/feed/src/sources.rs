@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use vigil_core::{Interval, MarketEvent, TimeUnit, Universe};
 
+use crate::bar_cache::{open_cached, CacheOutcome, Cached, VbarReader};
 use crate::bars::{BarCsvOptions, CsvBarReader};
 use crate::error::FeedError;
 use crate::merge::MergedStream;
@@ -24,6 +25,26 @@ pub struct BarSource {
     /// guessed from magnitude when absent.
     #[serde(default)]
     pub ts_unit: Option<TimeUnit>,
+    /// Read through the binary `.vbar` cache (built on first use in
+    /// `.vigil-cache/` next to the file). Default true; the environment variable
+    /// `VIGIL_BAR_CACHE=off` turns it off everywhere. A `.vbar` path is read
+    /// directly.
+    #[serde(default = "yes")]
+    pub cache: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Whether the environment turned the bar cache off (`VIGIL_BAR_CACHE=off`).
+fn cache_disabled_by_env() -> bool {
+    std::env::var("VIGIL_BAR_CACHE").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "off" | "0" | "false" | "no"
+        )
+    })
 }
 
 /// The opened sources: the merged stream and each instrument's bar interval.
@@ -60,6 +81,26 @@ pub fn open_bar_sources(
         } else {
             base.join(&src.path)
         };
+        let name = file.display().to_string();
+        if file.extension().is_some_and(|e| e == "vbar") {
+            let (reader, _) = VbarReader::open(&file, id, Some(src.interval))?;
+            stream.add(name, Box::new(reader.map(|r| r.map(MarketEvent::Bar))));
+            continue;
+        }
+        if src.cache && !cache_disabled_by_env() {
+            match open_cached(&file, id, src.interval, src.ts_unit)? {
+                Cached::Reader(reader, outcome) => {
+                    if outcome == CacheOutcome::Built {
+                        tracing::info!(file = %name, "built the binary bar cache");
+                    }
+                    stream.add(name, Box::new(reader.map(|r| r.map(MarketEvent::Bar))));
+                    continue;
+                }
+                Cached::Unavailable(why) => {
+                    tracing::warn!(file = %name, reason = %why, "bar cache unavailable; reading the CSV");
+                }
+            }
+        }
         let reader = CsvBarReader::open(
             &file,
             BarCsvOptions {
