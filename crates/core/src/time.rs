@@ -95,6 +95,11 @@ impl Timestamp {
         Timestamp(secs * NANOS_PER_SEC)
     }
 
+    /// From milliseconds since the epoch (exchange timestamps).
+    pub const fn from_millis(millis: i64) -> Timestamp {
+        Timestamp(millis * 1_000_000)
+    }
+
     /// Builds a timestamp from an epoch value in `unit`, checking the range.
     pub fn from_epoch(value: i64, unit: TimeUnit) -> Result<Timestamp, TimeError> {
         value

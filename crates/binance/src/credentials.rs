@@ -1,0 +1,97 @@
+//! API credentials. The secret never appears in `Debug` output, logs or errors;
+//! it is read from the environment (never from a command-line flag).
+
+use std::fmt;
+
+/// The public API key, sent in the `X-MBX-APIKEY` header. Shown shortened.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey(key.into())
+    }
+    /// The key, for the request header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: String = self.0.chars().take(4).collect();
+        write!(f, "ApiKey({shown}…)")
+    }
+}
+
+/// The secret key used to sign requests. `Debug` prints `ApiSecret(***)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiSecret(String);
+
+impl ApiSecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> ApiSecret {
+        ApiSecret(secret.into())
+    }
+    /// The secret, for signing only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiSecret(***)")
+    }
+}
+
+/// A key and its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The API key.
+    pub key: ApiKey,
+    /// The secret.
+    pub secret: ApiSecret,
+}
+
+/// Credentials could not be found.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CredentialsError(pub String);
+
+impl Credentials {
+    /// From the environment variables `<prefix>_API_KEY` and `<prefix>_API_SECRET`
+    /// (e.g. `BINANCE_API_KEY`, `BINANCE_API_SECRET`).
+    pub fn from_env(prefix: &str) -> Result<Credentials, CredentialsError> {
+        let get = |name: String| {
+            std::env::var(&name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| CredentialsError(format!("environment variable {name} is not set")))
+        };
+        Ok(Credentials {
+            key: ApiKey::new(get(format!("{prefix}_API_KEY"))?.trim()),
+            secret: ApiSecret::new(get(format!("{prefix}_API_SECRET"))?.trim()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let c = Credentials {
+            key: ApiKey::new("vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"),
+            secret: ApiSecret::new(
+                "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j",
+            ),
+        };
+        let shown = format!("{c:?} {:?}", c.secret);
+        assert!(!shown.contains("NhqPtmdSJ"), "{shown}");
+        assert!(!shown.contains("vmPUZE6mv9SD5VNH"), "{shown}");
+        assert!(shown.contains("***"));
+    }
+}

@@ -1,0 +1,27 @@
+//! Binance spot execution for vigil.
+//!
+//! * [`client::BinanceClient`]: signed REST (HMAC-SHA256, `timestamp` synced to the
+//!   server clock, `recvWindow`), re-sync and retry once on -1021, 429/418
+//!   back-off per `Retry-After`, the used-weight header, and errors that say whether
+//!   a request's outcome is known ([`client::BinanceError::Unknown`]).
+//! * [`filters::SymbolFilters`]: `exchangeInfo` filters applied before sending.
+//! * [`execution::BinanceExecution`]: the [`vigil_exec::ExecutionPort`], with
+//!   journal-derived client order ids, UNKNOWN-order resolution, exact fills from
+//!   the exchange's trades, `order/test` dry runs, the withdrawal-permission check
+//!   and restart reconciliation.
+//! * `mock` (feature `mock`): a local mock exchange for tests.
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod credentials;
+pub mod execution;
+pub mod filters;
+#[cfg(feature = "mock")]
+pub mod mock;
+pub mod sign;
+
+pub use client::{BinanceClient, BinanceError, ClientConfig};
+pub use credentials::{ApiKey, ApiSecret, Credentials};
+pub use execution::{AdapterError, BinanceExecution, BinanceSettings};
+pub use filters::SymbolFilters;
