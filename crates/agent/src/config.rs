@@ -42,7 +42,7 @@ pub struct AgentConfig {
     /// The agent's name: its run id in the journal. A restart with the same name
     /// resumes the run.
     pub name: String,
-    /// `paper` (the simulated venue, no credentials).
+    /// `paper` (the simulated venue, no credentials) or `live` (`[live]`).
     #[serde(default)]
     pub mode: Mode,
     /// Journal: an SQLite path (relative to this file) or a `postgres://` URL.
@@ -79,6 +79,9 @@ pub struct AgentConfig {
     /// Journal a balances/positions snapshot every this many events (default 500).
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u64,
+    /// The real venue, for `mode = "live"`.
+    #[serde(default)]
+    pub live: Option<LiveSection>,
 }
 
 fn default_snapshot_every() -> u64 {
@@ -129,6 +132,71 @@ pub enum Mode {
     /// The simulated venue: the same matching as backtests, no credentials.
     #[default]
     Paper,
+    /// A real venue through its adapter (`[live]`); started by `vigil live` only.
+    Live,
+}
+
+/// The sentence `[live] confirm` must hold, word for word, before an agent trades
+/// real funds.
+pub const LIVE_CONFIRMATION: &str = "I understand this agent trades real money";
+
+/// `[live]`: the real venue.
+///
+/// ```toml
+/// [live]
+/// exchange = "binance"
+/// confirm = "I understand this agent trades real money"
+/// base_url = "https://api.binance.com"    # or the testnet
+/// test_orders = false                     # true: POST /api/v3/order/test only
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSection {
+    /// The exchange adapter: `binance`.
+    pub exchange: String,
+    /// Must equal [`LIVE_CONFIRMATION`].
+    #[serde(default)]
+    pub confirm: Option<String>,
+    /// REST base URL.
+    #[serde(default = "default_binance_url")]
+    pub base_url: String,
+    /// Client order id prefix (default: from the agent's name).
+    #[serde(default)]
+    pub order_prefix: Option<String>,
+    /// Validate orders with the exchange's test endpoint instead of placing them.
+    #[serde(default)]
+    pub test_orders: bool,
+    /// Trade even though the API key may withdraw funds.
+    #[serde(default)]
+    pub allow_withdrawal_permission: bool,
+    /// `recvWindow`, ms.
+    #[serde(default = "default_recv_window")]
+    pub recv_window_ms: u64,
+    /// Request timeout, ms.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How often working orders are polled for fills.
+    #[serde(default = "default_poll_every")]
+    pub poll_every: Interval,
+    /// Credentials come from `<credentials_env>_API_KEY` and `_API_SECRET`.
+    #[serde(default = "default_credentials_env")]
+    pub credentials_env: String,
+}
+
+fn default_binance_url() -> String {
+    "https://api.binance.com".into()
+}
+fn default_recv_window() -> u64 {
+    5000
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_poll_every() -> Interval {
+    "2s".parse().expect("valid interval")
+}
+fn default_credentials_env() -> String {
+    "BINANCE".into()
 }
 
 /// Which market data feed.

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod live;
 pub mod observer;
 pub mod status;
 
@@ -44,8 +45,12 @@ use vigil_store::{Journal, Record, RunInfo, RunStart, StoreError, StoredSnapshot
 use vigil_strategy::Registry;
 
 use crate::config::{resolve, AgentConfig, FeedKind};
+use crate::live::AgentVenue;
 use crate::observer::JournalObserver;
 use crate::status::{AgentStatus, OrderStatusView, PositionStatus, SharedStatus};
+
+/// The agent's engine: journaling observer, simulated or external venue.
+type AgentEngine = Engine<JournalObserver, AgentVenue>;
 
 /// One input to the engine, as journaled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,6 +62,14 @@ pub enum Input {
         feed_index: u64,
         /// The event.
         event: MarketEvent,
+    },
+    /// Reports from a live venue (acks, fills, closes), journaled as inputs so a
+    /// replay reproduces them.
+    Venue {
+        /// When they were applied (the engine clock).
+        ts: Timestamp,
+        /// The reports, in the order the adapter produced them.
+        reports: Vec<vigil_exec::ExecutionReport>,
     },
     /// An action on the engine itself.
     Control {
@@ -89,6 +102,9 @@ pub enum AgentError {
     /// The config file is wrong (names file and line).
     #[error("{0}")]
     Config(String),
+    /// The live venue refused to start or failed.
+    #[error("live: {0}")]
+    Live(String),
     /// The journal failed.
     #[error(transparent)]
     Journal(#[from] StoreError),
@@ -152,6 +168,8 @@ pub struct RunOptions {
     pub status_line: bool,
     /// Measure the engine's per-event latency.
     pub latency: bool,
+    /// Trade live (`vigil live`): the config must say `mode = "live"`.
+    pub live: bool,
 }
 
 /// Per-event latency inside the runtime: event received → decision, risk,
@@ -265,7 +283,7 @@ fn spawn_replay(
 /// and each instrument resumes after its last processed bar (gap fill from REST).
 fn spawn_binance(
     cfg: &AgentConfig,
-    engine: &Engine<JournalObserver>,
+    engine: &AgentEngine,
     history: Vec<vigil_core::Bar>,
     tx: mpsc::Sender<FeedItem>,
     stats: Arc<FeedStats>,
@@ -332,7 +350,7 @@ fn spawn_binance(
 fn spawn_token_metrics(
     section: &crate::config::TokenMetricsSection,
     dir: &Path,
-    engine: &Engine<JournalObserver>,
+    engine: &AgentEngine,
     tx: mpsc::Sender<FeedItem>,
     stats: Arc<FeedStats>,
     notify: Option<mpsc::UnboundedSender<Notice>>,
@@ -447,9 +465,10 @@ fn chrono_today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-fn apply(engine: &mut Engine<JournalObserver>, input: &Input) -> Result<(), EngineError> {
+fn apply(engine: &mut AgentEngine, input: &Input) -> Result<(), EngineError> {
     match input {
         Input::Market { event, .. } => engine.process(event),
+        Input::Venue { reports, .. } => engine.apply_reports(reports),
         Input::Control { ts, action } => match action {
             ControlAction::CancelAll => engine.cancel_all_orders(*ts, "cancelled at shutdown"),
             ControlAction::SetState { state } => engine.set_trading_state(*state),
@@ -458,7 +477,7 @@ fn apply(engine: &mut Engine<JournalObserver>, input: &Input) -> Result<(), Engi
     }
 }
 
-fn snapshot(engine: &Engine<JournalObserver>, seq: i64) -> Record {
+fn snapshot(engine: &AgentEngine, seq: i64) -> Record {
     let u = engine.universe();
     let p = engine.portfolio();
     let positions: Vec<PositionStatus> = p
@@ -481,7 +500,7 @@ fn snapshot(engine: &Engine<JournalObserver>, seq: i64) -> Record {
     })
 }
 
-fn refresh_status(status: &SharedStatus, engine: &Engine<JournalObserver>, seq: i64, full: bool) {
+fn refresh_status(status: &SharedStatus, engine: &AgentEngine, seq: i64, full: bool) {
     let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
     let p = engine.portfolio();
     s.seq = seq;
@@ -618,6 +637,8 @@ pub async fn run(
         None => AgentError::Config(format!("{}: {}", config_path.display(), e.message)),
     })?;
 
+    // Live: confirmation, credentials, clock, filters and key permissions first.
+    let live = live::connect(&cfg, options.live, &parts.universe).await?;
     let journal_target = cfg.journal_target(&dir);
     let journal = Journal::open(&journal_target).await?;
     let started_at = std::time::SystemTime::now()
@@ -626,7 +647,11 @@ pub async fn run(
     let start = journal
         .start_run(&RunInfo {
             run_id: cfg.name.clone(),
-            mode: "paper".into(),
+            mode: if options.live {
+                "live".into()
+            } else {
+                "paper".into()
+            },
             config: text.clone(),
             started_at,
         })
@@ -663,10 +688,15 @@ pub async fn run(
 
     let observer = JournalObserver::new(&parts.universe);
     let universe_for_feed = parts.universe.clone();
+    let venue = if live.is_some() {
+        AgentVenue::External(vigil_exec::ExternalVenue::new(parts.venue.taker_rate()))
+    } else {
+        AgentVenue::Sim(SimVenue::new(parts.venue))
+    };
     let mut engine = Engine::new(
         parts.universe,
         parts.portfolio,
-        SimVenue::new(parts.venue),
+        venue,
         parts.risk,
         parts.strategy,
         observer,
@@ -691,6 +721,9 @@ pub async fn run(
             seq = e.seq;
             engine.observer_mut().begin(seq, None);
             apply(&mut engine, &input)?;
+            // What a replay would send was sent (or never will be) by the run that
+            // journaled it: live orders are reconciled with the exchange below.
+            engine.venue_mut().take_outbox();
             match input {
                 Input::Market { feed_index, event } => {
                     last_feed_index = Some(feed_index);
@@ -704,7 +737,7 @@ pub async fn run(
                     action: ControlAction::Finish,
                     ..
                 } => finished_before = true,
-                Input::Control { .. } => {}
+                Input::Control { .. } | Input::Venue { .. } => {}
             }
             recovered += 1;
         }
@@ -802,29 +835,76 @@ pub async fn run(
     let mut skipped_old = 0u64;
     let mut live_index = last_feed_index;
     tokio::pin!(shutdown);
+    // Inputs produced by the agent itself (a live venue's reports), processed
+    // before anything else is read.
+    let mut pending: std::collections::VecDeque<Input> = std::collections::VecDeque::new();
+    let mut stopping = false;
+    let mut poll_tick = tokio::time::interval(
+        live.as_ref()
+            .map_or(Duration::from_secs(3600), |l| l.poll_every),
+    );
+    poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if let Some(l) = &live {
+        status.lock().unwrap_or_else(|e| e.into_inner()).phase = "reconciling".into();
+        let open = engine.open_orders().to_vec();
+        let reports = l
+            .reconcile(&open, engine.portfolio(), engine.universe())
+            .await?;
+        tracing::info!(
+            open_orders = open.len(),
+            reports = reports.len(),
+            "reconciled with the exchange"
+        );
+        if !reports.is_empty() {
+            pending.push_back(Input::Venue {
+                ts: engine.now(),
+                reports,
+            });
+        }
+    }
 
     loop {
-        let input = tokio::select! {
-            biased;
-            _ = &mut shutdown => {
-                tracing::info!("shutdown requested: stopping intake");
-                status.lock().unwrap_or_else(|e| e.into_inner()).phase = "stopping".into();
-                if cfg.shutdown.cancel_open_orders {
-                    Some(Input::Control { ts: engine.now(), action: ControlAction::CancelAll })
-                } else {
-                    None
+        if stopping && pending.is_empty() {
+            break;
+        }
+        let input = if let Some(p) = pending.pop_front() {
+            Some(p)
+        } else {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => {
+                    tracing::info!("shutdown requested: stopping intake");
+                    status.lock().unwrap_or_else(|e| e.into_inner()).phase = "stopping".into();
+                    if cfg.shutdown.cancel_open_orders {
+                        Some(Input::Control { ts: engine.now(), action: ControlAction::CancelAll })
+                    } else {
+                        None
+                    }
                 }
-            }
-            item = feed_rx.recv() => match item {
-                Some(FeedItem::Event(i, ev)) => Some(Input::Market { feed_index: i, event: ev }),
-                Some(FeedItem::Live(ev)) => {
-                    live_index = live_index.map_or(Some(0), |i| Some(i + 1));
-                    Some(Input::Market { feed_index: live_index.unwrap_or(0), event: ev })
-                }
-                Some(FeedItem::Error(e)) => { failure = Some(e.into()); None }
-                Some(FeedItem::End) | None => {
-                    finished = true;
-                    Some(Input::Control { ts: engine.now(), action: ControlAction::Finish })
+                item = feed_rx.recv() => match item {
+                    Some(FeedItem::Event(i, ev)) => Some(Input::Market { feed_index: i, event: ev }),
+                    Some(FeedItem::Live(ev)) => {
+                        live_index = live_index.map_or(Some(0), |i| Some(i + 1));
+                        Some(Input::Market { feed_index: live_index.unwrap_or(0), event: ev })
+                    }
+                    Some(FeedItem::Error(e)) => { failure = Some(e.into()); None }
+                    Some(FeedItem::End) | None => {
+                        finished = true;
+                        Some(Input::Control { ts: engine.now(), action: ControlAction::Finish })
+                    }
+                },
+                _ = poll_tick.tick(), if live.is_some() => {
+                    // Ask the exchange about working orders; reports become an input.
+                    if let Some(l) = &live {
+                        if let Err(e) = l.adapter.poll().await {
+                            tracing::warn!(error = %e, "polling the exchange failed; will retry");
+                        }
+                        let reports = l.adapter.take_reports();
+                        if !reports.is_empty() {
+                            pending.push_back(Input::Venue { ts: engine.now(), reports });
+                        }
+                    }
+                    continue;
                 }
             }
         };
@@ -841,8 +921,19 @@ pub async fn run(
         seq += 1;
         let (ts, kind) = match &input {
             Input::Market { event, .. } => (event.ts(), "market"),
+            Input::Venue { ts, .. } => (*ts, "venue"),
             Input::Control { ts, .. } => (*ts, "control"),
         };
+        if let (
+            Some(l),
+            Input::Market {
+                event: MarketEvent::Bar(b),
+                ..
+            },
+        ) = (&live, &input)
+        {
+            l.adapter.set_reference_price(b.instrument, b.close);
+        }
         let payload = serde_json::to_string(&input).unwrap_or_default();
         engine.observer_mut().begin(
             seq,
@@ -868,7 +959,24 @@ pub async fn run(
             engine.observer_mut().push(snap);
         }
         let records = engine.observer_mut().take();
-        if journal_tx.send(records).await.is_err() {
+        if let Some(l) = &live {
+            // Journal before send: this input's decisions are durable before any
+            // of them reaches the exchange.
+            if let Err(e) = journal.append(&cfg.name, &records).await {
+                failure = Some(e.into());
+                break;
+            }
+            let commands = engine.venue_mut().take_outbox();
+            if !commands.is_empty() {
+                let reports = l.send(commands, engine.now()).await;
+                if !reports.is_empty() {
+                    pending.push_back(Input::Venue {
+                        ts: engine.now(),
+                        reports,
+                    });
+                }
+            }
+        } else if journal_tx.send(records).await.is_err() {
             break; // the writer failed; its error is reported below
         }
         if let Some(n) = &options.notify {
@@ -889,7 +997,7 @@ pub async fn run(
             if (seq as u64) % every.max(1) == 0 {
                 let feed_index = match &input {
                     Input::Market { feed_index, .. } => *feed_index as i64,
-                    Input::Control { .. } => -1,
+                    Input::Control { .. } | Input::Venue { .. } => -1,
                 };
                 eprintln!(
                     "progress seq={seq} feed_index={feed_index} equity={} fills={}",
@@ -910,7 +1018,8 @@ pub async fn run(
             );
         }
         if finished || is_control {
-            break;
+            // Drain what the venue still has to say (cancels at shutdown), then stop.
+            stopping = true;
         }
     }
     if options.status_line {

@@ -146,6 +146,20 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Run an agent against a real exchange (`mode = "live"` and a `[live]` section
+    /// with the confirmation sentence; credentials from the environment). At start
+    /// it reconciles the journal with the exchange (open orders, fills while it was
+    /// down, balances) before trading; it never re-sends an order.
+    Live {
+        /// The agent config (see examples/live/*.toml).
+        config: PathBuf,
+        /// Print a `progress seq=…` line to stderr every N inputs.
+        #[arg(long, value_name = "N")]
+        progress_every: Option<u64>,
+        /// No live status line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Show an agent's positions and PnL from its journal.
     Status {
         /// The agent config.
@@ -402,50 +416,12 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
             progress_every,
             latency,
             quiet,
-        } => {
-            let rt = runtime()?;
-            let options = vigil_agent::RunOptions {
-                notify: None,
-                status_addr: None,
-                progress_every,
-                status_line: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-                latency,
-            };
-            let summary = rt.block_on(vigil_agent::run(
-                &config,
-                registry,
-                options,
-                shutdown_signal(),
-            ))?;
-            if !quiet {
-                println!(
-                    "agent {}: {} ({} inputs recovered from the journal, {} processed now)",
-                    summary.name,
-                    if summary.finished {
-                        "feed ended, run complete"
-                    } else {
-                        "stopped; restart to resume"
-                    },
-                    summary.recovered_events,
-                    summary.processed_events
-                );
-                println!(
-                    "  equity {}  cash {}  fills {}",
-                    summary.equity, summary.cash, summary.fills
-                );
-                println!("  journal {}", summary.journal);
-            }
-            if let Some(l) = summary.latency {
-                println!(
-                    "  latency per event (decision, risk, simulated fill; no I/O): p50 {:.2} µs  p99 {:.2} µs  max {:.2} µs  ({} events)",
-                    l.p50_ns as f64 / 1e3,
-                    l.p99_ns as f64 / 1e3,
-                    l.max_ns as f64 / 1e3,
-                    l.samples
-                );
-            }
-            Ok(())
-        }
+        } => run_agent(registry, config, progress_every, latency, quiet, false),
+        Command::Live {
+            config,
+            progress_every,
+            quiet,
+        } => run_agent(registry, config, progress_every, false, quiet, true),
         Command::Status { config, json } => {
             let rt = runtime()?;
             let st = rt.block_on(vigil_agent::journal_status(&config))?;
@@ -781,4 +757,58 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `vigil paper` and `vigil live`: the same agent, a simulated or a real venue.
+fn run_agent(
+    registry: &Registry,
+    config: PathBuf,
+    progress_every: Option<u64>,
+    latency: bool,
+    quiet: bool,
+    live: bool,
+) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    let options = vigil_agent::RunOptions {
+        notify: None,
+        status_addr: None,
+        progress_every,
+        status_line: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        latency,
+        live,
+    };
+    let summary = rt.block_on(vigil_agent::run(
+        &config,
+        registry,
+        options,
+        shutdown_signal(),
+    ))?;
+    if !quiet {
+        println!(
+            "agent {}: {} ({} inputs recovered from the journal, {} processed now)",
+            summary.name,
+            if summary.finished {
+                "feed ended, run complete"
+            } else {
+                "stopped; restart to resume"
+            },
+            summary.recovered_events,
+            summary.processed_events
+        );
+        println!(
+            "  equity {}  cash {}  fills {}",
+            summary.equity, summary.cash, summary.fills
+        );
+        println!("  journal {}", summary.journal);
+    }
+    if let Some(l) = summary.latency {
+        println!(
+            "  latency per event (decision, risk, simulated fill; no I/O): p50 {:.2} µs  p99 {:.2} µs  max {:.2} µs  ({} events)",
+            l.p50_ns as f64 / 1e3,
+            l.p99_ns as f64 / 1e3,
+            l.max_ns as f64 / 1e3,
+            l.samples
+        );
+    }
+    Ok(())
 }

@@ -20,7 +20,7 @@ use vigil_core::{
     ClientOrderId, Fill, InstrumentId, MarketEvent, MarketState, Order, OrderRequest, OrderStatus,
     Portfolio, PortfolioError, Timestamp, Universe,
 };
-use vigil_exec::{ExecutionReport, SimVenue};
+use vigil_exec::{ExecutionReport, SimVenue, Venue};
 use vigil_risk::{
     reduces_position, ProtectiveExit, RiskEvent, RiskManager, RiskView, TradingState, Verdict,
 };
@@ -79,12 +79,14 @@ pub enum EngineError {
 
 const MAX_CALLBACK_ROUNDS: usize = 64;
 
-/// The engine. Generic over its observer so that recording is statically dispatched.
-pub struct Engine<O: Observer = NoObserver> {
+/// The engine. Generic over its observer and its venue so that recording and
+/// matching are statically dispatched: the [`SimVenue`] for backtests and paper
+/// trading, an [`vigil_exec::ExternalVenue`] when a live adapter trades.
+pub struct Engine<O: Observer = NoObserver, V: Venue = SimVenue> {
     universe: Universe,
     portfolio: Portfolio,
     market: MarketState,
-    venue: SimVenue,
+    venue: V,
     risk: RiskManager,
     strategy: Box<dyn Strategy>,
     observer: O,
@@ -98,19 +100,19 @@ pub struct Engine<O: Observer = NoObserver> {
     events: u64,
 }
 
-impl<O: Observer> Engine<O> {
+impl<O: Observer, V: Venue> Engine<O, V> {
     /// Assembles an engine.
     pub fn new(
         universe: Universe,
         portfolio: Portfolio,
-        venue: SimVenue,
+        venue: V,
         risk: RiskManager,
         strategy: Box<dyn Strategy>,
         observer: O,
-    ) -> Engine<O> {
+    ) -> Engine<O, V> {
         let market = MarketState::new(universe.len());
         Engine {
-            taker_fee_rate: venue.config().taker_rate(),
+            taker_fee_rate: venue.taker_fee_rate(),
             universe,
             portfolio,
             market,
@@ -163,6 +165,29 @@ impl<O: Observer> Engine<O> {
     /// Orders working at the venue.
     pub fn open_orders(&self) -> &[Order] {
         self.venue.open_orders()
+    }
+
+    /// The venue (a live agent takes the [`vigil_exec::ExternalVenue`]'s outbox).
+    pub fn venue_mut(&mut self) -> &mut V {
+        &mut self.venue
+    }
+
+    /// Applies reports that came from a live venue: the venue's view of working
+    /// orders, fills to the portfolio, callbacks to the strategy (whose new orders
+    /// go through risk at once).
+    pub fn apply_reports(&mut self, reports: &[ExecutionReport]) -> Result<(), EngineError> {
+        let ts = self.market.now();
+        for r in reports {
+            self.venue.observe(r);
+            self.reports.push(r.clone());
+        }
+        if !self.reports.is_empty() {
+            self.handle_reports(ts)?;
+        }
+        if !self.commands.is_empty() {
+            self.flush_commands(ts)?;
+        }
+        Ok(())
     }
 
     /// Events processed so far.

@@ -10,6 +10,8 @@
 
 mod port;
 mod sim;
+mod venue;
 
 pub use port::{Balance, ExecError, ExecutionPort, SimulatedExchange};
 pub use sim::{ExecutionReport, FillModel, SimVenue, SimVenueConfig, VenueError};
+pub use venue::{ExternalVenue, Venue, VenueCommand};

@@ -85,7 +85,7 @@ impl SimVenueConfig {
 }
 
 /// What the venue tells the engine about an order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ExecutionReport {
     /// The order is working.

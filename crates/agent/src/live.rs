@@ -1,0 +1,276 @@
+//! Live trading: the engine's [`ExternalVenue`] on one side, an exchange adapter
+//! on the other. The agent journals every decision *before* it is sent, sends the
+//! venue commands through the adapter, and journals the adapter's reports as
+//! inputs, so a restart replays to exactly the same state and then reconciles with
+//! the exchange instead of sending anything again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use vigil_binance::{BinanceExecution, BinanceSettings, ClientConfig, Credentials};
+use vigil_core::{MarketEvent, Order, Portfolio, Timestamp, Universe};
+use vigil_exec::{
+    ExecError, ExecutionPort, ExecutionReport, ExternalVenue, SimVenue, Venue, VenueCommand,
+    VenueError,
+};
+
+use crate::config::{AgentConfig, LiveSection, Mode, LIVE_CONFIRMATION};
+use crate::AgentError;
+
+/// The venue an agent's engine drives: simulated (paper) or external (live).
+#[allow(clippy::large_enum_variant)]
+pub enum AgentVenue {
+    /// Paper trading.
+    Sim(SimVenue),
+    /// Live trading through an adapter.
+    External(ExternalVenue),
+}
+
+impl AgentVenue {
+    /// The commands to send (live only).
+    pub fn take_outbox(&mut self) -> Vec<VenueCommand> {
+        match self {
+            AgentVenue::Sim(_) => Vec::new(),
+            AgentVenue::External(v) => v.take_outbox(),
+        }
+    }
+}
+
+impl Venue for AgentVenue {
+    fn taker_fee_rate(&self) -> Decimal {
+        match self {
+            AgentVenue::Sim(v) => Venue::taker_fee_rate(v),
+            AgentVenue::External(v) => v.taker_fee_rate(),
+        }
+    }
+    fn open_orders(&self) -> &[Order] {
+        match self {
+            AgentVenue::Sim(v) => Venue::open_orders(v),
+            AgentVenue::External(v) => Venue::open_orders(v),
+        }
+    }
+    #[inline]
+    fn on_event(
+        &mut self,
+        event: &MarketEvent,
+        universe: &Universe,
+        account: &Portfolio,
+        out: &mut Vec<ExecutionReport>,
+    ) {
+        match self {
+            AgentVenue::Sim(v) => Venue::on_event(v, event, universe, account, out),
+            AgentVenue::External(v) => v.on_event(event, universe, account, out),
+        }
+    }
+    fn submit(
+        &mut self,
+        order: Order,
+        universe: &Universe,
+        now: Timestamp,
+        out: &mut Vec<ExecutionReport>,
+    ) {
+        match self {
+            AgentVenue::Sim(v) => Venue::submit(v, order, universe, now, out),
+            AgentVenue::External(v) => v.submit(order, universe, now, out),
+        }
+    }
+    fn cancel_because(
+        &mut self,
+        id: vigil_core::ClientOrderId,
+        now: Timestamp,
+        reason: &str,
+        out: &mut Vec<ExecutionReport>,
+    ) -> Result<(), VenueError> {
+        match self {
+            AgentVenue::Sim(v) => Venue::cancel_because(v, id, now, reason, out),
+            AgentVenue::External(v) => v.cancel_because(id, now, reason, out),
+        }
+    }
+    fn observe(&mut self, report: &ExecutionReport) {
+        if let AgentVenue::External(v) = self {
+            v.observe(report)
+        }
+    }
+}
+
+/// A connected live venue.
+pub struct Live {
+    /// The adapter.
+    pub adapter: BinanceExecution,
+    /// How often working orders are polled.
+    pub poll_every: Duration,
+}
+
+/// Checks the mode against the command, the confirmation, and connects the
+/// adapter (clock sync, filters, key permissions). Credentials come from the
+/// environment only.
+pub async fn connect(
+    cfg: &AgentConfig,
+    want_live: bool,
+    universe: &Universe,
+) -> Result<Option<Live>, AgentError> {
+    match (cfg.mode, want_live) {
+        (Mode::Paper, false) => return Ok(None),
+        (Mode::Paper, true) => return Err(AgentError::Config(
+            "`vigil live` needs mode = \"live\" and a [live] section; this config is a paper agent"
+                .into(),
+        )),
+        (Mode::Live, false) => {
+            return Err(AgentError::Config(
+                "this config has mode = \"live\": start it with `vigil live`, not `vigil paper`"
+                    .into(),
+            ))
+        }
+        (Mode::Live, true) => {}
+    }
+    let section: &LiveSection = cfg
+        .live
+        .as_ref()
+        .ok_or_else(|| AgentError::Config("mode = \"live\" needs a [live] section".into()))?;
+    if section.confirm.as_deref() != Some(LIVE_CONFIRMATION) {
+        return Err(AgentError::Config(format!(
+            "refusing to trade real funds without confirmation: set [live] confirm = \"{LIVE_CONFIRMATION}\""
+        )));
+    }
+    if section.exchange != "binance" {
+        return Err(AgentError::Config(format!(
+            "[live] exchange `{}`: the only exchange adapter is `binance`",
+            section.exchange
+        )));
+    }
+    let credentials = Credentials::from_env(&section.credentials_env)
+        .map_err(|e| AgentError::Config(format!("live credentials: {e}")))?;
+    let prefix = section.order_prefix.clone().unwrap_or_else(|| {
+        let p: String = cfg
+            .name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .take(20)
+            .collect();
+        if p.is_empty() {
+            "vigil".into()
+        } else {
+            p
+        }
+    });
+    let settings = BinanceSettings {
+        client: ClientConfig {
+            base_url: section.base_url.trim_end_matches('/').to_string(),
+            recv_window_ms: section.recv_window_ms,
+            timeout: Duration::from_millis(section.timeout_ms),
+        },
+        order_prefix: prefix,
+        test_orders: section.test_orders,
+    };
+    let live_err = |e: vigil_binance::AdapterError| AgentError::Live(e.to_string());
+    let adapter = BinanceExecution::connect(settings, credentials, Arc::new(universe.clone()))
+        .await
+        .map_err(live_err)?;
+    adapter
+        .check_key_permissions(section.allow_withdrawal_permission)
+        .await
+        .map_err(live_err)?;
+    tracing::info!(adapter = ?adapter, "connected to the exchange");
+    Ok(Some(Live {
+        adapter,
+        poll_every: Duration::from_nanos(section.poll_every.nanos().max(1) as u64),
+    }))
+}
+
+impl Live {
+    /// Sends the engine's queued commands. A refused order becomes a `Closed`
+    /// report (journaled like any other); an order whose outcome is unknown stays
+    /// with the adapter, which resolves it by query.
+    pub async fn send(&self, commands: Vec<VenueCommand>, now: Timestamp) -> Vec<ExecutionReport> {
+        let mut out = Vec::new();
+        for cmd in commands {
+            match cmd {
+                VenueCommand::Submit { order } => match self.adapter.submit(&order).await {
+                    Ok(()) => {}
+                    Err(ExecError::Rejected(reason)) => {
+                        let mut closed = order.clone();
+                        let _ = closed.reject(now, format!("rejected by the exchange: {reason}"));
+                        out.push(ExecutionReport::Closed { order: closed });
+                    }
+                    Err(e) => {
+                        tracing::warn!(order = %order.id, error = %e, "order outcome unknown; the adapter keeps asking")
+                    }
+                },
+                VenueCommand::Cancel { id, reason } => {
+                    if let Err(e) = self.adapter.cancel(id).await {
+                        tracing::warn!(order = %id, reason, error = %e, "cancel not confirmed");
+                    }
+                }
+            }
+        }
+        out.extend(self.adapter.take_reports());
+        out
+    }
+
+    /// Start-up reconciliation: the journal's working orders against the
+    /// exchange (fills that happened while down; orders never placed are closed,
+    /// never re-sent), then the balances: the exchange must hold at least what the
+    /// journal says the agent holds.
+    pub async fn reconcile(
+        &self,
+        open: &[Order],
+        portfolio: &Portfolio,
+        universe: &Universe,
+    ) -> Result<Vec<ExecutionReport>, AgentError> {
+        let reports = self
+            .adapter
+            .reconcile(open)
+            .await
+            .map_err(|e| AgentError::Live(format!("reconciling open orders: {e}")))?;
+        let foreign = self
+            .adapter
+            .foreign_open_orders()
+            .await
+            .map_err(|e| AgentError::Live(format!("listing open orders: {e}")))?;
+        for o in &foreign {
+            tracing::warn!(symbol = %o.symbol, client_order_id = %o.client_order_id,
+                "a working order at the exchange is not in this agent's journal; left alone");
+        }
+        let balances = self
+            .adapter
+            .balances()
+            .await
+            .map_err(|e| AgentError::Live(format!("reading balances: {e}")))?;
+        let held = |asset: &str| {
+            balances
+                .iter()
+                .find(|b| b.asset == asset)
+                .map_or(Decimal::ZERO, |b| b.free + b.locked)
+        };
+        // What the journal says the agent owns, before the reconciliation's fills.
+        let mut need: Vec<(String, Decimal)> = vec![(
+            universe
+                .asset_symbol(portfolio.account_currency())
+                .to_string(),
+            portfolio.account_cash(),
+        )];
+        for p in portfolio.open_positions() {
+            let base = universe.get(p.instrument).base;
+            need.push((universe.asset_symbol(base).to_string(), p.qty));
+        }
+        for (asset, amount) in need {
+            let have = held(&asset);
+            if amount > Decimal::ZERO && have < amount {
+                // Fills reported just now may explain the difference (a buy filled
+                // while down spent the cash); only a shortfall they do not explain
+                // is an error.
+                let explained = reports
+                    .iter()
+                    .any(|r| matches!(r, ExecutionReport::Filled { .. }));
+                if !explained {
+                    return Err(AgentError::Live(format!(
+                        "the exchange holds {have} {asset}, the journal says the agent holds {amount}: refusing to trade until they agree"
+                    )));
+                }
+                tracing::warn!(asset, %have, %amount, "balance below the journal's before applying the fills found at start-up");
+            }
+        }
+        Ok(reports)
+    }
+}

@@ -1,0 +1,227 @@
+//! `vigil live` against the local mock exchange (127.0.0.1): an agent that is
+//! killed (SIGKILL) while its orders work, whose orders fill while it is down, and
+//! that is started again, never duplicates an order and journals the fills it
+//! missed. Also: no confirmation, no live trading.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use vigil_binance::mock::{MockConfig, MockExchange, MockSymbol};
+use vigil_binance::SymbolFilters;
+
+const KEY: &str = "live-test-key";
+const SECRET: &str = "live-test-secret-0123456789";
+
+fn filters() -> SymbolFilters {
+    SymbolFilters {
+        symbol: "BTCUSDT".into(),
+        base_asset: "BTC".into(),
+        quote_asset: "USDT".into(),
+        min_price: dec!(0.01),
+        max_price: dec!(1000000),
+        tick_size: dec!(0.01),
+        min_qty: dec!(0.00001),
+        max_qty: dec!(9000),
+        step_size: dec!(0.00001),
+        min_notional: dec!(5),
+        min_notional_market: true,
+        max_notional: Decimal::ZERO,
+        max_notional_market: false,
+    }
+}
+
+async fn mock() -> MockExchange {
+    MockExchange::start(MockConfig {
+        api_key: KEY.into(),
+        secret: SECRET.into(),
+        symbols: vec![MockSymbol {
+            filters: filters(),
+            price: dec!(47300),
+        }],
+        balances: vec![("USDT".into(), dec!(10000))],
+        key_can_withdraw: false,
+        commission_rate: dec!(0.001),
+    })
+    .await
+}
+
+/// Four one-minute bars around 47,200 and a live grid agent on them.
+fn setup(dir: &Path, url: &str, confirm: bool) -> PathBuf {
+    let mut csv = String::from("ts,open,high,low,close,volume\n");
+    for i in 0..4 {
+        csv.push_str(&format!(
+            "2022-01-01T00:{i:02}:00Z,47200,47250,47150,47200,1.5\n"
+        ));
+    }
+    std::fs::write(dir.join("bars.csv"), csv).unwrap();
+    let confirm = if confirm {
+        "confirm = \"I understand this agent trades real money\"\n"
+    } else {
+        ""
+    };
+    let cfg = format!(
+        r#"name = "grid-live"
+mode = "live"
+account_currency = "USDT"
+starting_cash = 10000
+
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+lot_size = 0.00001
+tick_size = 0.01
+min_notional = 5
+
+[feed]
+type = "replay"
+speed = 120
+[[feed.bars]]
+instrument = "BTCUSDT"
+path = "bars.csv"
+interval = "1m"
+
+[venue]
+maker_fee_bps = 10
+taker_fee_bps = 10
+
+[strategy]
+name = "grid"
+low = 45000
+high = 47500
+levels = 6
+order_qty = 0.01
+
+[live]
+exchange = "binance"
+{confirm}base_url = "{url}"
+poll_every = "1s"
+"#
+    );
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn vigil(args: &[&str], config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    c.args(args)
+        .arg(config)
+        .env("BINANCE_API_KEY", KEY)
+        .env("BINANCE_API_SECRET", SECRET)
+        .env("RUST_LOG", "warn");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_live_agent_never_duplicates_and_picks_up_fills() {
+    let m = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), &m.url(), true);
+
+    // Run 1: wait until the first bar's grid buys were sent, then SIGKILL.
+    let mut child = vigil(&["live", "--progress-every", "1", "-q"], &cfg)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("agent exited early: {seen:#?}"))
+            .unwrap();
+        let progressed = line.starts_with("progress seq=");
+        seen.push(line);
+        if progressed && m.orders().len() >= 5 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let placed = m.orders();
+    assert_eq!(placed.len(), 5, "five grid buys: {placed:#?}");
+    assert!(placed.iter().all(|o| o.status == "NEW" && o.side == "BUY"));
+
+    // While it is down the price falls: the buys at 47,000 and 46,500 fill.
+    m.set_price("BTCUSDT", dec!(46200));
+    assert_eq!(
+        m.orders().iter().filter(|o| o.status == "FILLED").count(),
+        2
+    );
+
+    // Run 2: reconcile, finish the replay.
+    let out = vigil(&["live", "-q"], &cfg).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // No order was sent twice: every client order id is unique, and the five
+    // original buys are still exactly five.
+    let orders = m.orders();
+    let mut ids: Vec<&str> = orders.iter().map(|o| o.client_order_id.as_str()).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate client order ids: {orders:#?}");
+    for o in &placed {
+        assert_eq!(
+            orders
+                .iter()
+                .filter(|x| x.client_order_id == o.client_order_id)
+                .count(),
+            1
+        );
+    }
+    // The fills that happened while it was down are in the journal.
+    let st = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["status", "--json"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["fills"], 2, "{v}");
+    let positions = v["snapshot"]["positions"].as_str().unwrap();
+    assert!(positions.contains(r#""qty":"0.02""#), "{positions}");
+    // Cash as the exchange charged it: 470 + 465 + 0.1 % commission.
+    assert_eq!(v["snapshot"]["cash"], "9064.06500");
+    assert_eq!(m.balance("BTC").0 + m.balance("BTC").1, dec!(0.02));
+    // The grid then offered the bought units one line up (new orders, new ids).
+    assert!(
+        orders
+            .iter()
+            .any(|o| o.side == "SELL" && o.price == dec!(47500)),
+        "{orders:#?}"
+    );
+}
+
+#[tokio::test]
+async fn live_trading_needs_the_confirmation_and_the_live_command() {
+    let m = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), &m.url(), false);
+    let out = vigil(&["live", "-q"], &cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("confirmation"), "{err}");
+    assert!(
+        m.orders().is_empty() && m.requests().is_empty(),
+        "nothing reached the exchange"
+    );
+    let cfg = setup(dir.path(), &m.url(), true);
+    let out = vigil(&["paper", "-q"], &cfg).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vigil live"));
+}
