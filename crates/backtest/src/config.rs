@@ -51,6 +51,9 @@ pub struct BacktestConfig {
     /// Fees, slippage and fill model of the simulated venue.
     #[serde(default)]
     pub venue: SimVenueConfig,
+    /// Trade on a simulated constant-product DEX instead (pools, pool fee, gas).
+    #[serde(default)]
+    pub dex: Option<vigil_exec::DexVenueConfig>,
     /// The strategy: `name` plus its parameters.
     pub strategy: toml::Table,
     /// Risk limits (none when absent; the account's cash is always checked).

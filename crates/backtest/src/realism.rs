@@ -89,6 +89,10 @@ pub fn realism_report(
     let fees = |c: &mut BacktestConfig| {
         c.venue.maker_fee_bps *= two;
         c.venue.taker_fee_bps *= two;
+        if let Some(d) = &mut c.dex {
+            d.fee_bps *= two;
+            d.gas_cost *= two;
+        }
     };
     let slip = |c: &mut BacktestConfig| c.venue.slippage_bps *= two;
     let late = |c: &mut BacktestConfig| c.venue.latency_events += 1;

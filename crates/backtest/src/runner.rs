@@ -6,7 +6,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use vigil_core::{GradeKind, Interval, MarketEvent, Portfolio, Side, Timestamp, Universe};
 use vigil_engine::{Engine, EngineError};
-use vigil_exec::{FillModel, SimVenue, SimVenueConfig};
+use vigil_exec::{DexSimVenue, DexVenueConfig, FillModel, SimVenue, SimVenueConfig, Venue};
 use vigil_feed::grade_model::{GradeModel, ModelGrades};
 use vigil_feed::{
     open_bar_sources, read_grades_csv, EventStream, FeedError, GradeCsvOptions, VecStream,
@@ -75,10 +75,35 @@ pub struct Backtest {
     universe: Universe,
     portfolio: Portfolio,
     venue: SimVenueConfig,
+    dex: Option<DexVenueConfig>,
     risk: RiskManager,
     strategy: Box<dyn Strategy>,
     stream: EventStream,
     settings: RunSettings,
+}
+
+/// Runs the engine over the stream and hands back its parts.
+fn drive<V: Venue>(
+    mut engine: Engine<Recorder, V>,
+    stream: EventStream,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<(Recorder, Portfolio, Universe, u64), BacktestError> {
+    for event in stream {
+        let event = event?;
+        let ts = event.ts();
+        if start.is_some_and(|s| ts < s) {
+            continue;
+        }
+        if end.is_some_and(|e| ts >= e) {
+            break;
+        }
+        engine.process(&event)?;
+    }
+    engine.finish()?;
+    let open_at_end = engine.open_orders().len() as u64;
+    let (rec, portfolio, universe) = engine.into_parts();
+    Ok((rec, portfolio, universe, open_at_end))
 }
 
 fn cfg_err(path: &Path, line: Option<usize>, message: impl Into<String>) -> ConfigError {
@@ -103,11 +128,18 @@ impl Backtest {
             universe,
             portfolio,
             venue,
+            dex: None,
             risk: RiskManager::new(),
             strategy,
             stream,
             settings,
         }
+    }
+
+    /// Trades on a simulated constant-product DEX instead of the order-book venue.
+    pub fn with_dex(mut self, dex: DexVenueConfig) -> Backtest {
+        self.dex = Some(dex);
+        self
     }
 
     /// Replaces the (default, pass-through) risk manager.
@@ -227,10 +259,15 @@ impl Backtest {
             start: parse_time("start", &config.start)?,
             end: parse_time("end", &config.end)?,
         };
+        if let Some(dex) = &config.dex {
+            DexSimVenue::new(dex, &universe)
+                .map_err(|m| cfg_err(p, locate_key(config_text, "", "dex"), m))?;
+        }
         Ok(Backtest {
             universe,
             portfolio,
             venue,
+            dex: config.dex.clone(),
             risk,
             strategy,
             stream,
@@ -244,6 +281,7 @@ impl Backtest {
             universe,
             portfolio,
             venue,
+            dex,
             risk,
             strategy,
             stream,
@@ -258,29 +296,35 @@ impl Backtest {
             universe.len(),
             starting_equity,
         );
-        let mut engine = Engine::new(
-            universe,
-            portfolio,
-            SimVenue::new(venue.clone()),
-            risk,
-            strategy,
-            recorder,
-        );
         let (start, end) = (settings.start, settings.end);
-        for event in stream {
-            let event = event?;
-            let ts = event.ts();
-            if start.is_some_and(|s| ts < s) {
-                continue;
+        let (mut rec, portfolio, universe, open_at_end) = match &dex {
+            Some(d) => {
+                let v = DexSimVenue::new(d, &universe).map_err(|m| ConfigError {
+                    path: PathBuf::from("[dex]"),
+                    line: None,
+                    message: m,
+                })?;
+                drive(
+                    Engine::new(universe, portfolio, v, risk, strategy, recorder),
+                    stream,
+                    start,
+                    end,
+                )?
             }
-            if end.is_some_and(|e| ts >= e) {
-                break;
-            }
-            engine.process(&event)?;
-        }
-        engine.finish()?;
-        let open_at_end = engine.open_orders().len() as u64;
-        let (mut rec, portfolio, universe) = engine.into_parts();
+            None => drive(
+                Engine::new(
+                    universe,
+                    portfolio,
+                    SimVenue::new(venue.clone()),
+                    risk,
+                    strategy,
+                    recorder,
+                ),
+                stream,
+                start,
+                end,
+            )?,
+        };
         rec.finish(&portfolio);
         tracing::debug!(
             events = rec.events,
@@ -288,6 +332,22 @@ impl Backtest {
             "backtest finished"
         );
         let mut report = build_report(rec, portfolio, universe, venue, settings, account);
+        if let Some(d) = &dex {
+            report.assumptions.maker_fee_bps = d.fee_bps;
+            report.assumptions.taker_fee_bps = d.fee_bps;
+            report.assumptions.slippage_bps = Decimal::ZERO;
+            report.assumptions.fill_model = format!(
+                "constant-product DEX (x·y = k): orders swap at the next bar's open against pools re-anchored to each bar's price with fixed liquidity ({}); pool fee {} bps taken from the input; gas {} {} per swap; price impact from the pool depth; a limit is the worst acceptable average price (else the swap reverts)",
+                d.pools
+                    .iter()
+                    .map(|p| format!("{}: {} quote reserve", p.instrument, p.quote_reserve))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d.fee_bps,
+                d.gas_cost,
+                report.assumptions.account_currency
+            );
+        }
         report.orders.open_at_end = open_at_end;
         Ok(report)
     }

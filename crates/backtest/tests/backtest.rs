@@ -340,3 +340,44 @@ fn engine_matches_naive_reference_on_shipped_data() {
         equity
     );
 }
+
+#[test]
+fn dex_swaps_follow_the_constant_product_formula_with_fee_gas_and_impact() {
+    let run = |quote_reserve: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let dex = format!(
+            "[dex]\nfee_bps = 30\ngas_cost = 0.5\n[[dex.pools]]\ninstrument = \"BTCUSDT\"\nquote_reserve = {quote_reserve}\n"
+        );
+        run_fixture(dir.path(), FIXTURE, &dex).unwrap()
+    };
+    let shallow = run("5000");
+    let buy = &shallow.fills[0];
+    assert_eq!(buy.side, Side::Buy);
+    assert_eq!(
+        buy.ts,
+        Timestamp::parse("2022-01-01T00:03:00Z", None).unwrap()
+    );
+    // Independently: the pool's liquidity L = 5000/√10 is fixed at the first open;
+    // at the 11.5 open its reserves are L/√11.5 BTC and L·√11.5 USDT; the swap spends
+    // the budget less gas: out = 0.997·s·r_base / (r_quote + 0.997·s).
+    let l = 5000.0 / 10f64.sqrt();
+    let (rb, rq) = (l / 11.5f64.sqrt(), l * 11.5f64.sqrt());
+    let s = 1000.0 - 0.5;
+    let out = 0.997 * s * rb / (rq + 0.997 * s);
+    let qty: f64 = buy.qty.to_string().parse().unwrap();
+    assert!(qty <= out && out - qty < 1e-7, "qty {qty} vs formula {out}");
+    // Cash moved by exactly what the swap and its gas cost, never more than the budget.
+    let cost = buy.price * buy.qty + buy.fee;
+    assert!(cost <= dec!(1000) && cost > dec!(999.99), "{cost}");
+    assert!(buy.fee > dec!(0.5), "gas plus the pool fee: {}", buy.fee);
+    // Impact: a fifth of the pool's quote side moves the price ~20 %.
+    assert!(buy.price > dec!(13), "{}", buy.price);
+    // A deeper pool gives more BTC for the same budget.
+    let deep = run("50000000");
+    assert!(deep.fills[0].qty > buy.qty);
+    let deep_price: f64 = deep.fills[0].price.to_string().parse().unwrap();
+    assert!((deep_price / 11.5 - 1.0).abs() < 0.001, "{deep_price}");
+    // The report says which venue and costs it assumed.
+    assert!(shallow.assumptions.fill_model.contains("constant-product"));
+    assert_eq!(shallow.assumptions.taker_fee_bps, dec!(30));
+}

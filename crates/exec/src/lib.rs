@@ -8,10 +8,12 @@
 
 #![warn(missing_docs)]
 
+pub mod dex_sim;
 mod port;
 mod sim;
 mod venue;
 
+pub use dex_sim::{DexSimVenue, DexVenueConfig, PoolConfig};
 pub use port::{Balance, ExecError, ExecutionPort, SimulatedExchange};
 pub use sim::{ExecutionReport, FillModel, SimVenue, SimVenueConfig, VenueError};
 pub use venue::{ExternalVenue, Venue, VenueCommand};
