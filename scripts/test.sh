@@ -26,6 +26,22 @@ if ! command -v chromium >/dev/null 2>&1 && [[ -z "${VIGIL_CHROMIUM:-}" ]]; then
   fi
 fi
 
+# The DEX adapter's tests run a real local chain: anvil and the Uniswap V2
+# contracts, from the npm registry, into .vigil-cache/npm (not committed).
+NPM_DIR=.vigil-cache/npm
+if [[ ! -x "$NPM_DIR/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" \
+      || ! -f "$NPM_DIR/node_modules/@uniswap/v2-periphery/build/UniswapV2Router02.json" ]]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "== installing anvil and the Uniswap V2 artifacts (npm)" >&2
+    mkdir -p "$NPM_DIR"
+    cp scripts/npm-package.json "$NPM_DIR/package.json"
+    (cd "$NPM_DIR" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
+      || echo "*** npm install failed: the on-chain DEX tests will be SKIPPED ***" >&2
+  else
+    echo "*** npm not found: the on-chain DEX tests will be SKIPPED ***" >&2
+  fi
+fi
+
 cargo test --workspace --locked "$@"
 
 if [[ -z "${VIGIL_TEST_POSTGRES_URL:-}" ]]; then
