@@ -178,9 +178,13 @@ pub struct LiveSection {
     /// How often working orders are polled for fills.
     #[serde(default = "default_poll_every")]
     pub poll_every: Interval,
-    /// Credentials come from `<credentials_env>_API_KEY` and `_API_SECRET`.
+    /// Credentials come from `<credentials_env>_API_KEY` and `_API_SECRET`…
     #[serde(default = "default_credentials_env")]
     pub credentials_env: String,
+    /// … or from this encrypted keystore file (relative to the config; made by
+    /// `vigil keystore create`), whose password is in `VIGIL_KEYSTORE_PASSWORD`.
+    #[serde(default)]
+    pub keystore: Option<std::path::PathBuf>,
 }
 
 fn default_binance_url() -> String {

@@ -638,7 +638,7 @@ pub async fn run(
     })?;
 
     // Live: confirmation, credentials, clock, filters and key permissions first.
-    let live = live::connect(&cfg, options.live, &parts.universe).await?;
+    let live = live::connect(&cfg, &dir, options.live, &parts.universe).await?;
     let journal_target = cfg.journal_target(&dir);
     let journal = Journal::open(&journal_target).await?;
     let started_at = std::time::SystemTime::now()

@@ -104,9 +104,10 @@ pub struct Live {
 
 /// Checks the mode against the command, the confirmation, and connects the
 /// adapter (clock sync, filters, key permissions). Credentials come from the
-/// environment only.
+/// environment or an encrypted keystore (paths relative to `dir`), never flags.
 pub async fn connect(
     cfg: &AgentConfig,
+    dir: &std::path::Path,
     want_live: bool,
     universe: &Universe,
 ) -> Result<Option<Live>, AgentError> {
@@ -139,8 +140,18 @@ pub async fn connect(
             section.exchange
         )));
     }
-    let credentials = Credentials::from_env(&section.credentials_env)
-        .map_err(|e| AgentError::Config(format!("live credentials: {e}")))?;
+    let credentials = match &section.keystore {
+        Some(file) => {
+            let password = std::env::var("VIGIL_KEYSTORE_PASSWORD").map_err(|_| {
+                AgentError::Config(
+                    "[live] keystore needs VIGIL_KEYSTORE_PASSWORD in the environment".into(),
+                )
+            })?;
+            Credentials::from_keystore(&crate::config::resolve(dir, file), &password)
+        }
+        None => Credentials::from_env(&section.credentials_env),
+    }
+    .map_err(|e| AgentError::Config(format!("live credentials: {e}")))?;
     let prefix = section.order_prefix.clone().unwrap_or_else(|| {
         let p: String = cfg
             .name

@@ -77,6 +77,57 @@ impl Credentials {
     }
 }
 
+/// What a keystore file holds (encrypted).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeystorePayload {
+    api_key: String,
+    api_secret: String,
+}
+
+impl Credentials {
+    /// Decrypts credentials from an encrypted keystore file (the Ethereum JSON
+    /// keystore format: scrypt key derivation, AES-128-CTR, a MAC that detects a
+    /// wrong password or a damaged file).
+    pub fn from_keystore(
+        path: &std::path::Path,
+        password: &str,
+    ) -> Result<Credentials, CredentialsError> {
+        let bytes = eth_keystore::decrypt_key(path, password).map_err(|e| {
+            CredentialsError(format!(
+                "{}: cannot decrypt the keystore (wrong password or damaged file): {e}",
+                path.display()
+            ))
+        })?;
+        let payload: KeystorePayload = serde_json::from_slice(&bytes).map_err(|_| {
+            CredentialsError(format!(
+                "{}: not a vigil credentials keystore",
+                path.display()
+            ))
+        })?;
+        Ok(Credentials {
+            key: ApiKey::new(payload.api_key),
+            secret: ApiSecret::new(payload.api_secret),
+        })
+    }
+
+    /// Writes these credentials as an encrypted keystore file `dir/name`.
+    pub fn write_keystore(
+        &self,
+        dir: &std::path::Path,
+        name: &str,
+        password: &str,
+    ) -> Result<std::path::PathBuf, CredentialsError> {
+        let payload = serde_json::to_vec(&KeystorePayload {
+            api_key: self.key.expose().to_string(),
+            api_secret: self.secret.expose().to_string(),
+        })
+        .map_err(|e| CredentialsError(e.to_string()))?;
+        eth_keystore::encrypt_key(dir, &mut rand::thread_rng(), payload, password, Some(name))
+            .map_err(|e| CredentialsError(format!("writing the keystore: {e}")))?;
+        Ok(dir.join(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +144,28 @@ mod tests {
         assert!(!shown.contains("NhqPtmdSJ"), "{shown}");
         assert!(!shown.contains("vmPUZE6mv9SD5VNH"), "{shown}");
         assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn keystore_round_trips_and_refuses_a_wrong_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Credentials {
+            key: ApiKey::new("the-key"),
+            secret: ApiSecret::new("the-secret"),
+        };
+        let path = c
+            .write_keystore(dir.path(), "binance.json", "correct horse")
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("the-secret") && !text.contains("the-key"),
+            "encrypted at rest"
+        );
+        assert_eq!(
+            Credentials::from_keystore(&path, "correct horse").unwrap(),
+            c
+        );
+        let err = Credentials::from_keystore(&path, "wrong").unwrap_err();
+        assert!(err.0.contains("wrong password"), "{}", err.0);
     }
 }

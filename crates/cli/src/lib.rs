@@ -38,7 +38,7 @@ pub struct PaperDoctests;
 #[doc = include_str!("../../../docs/grades.md")]
 pub struct GradesDoctests;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -159,6 +159,16 @@ enum Command {
         /// No live status line.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Encrypt exchange credentials into a keystore file for `[live] keystore`.
+    /// Reads BINANCE_API_KEY, BINANCE_API_SECRET and VIGIL_KEYSTORE_PASSWORD from the
+    /// environment (never from flags, which end up in shell history).
+    Keystore {
+        /// The keystore file to write.
+        out: PathBuf,
+        /// Environment prefix of the credentials.
+        #[arg(long, default_value = "BINANCE")]
+        credentials_env: String,
     },
     /// Show an agent's positions and PnL from its journal.
     Status {
@@ -422,6 +432,34 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
             progress_every,
             quiet,
         } => run_agent(registry, config, progress_every, false, quiet, true),
+        Command::Keystore {
+            out,
+            credentials_env,
+        } => {
+            let creds = vigil_binance::Credentials::from_env(&credentials_env)?;
+            let password = std::env::var("VIGIL_KEYSTORE_PASSWORD")
+                .context("VIGIL_KEYSTORE_PASSWORD is not set")?;
+            if password.len() < 12 {
+                anyhow::bail!("VIGIL_KEYSTORE_PASSWORD: use at least 12 characters");
+            }
+            if out.exists() {
+                anyhow::bail!("{} exists; not overwriting it", out.display());
+            }
+            let dir = out
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let name = out
+                .file_name()
+                .and_then(|n| n.to_str())
+                .context("the keystore path needs a file name")?;
+            let path = creds.write_keystore(dir, name, &password)?;
+            println!(
+                "wrote {} (encrypted; the password is not stored)",
+                path.display()
+            );
+            Ok(())
+        }
         Command::Status { config, json } => {
             let rt = runtime()?;
             let st = rt.block_on(vigil_agent::journal_status(&config))?;

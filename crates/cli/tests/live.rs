@@ -106,6 +106,13 @@ poll_every = "1s"
     path
 }
 
+/// The same agent, with its credentials in an encrypted keystore instead.
+fn use_keystore(config: &Path) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let text = text.replace("[live]\n", "[live]\nkeystore = \"creds.json\"\n");
+    std::fs::write(config, text).unwrap();
+}
+
 fn vigil(args: &[&str], config: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vigil"));
     c.args(args)
@@ -224,4 +231,53 @@ async fn live_trading_needs_the_confirmation_and_the_live_command() {
     let out = vigil(&["paper", "-q"], &cfg).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("vigil live"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_can_come_from_an_encrypted_keystore() {
+    let m = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), &m.url(), true);
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["keystore"])
+        .arg(dir.path().join("creds.json"))
+        .env("BINANCE_API_KEY", KEY)
+        .env("BINANCE_API_SECRET", SECRET)
+        .env("VIGIL_KEYSTORE_PASSWORD", "a long enough password")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = std::fs::read_to_string(dir.path().join("creds.json")).unwrap();
+    assert!(!stored.contains(SECRET) && !stored.contains(KEY));
+    use_keystore(&cfg);
+    // No credentials in the environment, only the keystore's password.
+    let run = |password: &str| {
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["live", "-q"])
+            .arg(&cfg)
+            .env_remove("BINANCE_API_KEY")
+            .env_remove("BINANCE_API_SECRET")
+            .env("VIGIL_KEYSTORE_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let wrong = run("not the password");
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong password"));
+    assert!(m.requests().is_empty());
+    let ok = run("a long enough password");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        m.orders().len(),
+        5,
+        "the grid's buys were placed with the keystore's key"
+    );
 }
