@@ -152,7 +152,8 @@ pub const LIVE_CONFIRMATION: &str = "I understand this agent trades real money";
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LiveSection {
-    /// The exchange adapter: `binance`.
+    /// The adapter: `binance` (spot, signed REST) or `uniswap-v2` (on-chain swaps
+    /// through a Uniswap V2 router or fork; `[live.dex]`).
     pub exchange: String,
     /// Must equal [`LIVE_CONFIRMATION`].
     #[serde(default)]
@@ -185,6 +186,13 @@ pub struct LiveSection {
     /// `vigil keystore create`), whose password is in `VIGIL_KEYSTORE_PASSWORD`.
     #[serde(default)]
     pub keystore: Option<std::path::PathBuf>,
+    /// `exchange = "uniswap-v2"`: the chain, router and token allow-list.
+    #[serde(default)]
+    pub dex: Option<vigil_dex::DexSettings>,
+    /// The wallet: an encrypted JSON keystore (password in `VIGIL_KEYSTORE_PASSWORD`);
+    /// without it, the key in `VIGIL_WALLET_KEY`.
+    #[serde(default)]
+    pub wallet_keystore: Option<std::path::PathBuf>,
 }
 
 fn default_binance_url() -> String {

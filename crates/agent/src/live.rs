@@ -94,10 +94,47 @@ impl Venue for AgentVenue {
     }
 }
 
+/// The adapter behind a live agent.
+pub enum LiveAdapter {
+    /// Binance spot.
+    Binance(BinanceExecution),
+    /// A Uniswap V2 router (or fork), on-chain.
+    Dex(vigil_dex::UniswapV2Execution),
+}
+
+impl LiveAdapter {
+    fn port(&self) -> &dyn ExecutionPort {
+        match self {
+            LiveAdapter::Binance(a) => a,
+            LiveAdapter::Dex(a) => a,
+        }
+    }
+    /// Reports produced since the last call.
+    pub fn take_reports(&self) -> Vec<ExecutionReport> {
+        match self {
+            LiveAdapter::Binance(a) => a.take_reports(),
+            LiveAdapter::Dex(a) => a.take_reports(),
+        }
+    }
+    /// Asks the venue about working orders (swaps are atomic: nothing to ask).
+    pub async fn poll(&self) -> Result<(), String> {
+        match self {
+            LiveAdapter::Binance(a) => a.poll().await.map_err(|e| e.to_string()),
+            LiveAdapter::Dex(_) => Ok(()),
+        }
+    }
+    /// The latest price (for the exchange's notional checks).
+    pub fn set_reference_price(&self, instrument: vigil_core::InstrumentId, price: Decimal) {
+        if let LiveAdapter::Binance(a) = self {
+            a.set_reference_price(instrument, price);
+        }
+    }
+}
+
 /// A connected live venue.
 pub struct Live {
     /// The adapter.
-    pub adapter: BinanceExecution,
+    pub adapter: LiveAdapter,
     /// How often working orders are polled.
     pub poll_every: Duration,
 }
@@ -134,12 +171,43 @@ pub async fn connect(
             "refusing to trade real funds without confirmation: set [live] confirm = \"{LIVE_CONFIRMATION}\""
         )));
     }
-    if section.exchange != "binance" {
-        return Err(AgentError::Config(format!(
-            "[live] exchange `{}`: the only exchange adapter is `binance`",
-            section.exchange
-        )));
-    }
+    let adapter = match section.exchange.as_str() {
+        "binance" => LiveAdapter::Binance(connect_binance(cfg, dir, section, universe).await?),
+        "uniswap-v2" => {
+            let settings = section.dex.clone().ok_or_else(|| {
+                AgentError::Config("exchange = \"uniswap-v2\" needs a [live.dex] section".into())
+            })?;
+            let keystore = section
+                .wallet_keystore
+                .as_ref()
+                .map(|p| crate::config::resolve(dir, p));
+            let signer = vigil_dex::wallet_from_env(keystore.as_deref())
+                .map_err(|e| AgentError::Config(format!("live wallet: {e}")))?;
+            LiveAdapter::Dex(
+                vigil_dex::UniswapV2Execution::connect(settings, signer, universe)
+                    .await
+                    .map_err(|e| AgentError::Live(e.to_string()))?,
+            )
+        }
+        other => {
+            return Err(AgentError::Config(format!(
+                "[live] exchange `{other}`: the adapters are `binance` and `uniswap-v2`"
+            )))
+        }
+    };
+    tracing::info!(exchange = %section.exchange, "connected to the venue");
+    Ok(Some(Live {
+        adapter,
+        poll_every: Duration::from_nanos(section.poll_every.nanos().max(1) as u64),
+    }))
+}
+
+async fn connect_binance(
+    cfg: &AgentConfig,
+    dir: &std::path::Path,
+    section: &LiveSection,
+    universe: &Universe,
+) -> Result<BinanceExecution, AgentError> {
     let credentials = match &section.keystore {
         Some(file) => {
             let password = std::env::var("VIGIL_KEYSTORE_PASSWORD").map_err(|_| {
@@ -183,10 +251,7 @@ pub async fn connect(
         .await
         .map_err(live_err)?;
     tracing::info!(adapter = ?adapter, "connected to the exchange");
-    Ok(Some(Live {
-        adapter,
-        poll_every: Duration::from_nanos(section.poll_every.nanos().max(1) as u64),
-    }))
+    Ok(adapter)
 }
 
 impl Live {
@@ -197,7 +262,7 @@ impl Live {
         let mut out = Vec::new();
         for cmd in commands {
             match cmd {
-                VenueCommand::Submit { order } => match self.adapter.submit(&order).await {
+                VenueCommand::Submit { order } => match self.adapter.port().submit(&order).await {
                     Ok(()) => {}
                     Err(ExecError::Rejected(reason)) => {
                         let mut closed = order.clone();
@@ -209,7 +274,7 @@ impl Live {
                     }
                 },
                 VenueCommand::Cancel { id, reason } => {
-                    if let Err(e) = self.adapter.cancel(id).await {
+                    if let Err(e) = self.adapter.port().cancel(id).await {
                         tracing::warn!(order = %id, reason, error = %e, "cancel not confirmed");
                     }
                 }
@@ -229,22 +294,41 @@ impl Live {
         portfolio: &Portfolio,
         universe: &Universe,
     ) -> Result<Vec<ExecutionReport>, AgentError> {
-        let reports = self
-            .adapter
-            .reconcile(open)
-            .await
-            .map_err(|e| AgentError::Live(format!("reconciling open orders: {e}")))?;
-        let foreign = self
-            .adapter
-            .foreign_open_orders()
-            .await
-            .map_err(|e| AgentError::Live(format!("listing open orders: {e}")))?;
-        for o in &foreign {
-            tracing::warn!(symbol = %o.symbol, client_order_id = %o.client_order_id,
-                "a working order at the exchange is not in this agent's journal; left alone");
-        }
+        let reports = match &self.adapter {
+            LiveAdapter::Binance(a) => {
+                let reports = a
+                    .reconcile(open)
+                    .await
+                    .map_err(|e| AgentError::Live(format!("reconciling open orders: {e}")))?;
+                let foreign = a
+                    .foreign_open_orders()
+                    .await
+                    .map_err(|e| AgentError::Live(format!("listing open orders: {e}")))?;
+                for o in &foreign {
+                    tracing::warn!(symbol = %o.symbol, client_order_id = %o.client_order_id,
+                        "a working order at the exchange is not in this agent's journal; left alone");
+                }
+                reports
+            }
+            LiveAdapter::Dex(_) => {
+                // A swap is atomic; one the journal still has open was journaled and
+                // perhaps sent when the agent died. It is never sent again; whether
+                // it executed shows in the wallet, which the balance check compares.
+                open.iter()
+                    .map(|o| {
+                        let mut closed = o.clone();
+                        let _ = closed.reject(
+                            o.updated_at,
+                            "outcome unknown after a restart: not re-sent (the balance check decides)",
+                        );
+                        ExecutionReport::Closed { order: closed }
+                    })
+                    .collect()
+            }
+        };
         let balances = self
             .adapter
+            .port()
             .balances()
             .await
             .map_err(|e| AgentError::Live(format!("reading balances: {e}")))?;

@@ -21,6 +21,9 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
@@ -345,7 +348,32 @@ impl UniswapV2Execution {
         let router = IUniswapV2Router02::new(self.settings.router, &self.provider);
         let chain = |e: alloy::contract::Error| ExecError::Unavailable(e.to_string());
         // The input amount and the quoted output.
-        let (amount_in, quoted_out) = match (req.side, req.size) {
+        // A quote-sized buy's amount includes its costs: keep back the most gas the
+        // swap may burn (the cap at the current gas price), valued at native_price.
+        let size = match (req.side, req.size) {
+            (Side::Buy, OrderSize::Quote(q)) => {
+                let gas_price = self
+                    .provider
+                    .get_gas_price()
+                    .await
+                    .map_err(|e| ExecError::Unavailable(e.to_string()))?;
+                let worst_gas = from_units(
+                    U256::from(gas_price)
+                        * U256::from(self.settings.gas_cap + self.settings.gas_cap / 5),
+                    18,
+                ) * self.settings.native_price;
+                let spend = q - worst_gas;
+                if spend <= Decimal::ZERO {
+                    return Err(self.reject(
+                        order,
+                        format!("{q} does not cover the gas ({worst_gas} at the cap)"),
+                    ));
+                }
+                OrderSize::Quote(spend)
+            }
+            (_, size) => size,
+        };
+        let (amount_in, quoted_out) = match (req.side, size) {
             (Side::Buy, OrderSize::Quote(q)) | (Side::Sell, OrderSize::Base(q)) => {
                 let amount_in = to_units(q, token_in.decimals)
                     .ok_or_else(|| self.reject(order, format!("amount {q} out of range")))?;
