@@ -50,6 +50,26 @@ pub enum Fault {
     },
 }
 
+/// Filters like Binance's BTCUSDT (tick 0.01, step 0.00001, min notional 5, min
+/// notional applied to market orders) for `symbol` = `base` + `quote`.
+pub fn spot_filters(base: &str, quote: &str) -> SymbolFilters {
+    SymbolFilters {
+        symbol: format!("{base}{quote}"),
+        base_asset: base.into(),
+        quote_asset: quote.into(),
+        min_price: Decimal::new(1, 2),
+        max_price: Decimal::from(1_000_000),
+        tick_size: Decimal::new(1, 2),
+        min_qty: Decimal::new(1, 5),
+        max_qty: Decimal::from(9000),
+        step_size: Decimal::new(1, 5),
+        min_notional: Decimal::from(5),
+        min_notional_market: true,
+        max_notional: Decimal::ZERO,
+        max_notional_market: false,
+    }
+}
+
 /// One symbol the mock trades.
 #[derive(Clone, Debug)]
 pub struct MockSymbol {

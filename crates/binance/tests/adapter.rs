@@ -8,10 +8,8 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use vigil_binance::client::{BinanceClient, BinanceError, ClientConfig};
-use vigil_binance::mock::{Fault, MockConfig, MockExchange, MockSymbol};
-use vigil_binance::{
-    ApiKey, ApiSecret, BinanceExecution, BinanceSettings, Credentials, SymbolFilters,
-};
+use vigil_binance::mock::{spot_filters, Fault, MockConfig, MockExchange, MockSymbol};
+use vigil_binance::{ApiKey, ApiSecret, BinanceExecution, BinanceSettings, Credentials};
 use vigil_core::{
     ClientOrderId, InstrumentSpec, Order, OrderKind, OrderRequest, OrderSize, OrderStatus, Side,
     TimeInForce, Timestamp, Universe,
@@ -21,30 +19,12 @@ use vigil_exec::{ExecError, ExecutionPort, ExecutionReport};
 const KEY: &str = "test-key-0123456789";
 const SECRET: &str = "test-secret-abcdefghijklmnopqrstuvwxyz";
 
-fn btcusdt() -> SymbolFilters {
-    SymbolFilters {
-        symbol: "BTCUSDT".into(),
-        base_asset: "BTC".into(),
-        quote_asset: "USDT".into(),
-        min_price: dec!(0.01),
-        max_price: dec!(1000000),
-        tick_size: dec!(0.01),
-        min_qty: dec!(0.00001),
-        max_qty: dec!(9000),
-        step_size: dec!(0.00001),
-        min_notional: dec!(5),
-        min_notional_market: true,
-        max_notional: Decimal::ZERO,
-        max_notional_market: false,
-    }
-}
-
 async fn mock(can_withdraw: bool) -> MockExchange {
     MockExchange::start(MockConfig {
         api_key: KEY.into(),
         secret: SECRET.into(),
         symbols: vec![MockSymbol {
-            filters: btcusdt(),
+            filters: spot_filters("BTC", "USDT"),
             price: dec!(30000),
         }],
         balances: vec![("USDT".into(), dec!(10000)), ("BTC".into(), dec!(0.5))],

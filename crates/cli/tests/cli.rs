@@ -108,21 +108,25 @@ fn strategies_lists_plugins_and_parameters() {
     assert!(s.contains("fast") && s.contains("slow"));
 }
 
+/// Runs a shipped sweep file on `threads` threads and returns its JSON report.
+fn sweep_json(file: &str, threads: &str, dir: &Path) -> String {
+    let out = dir.join(format!("sweep-{threads}.json"));
+    let o = vigil()
+        .arg("sweep")
+        .arg(root().join("backtests/sweeps").join(file))
+        .args(["--threads", threads, "--json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_to_string(out).unwrap()
+}
+
 #[test]
 fn sweeps_are_identical_on_one_thread_or_many() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |threads: &str, out: &str| {
-        let o = vigil()
-            .arg("sweep")
-            .arg(root().join("backtests/sweeps/grade-momentum.toml"))
-            .args(["--threads", threads, "--json"])
-            .arg(dir.path().join(out))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::read_to_string(dir.path().join(out)).unwrap()
-    };
-    let (one, many) = (run("1", "one.json"), run("4", "many.json"));
+    let run = |threads: &str| sweep_json("grade-momentum.toml", threads, dir.path());
+    let (one, many) = (run("1"), run("4"));
     assert_eq!(one, many, "sweep results depend on the thread count");
     let v: serde_json::Value = serde_json::from_str(&one).unwrap();
     let rows = v["rows"].as_array().unwrap();
@@ -143,18 +147,8 @@ fn sweeps_are_identical_on_one_thread_or_many() {
 #[test]
 fn walk_forward_reports_only_out_of_sample_and_ignores_thread_count() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |threads: &str, out: &str| {
-        let o = vigil()
-            .arg("sweep")
-            .arg(root().join("backtests/sweeps/grade-momentum-walk-forward.toml"))
-            .args(["--threads", threads, "--json"])
-            .arg(dir.path().join(out))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::read_to_string(dir.path().join(out)).unwrap()
-    };
-    let (one, many) = (run("1", "one.json"), run("3", "many.json"));
+    let run = |threads: &str| sweep_json("grade-momentum-walk-forward.toml", threads, dir.path());
+    let (one, many) = (run("1"), run("3"));
     assert_eq!(one, many, "walk-forward depends on the thread count");
     let v: serde_json::Value = serde_json::from_str(&one).unwrap();
     let wf = &v["walk_forward"];

@@ -7,38 +7,18 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use vigil_binance::mock::{MockConfig, MockExchange, MockSymbol};
-use vigil_binance::SymbolFilters;
+use vigil_binance::mock::{spot_filters, MockConfig, MockExchange, MockSymbol};
 
 const KEY: &str = "live-test-key";
 const SECRET: &str = "live-test-secret-0123456789";
-
-fn filters() -> SymbolFilters {
-    SymbolFilters {
-        symbol: "BTCUSDT".into(),
-        base_asset: "BTC".into(),
-        quote_asset: "USDT".into(),
-        min_price: dec!(0.01),
-        max_price: dec!(1000000),
-        tick_size: dec!(0.01),
-        min_qty: dec!(0.00001),
-        max_qty: dec!(9000),
-        step_size: dec!(0.00001),
-        min_notional: dec!(5),
-        min_notional_market: true,
-        max_notional: Decimal::ZERO,
-        max_notional_market: false,
-    }
-}
 
 async fn mock() -> MockExchange {
     MockExchange::start(MockConfig {
         api_key: KEY.into(),
         secret: SECRET.into(),
         symbols: vec![MockSymbol {
-            filters: filters(),
+            filters: spot_filters("BTC", "USDT"),
             price: dec!(47300),
         }],
         balances: vec![("USDT".into(), dec!(10000))],
