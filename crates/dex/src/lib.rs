@@ -582,6 +582,41 @@ mod tests {
     }
 
     #[test]
+    fn the_wallet_comes_from_an_encrypted_keystore() {
+        let dir = std::env::temp_dir().join(format!("vigil-dex-keystore-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (signer, _) = PrivateKeySigner::encrypt_keystore(
+            &dir,
+            &mut rand::thread_rng(),
+            [7u8; 32],
+            "a long password",
+            Some("wallet.json"),
+        )
+        .unwrap();
+        let file = dir.join("wallet.json");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains(&hex_key(&[7u8; 32])),
+            "the key is encrypted at rest"
+        );
+        // The only test in this crate that touches this variable.
+        std::env::set_var("VIGIL_KEYSTORE_PASSWORD", "a long password");
+        assert_eq!(
+            wallet_from_env(Some(&file)).unwrap().address(),
+            signer.address()
+        );
+        std::env::set_var("VIGIL_KEYSTORE_PASSWORD", "wrong");
+        let err = wallet_from_env(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("cannot decrypt"), "{err}");
+        std::env::remove_var("VIGIL_KEYSTORE_PASSWORD");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn hex_key(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
     fn revert_reasons_are_named() {
         assert_eq!(
             revert_reason("server returned an error response: error code 3: execution reverted: UniswapV2Router: EXPIRED"),
