@@ -203,16 +203,6 @@ pub fn render_html(report: &BacktestReport) -> String {
     h.push_str("</table>");
 
     // Charts.
-    let equity: Vec<(Timestamp, f64)> = report
-        .equity_curve
-        .iter()
-        .map(|p| (p.ts, approx_f64(p.equity)))
-        .collect();
-    let benchmark: Vec<(Timestamp, f64)> = report
-        .equity_curve
-        .iter()
-        .map(|p| (p.ts, p.buy_and_hold_equity))
-        .collect();
     let drawdown: Vec<(Timestamp, f64)> = report
         .equity_curve
         .iter()
@@ -220,26 +210,12 @@ pub fn render_html(report: &BacktestReport) -> String {
         .collect();
     h.push_str("<h2>Equity</h2>");
     h.push_str(
-        &LineChart {
-            title: format!("Equity ({})", report.assumptions.account_currency),
-            width: 1060,
-            height: 360,
-            y_format: YFormat::Number,
-            series: vec![
-                Series {
-                    name: "strategy".into(),
-                    color: EQUITY_COLOR,
-                    points: equity,
-                    fill: false,
-                },
-                Series {
-                    name: "buy & hold".into(),
-                    color: BENCHMARK_COLOR,
-                    points: benchmark,
-                    fill: false,
-                },
-            ],
-        }
+        &equity_chart(
+            report,
+            format!("Equity ({})", report.assumptions.account_currency),
+            1060,
+            360,
+        )
         .to_svg(),
     );
     h.push_str(
@@ -414,40 +390,40 @@ pub fn render_html(report: &BacktestReport) -> String {
     h
 }
 
-/// The equity chart alone (strategy against buy-and-hold) as SVG, for `--png`.
-pub fn equity_chart_svg(report: &BacktestReport) -> String {
+/// The strategy's equity against buy-and-hold.
+fn equity_chart(report: &BacktestReport, title: String, width: u32, height: u32) -> LineChart {
+    let curve = |f: fn(&EquityPoint) -> f64| -> Vec<(Timestamp, f64)> {
+        report.equity_curve.iter().map(|p| (p.ts, f(p))).collect()
+    };
     LineChart {
-        title: format!(
-            "{} — equity ({})",
-            report.name, report.assumptions.account_currency
-        ),
-        width: 1200,
-        height: 500,
+        title,
+        width,
+        height,
         y_format: YFormat::Number,
         series: vec![
             Series {
                 name: "strategy".into(),
                 color: EQUITY_COLOR,
-                points: report
-                    .equity_curve
-                    .iter()
-                    .map(|p| (p.ts, approx_f64(p.equity)))
-                    .collect(),
+                points: curve(|p| approx_f64(p.equity)),
                 fill: false,
             },
             Series {
                 name: "buy & hold".into(),
                 color: BENCHMARK_COLOR,
-                points: report
-                    .equity_curve
-                    .iter()
-                    .map(|p| (p.ts, p.buy_and_hold_equity))
-                    .collect(),
+                points: curve(|p| p.buy_and_hold_equity),
                 fill: false,
             },
         ],
     }
-    .to_svg()
+}
+
+/// The equity chart alone (strategy against buy-and-hold) as SVG, for `--png`.
+pub fn equity_chart_svg(report: &BacktestReport) -> String {
+    let title = format!(
+        "{} — equity ({})",
+        report.name, report.assumptions.account_currency
+    );
+    equity_chart(report, title, 1200, 500).to_svg()
 }
 
 #[cfg(test)]
