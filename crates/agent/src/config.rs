@@ -2,10 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
+use vigil_core::config::{load_toml, ConfigError, FieldError, TomlFile};
+use vigil_feed::token_metrics::GradeEndpoint;
+
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use vigil_core::{InstrumentSpec, Interval};
 use vigil_exec::SimVenueConfig;
+use vigil_feed::grade_model::GradeModelConfig;
+use vigil_feed::BarSourceConfig;
 use vigil_risk::RiskConfig;
 
 /// An agent: what it trades, with which strategy and limits, on which feed, and
@@ -72,29 +77,26 @@ pub struct AgentConfig {
     pub shutdown: ShutdownConfig,
     /// vigil's own grade model, computed from the feed's bars.
     #[serde(default)]
-    pub grade_model: Option<GradeModelSection>,
+    pub grade_model: Option<GradeModelConfig>,
     /// Poll Token Metrics for grades (key from `TOKEN_METRICS_API_KEY`).
     #[serde(default)]
-    pub token_metrics: Option<TokenMetricsSection>,
+    pub token_metrics: Option<TokenMetricsConfig>,
     /// Journal a balances/positions snapshot every this many events (default 500).
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u64,
     /// The real venue, for `mode = "live"`.
     #[serde(default)]
-    pub live: Option<LiveSection>,
+    pub live: Option<LiveConfig>,
 }
 
 fn default_snapshot_every() -> u64 {
     500
 }
 
-/// `[grade_model]`: vigil's grade model over the feed's bars.
-pub type GradeModelSection = vigil_feed::grade_model::GradeModelSettings;
-
 /// `[token_metrics]`: live grades from Token Metrics.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct TokenMetricsSection {
+pub struct TokenMetricsConfig {
     /// `trader`, `investor`, `tm`, `signals`, `hourly-signals`.
     #[serde(default = "default_endpoints")]
     pub endpoints: Vec<String>,
@@ -113,6 +115,26 @@ pub struct TokenMetricsSection {
     /// Response cache directory (relative to the config file).
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+}
+
+impl TokenMetricsConfig {
+    /// The endpoints, checked.
+    pub fn endpoints(&self) -> Result<Vec<GradeEndpoint>, FieldError> {
+        self.endpoints
+            .iter()
+            .map(|e| {
+                GradeEndpoint::from_name(e).ok_or_else(|| {
+                    FieldError::new(
+                        "token_metrics.endpoints",
+                        format!(
+                            "[token_metrics] endpoints: unknown `{e}` ({})",
+                            GradeEndpoint::NAMES
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 fn default_endpoints() -> Vec<String> {
@@ -151,10 +173,10 @@ pub const LIVE_CONFIRMATION: &str = "I understand this agent trades real money";
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct LiveSection {
+pub struct LiveConfig {
     /// The adapter: `binance` (spot, signed REST) or `uniswap-v2` (on-chain swaps
     /// through a Uniswap V2 router or fork; `[live.dex]`).
-    pub exchange: String,
+    pub exchange: Exchange,
     /// Must equal [`LIVE_CONFIRMATION`].
     #[serde(default)]
     pub confirm: Option<String>,
@@ -188,11 +210,31 @@ pub struct LiveSection {
     pub keystore: Option<std::path::PathBuf>,
     /// `exchange = "uniswap-v2"`: the chain, router and token allow-list.
     #[serde(default)]
-    pub dex: Option<vigil_dex::DexSettings>,
+    pub dex: Option<vigil_dex::UniswapV2Config>,
     /// The wallet: an encrypted JSON keystore (password in `VIGIL_KEYSTORE_PASSWORD`);
     /// without it, the key in `VIGIL_WALLET_KEY`.
     #[serde(default)]
     pub wallet_keystore: Option<std::path::PathBuf>,
+}
+
+/// The live adapters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum Exchange {
+    /// Binance spot: signed REST.
+    #[serde(rename = "binance")]
+    Binance,
+    /// A Uniswap V2 router (or fork), on-chain.
+    #[serde(rename = "uniswap-v2")]
+    UniswapV2,
+}
+
+impl std::fmt::Display for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Exchange::Binance => "binance",
+            Exchange::UniswapV2 => "uniswap-v2",
+        })
+    }
 }
 
 fn default_binance_url() -> String {
@@ -230,7 +272,7 @@ pub struct FeedConfig {
     pub kind: FeedKind,
     /// Replay: bar files.
     #[serde(default)]
-    pub bars: Vec<ReplayBars>,
+    pub bars: Vec<BarSourceConfig>,
     /// Replay: speed-up factor over real time; 0 plays as fast as possible.
     #[serde(default)]
     pub speed: f64,
@@ -247,9 +289,6 @@ pub struct FeedConfig {
     #[serde(default)]
     pub trades: bool,
 }
-
-/// One recorded bar file (see [`vigil_feed::BarSource`]).
-pub type ReplayBars = vigil_feed::BarSource;
 
 /// The status endpoint.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -271,6 +310,49 @@ pub struct ShutdownConfig {
 }
 
 impl AgentConfig {
+    /// Reads, parses and validates an agent config file; errors name the file,
+    /// the line and the field.
+    pub fn load(path: &Path) -> Result<(AgentConfig, TomlFile), ConfigError> {
+        let (cfg, file): (AgentConfig, TomlFile) = load_toml(path)?;
+        cfg.validate().map_err(|e| file.field_error(e))?;
+        Ok((cfg, file))
+    }
+
+    /// Checks what the types cannot: a name, a feed that fits its kind, a speed.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.name.trim().is_empty() {
+            return Err(FieldError::new("name", "`name` must not be empty"));
+        }
+        match self.feed.kind {
+            FeedKind::Replay if self.feed.bars.is_empty() => {
+                return Err(FieldError::new("feed", "a replay feed needs [[feed.bars]]"))
+            }
+            FeedKind::Replay if self.token_metrics.is_some() => {
+                return Err(FieldError::new(
+                    "token_metrics",
+                    "[token_metrics] polls live grades and needs a live feed; a replay uses recorded grades",
+                ))
+            }
+            FeedKind::Binance if !self.feed.bars.is_empty() => {
+                return Err(FieldError::new(
+                    "feed.bars",
+                    "[[feed.bars]] is for replay feeds; a binance feed streams the [[instruments]]",
+                ))
+            }
+            _ => {}
+        }
+        if !(self.feed.speed >= 0.0 && self.feed.speed.is_finite()) {
+            return Err(FieldError::new(
+                "feed.speed",
+                "`speed` must be 0 or positive",
+            ));
+        }
+        if let Some(tm) = &self.token_metrics {
+            tm.endpoints()?;
+        }
+        Ok(())
+    }
+
     /// Where the journal lives: the configured URL or path (paths relative to the
     /// config file), or `<name>.sqlite` next to it.
     pub fn journal_target(&self, config_dir: &Path) -> String {

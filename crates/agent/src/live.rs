@@ -8,15 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use vigil_binance::{BinanceExecution, BinanceSettings, ClientConfig, Credentials};
+use vigil_binance::{BinanceExecution, BinanceOptions, ClientConfig, Credentials};
 use vigil_core::{MarketEvent, Order, Portfolio, Timestamp, Universe};
 use vigil_exec::{
     ExecError, ExecutionPort, ExecutionReport, ExternalVenue, SimVenue, Venue, VenueCommand,
     VenueError,
 };
 
-use crate::config::{AgentConfig, LiveSection, Mode, LIVE_CONFIRMATION};
-use crate::AgentError;
+use vigil_core::config::{FieldError, TomlFile};
+
+use crate::config::{AgentConfig, Exchange, LiveConfig, Mode, LIVE_CONFIRMATION};
+use crate::error::AgentError;
 
 /// The venue an agent's engine drives: simulated (paper) or external (live).
 #[allow(clippy::large_enum_variant)]
@@ -141,58 +143,62 @@ pub struct Live {
 
 /// Checks the mode against the command, the confirmation, and connects the
 /// adapter (clock sync, filters, key permissions). Credentials come from the
-/// environment or an encrypted keystore (paths relative to `dir`), never flags.
+/// environment or an encrypted keystore (paths relative to the config file),
+/// never flags.
 pub async fn connect(
     cfg: &AgentConfig,
-    dir: &std::path::Path,
+    file: &TomlFile,
     want_live: bool,
     universe: &Universe,
 ) -> Result<Option<Live>, AgentError> {
+    let refuse = |field: &str, message: String| {
+        AgentError::Config(file.field_error(FieldError::new(field, message)))
+    };
     match (cfg.mode, want_live) {
         (Mode::Paper, false) => return Ok(None),
-        (Mode::Paper, true) => return Err(AgentError::Config(
+        (Mode::Paper, true) => return Err(refuse(
+            "mode",
             "`vigil live` needs mode = \"live\" and a [live] section; this config is a paper agent"
                 .into(),
         )),
         (Mode::Live, false) => {
-            return Err(AgentError::Config(
+            return Err(refuse(
+                "mode",
                 "this config has mode = \"live\": start it with `vigil live`, not `vigil paper`"
                     .into(),
             ))
         }
         (Mode::Live, true) => {}
     }
-    let section: &LiveSection = cfg
+    let section: &LiveConfig = cfg
         .live
         .as_ref()
-        .ok_or_else(|| AgentError::Config("mode = \"live\" needs a [live] section".into()))?;
+        .ok_or_else(|| refuse("mode", "mode = \"live\" needs a [live] section".into()))?;
     if section.confirm.as_deref() != Some(LIVE_CONFIRMATION) {
-        return Err(AgentError::Config(format!(
-            "refusing to trade real funds without confirmation: set [live] confirm = \"{LIVE_CONFIRMATION}\""
-        )));
+        return Err(refuse(
+            "live.confirm",
+            format!("refusing to trade real funds without confirmation: set [live] confirm = \"{LIVE_CONFIRMATION}\""),
+        ));
     }
-    let adapter = match section.exchange.as_str() {
-        "binance" => LiveAdapter::Binance(connect_binance(cfg, dir, section, universe).await?),
-        "uniswap-v2" => {
+    let adapter = match section.exchange {
+        Exchange::Binance => {
+            LiveAdapter::Binance(connect_binance(cfg, file, section, universe).await?)
+        }
+        Exchange::UniswapV2 => {
             let settings = section.dex.clone().ok_or_else(|| {
-                AgentError::Config("exchange = \"uniswap-v2\" needs a [live.dex] section".into())
+                refuse(
+                    "live.exchange",
+                    "exchange = \"uniswap-v2\" needs a [live.dex] section".into(),
+                )
             })?;
-            let keystore = section
-                .wallet_keystore
-                .as_ref()
-                .map(|p| crate::config::resolve(dir, p));
+            let keystore = section.wallet_keystore.as_ref().map(|p| file.resolve(p));
             let signer = vigil_dex::wallet_from_env(keystore.as_deref())
-                .map_err(|e| AgentError::Config(format!("live wallet: {e}")))?;
+                .map_err(|e| AgentError::Credentials(format!("live wallet: {e}")))?;
             LiveAdapter::Dex(
                 vigil_dex::UniswapV2Execution::connect(settings, signer, universe)
                     .await
                     .map_err(|e| AgentError::Live(e.to_string()))?,
             )
-        }
-        other => {
-            return Err(AgentError::Config(format!(
-                "[live] exchange `{other}`: the adapters are `binance` and `uniswap-v2`"
-            )))
         }
     };
     tracing::info!(exchange = %section.exchange, "connected to the venue");
@@ -204,22 +210,23 @@ pub async fn connect(
 
 async fn connect_binance(
     cfg: &AgentConfig,
-    dir: &std::path::Path,
-    section: &LiveSection,
+    file: &TomlFile,
+    section: &LiveConfig,
     universe: &Universe,
 ) -> Result<BinanceExecution, AgentError> {
+    let config_file = file;
     let credentials = match &section.keystore {
-        Some(file) => {
+        Some(keystore) => {
             let password = std::env::var("VIGIL_KEYSTORE_PASSWORD").map_err(|_| {
-                AgentError::Config(
+                AgentError::Credentials(
                     "[live] keystore needs VIGIL_KEYSTORE_PASSWORD in the environment".into(),
                 )
             })?;
-            Credentials::from_keystore(&crate::config::resolve(dir, file), &password)
+            Credentials::from_keystore(&config_file.resolve(keystore), &password)
         }
         None => Credentials::from_env(&section.credentials_env),
     }
-    .map_err(|e| AgentError::Config(format!("live credentials: {e}")))?;
+    .map_err(|e| AgentError::Credentials(format!("live credentials: {e}")))?;
     let prefix = section.order_prefix.clone().unwrap_or_else(|| {
         let p: String = cfg
             .name
@@ -233,7 +240,7 @@ async fn connect_binance(
             p
         }
     });
-    let settings = BinanceSettings {
+    let settings = BinanceOptions {
         client: ClientConfig {
             base_url: section.base_url.trim_end_matches('/').to_string(),
             recv_window_ms: section.recv_window_ms,

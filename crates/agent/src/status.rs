@@ -1,19 +1,20 @@
-//! The status endpoint: `/health`, `/status` (JSON), `/metrics` (Prometheus text).
+//! What the agent reports about itself: the status the engine loop keeps up to
+//! date and the HTTP server (`server.rs`) reads, and its Prometheus form.
 
 use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use vigil_core::{Portfolio, Universe};
+use vigil_engine::Engine;
+use vigil_exec::Venue;
 
-use crate::observer::Counters;
+use crate::observer::{Counters, JournalObserver};
+use crate::phase::Phase;
 
-/// One position, for `/status`.
-#[derive(Clone, Debug, Serialize, Default)]
+/// One position, for `/status` and the journal's snapshots.
+#[derive(Clone, Debug, Serialize, Deserialize, Default, PartialEq, Eq)]
 pub struct PositionStatus {
     /// Instrument.
     pub instrument: String,
@@ -45,8 +46,8 @@ pub struct OrderStatusView {
 pub struct AgentStatus {
     /// The agent's name.
     pub name: String,
-    /// `starting`, `recovering`, `running`, `stopping`, `finished`.
-    pub phase: String,
+    /// Where the agent is in its life.
+    pub phase: Phase,
     /// Last input sequence number.
     pub seq: i64,
     /// Time of the last market event (RFC 3339).
@@ -76,25 +77,102 @@ pub struct AgentStatus {
     pub feed_stats: Option<std::sync::Arc<vigil_feed::binance::FeedStats>>,
 }
 
-/// The status, shared between the engine loop and the HTTP server.
-pub type SharedStatus = Arc<Mutex<AgentStatus>>;
-
-fn read(s: &SharedStatus) -> AgentStatus {
-    let mut st = s.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let live = st
-        .feed_stats
-        .as_ref()
-        .map_or(0, |f| f.rejects.load(std::sync::atomic::Ordering::Relaxed));
-    st.feed_rejects = live + st.skipped_events;
-    st
+impl PositionStatus {
+    /// The open positions of a portfolio, in instrument order.
+    pub fn all(portfolio: &Portfolio, universe: &Universe) -> Vec<PositionStatus> {
+        portfolio
+            .open_positions()
+            .map(|x| PositionStatus {
+                instrument: universe.get(x.instrument).symbol.clone(),
+                qty: x.qty.to_string(),
+                avg_price: x.avg_price.to_string(),
+                mark: x.mark.map(|m| m.to_string()),
+                unrealised_pnl: x.unrealised_pnl().to_string(),
+            })
+            .collect()
+    }
 }
 
-async fn health() -> &'static str {
-    "ok\n"
-}
+/// The status, shared between the engine loop (the only writer) and the HTTP
+/// server. A panic while the lock was held cannot leave the status unreadable:
+/// the lock's poison is ignored (the status is rewritten on the next input).
+#[derive(Clone, Debug, Default)]
+pub struct SharedStatus(Arc<Mutex<AgentStatus>>);
 
-async fn status(State(s): State<SharedStatus>) -> Json<AgentStatus> {
-    Json(read(&s))
+impl SharedStatus {
+    /// A status for the agent `name`, in the `starting` phase.
+    pub fn new(name: &str) -> SharedStatus {
+        SharedStatus(Arc::new(Mutex::new(AgentStatus {
+            name: name.to_string(),
+            ..AgentStatus::default()
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, AgentStatus> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the status in place.
+    pub fn update(&self, f: impl FnOnce(&mut AgentStatus)) {
+        f(&mut self.lock());
+    }
+
+    /// Moves to a phase (logged).
+    pub fn set_phase(&self, phase: Phase) {
+        tracing::info!(phase = %phase, "agent phase");
+        self.update(|s| s.phase = phase);
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.lock().phase
+    }
+
+    /// A copy for readers, with the feed's live reject counter folded in.
+    pub fn read(&self) -> AgentStatus {
+        let mut st = self.lock().clone();
+        let live = st
+            .feed_stats
+            .as_ref()
+            .map_or(0, |f| f.rejects.load(Ordering::Relaxed));
+        st.feed_rejects = live + st.skipped_events;
+        st
+    }
+
+    /// Copies the engine's state after input `seq`: clock, lag, cash, equity,
+    /// trading state and counters always; positions and working orders when
+    /// `full` (they cost an allocation each).
+    pub fn refresh<V: Venue>(&self, engine: &Engine<JournalObserver, V>, seq: i64, full: bool) {
+        let mut s = self.lock();
+        let p = engine.portfolio();
+        s.seq = seq;
+        s.counters = engine.observer().counters.clone();
+        let now = engine.now();
+        if now.nanos() > i64::MIN {
+            s.last_event_time = Some(now.to_rfc3339());
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64);
+            s.feed_lag_seconds = (wall - now.nanos()) as f64 / 1e9;
+        }
+        s.cash = p.account_cash().to_string();
+        s.equity = p.equity().to_string();
+        s.trading_state = engine.trading_state().to_string();
+        if full {
+            let u = engine.universe();
+            s.positions = PositionStatus::all(p, u);
+            s.open_orders = engine
+                .open_orders()
+                .iter()
+                .map(|o| OrderStatusView {
+                    id: o.id.0,
+                    instrument: u.get(o.request.instrument).symbol.clone(),
+                    side: o.request.side.to_string(),
+                    status: format!("{:?}", o.status).to_lowercase(),
+                })
+                .collect();
+        }
+    }
 }
 
 /// The Prometheus text exposition of a status.
@@ -175,20 +253,4 @@ pub fn prometheus(s: &AgentStatus) -> String {
         );
     }
     out
-}
-
-async fn metrics(State(s): State<SharedStatus>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        prometheus(&read(&s)),
-    )
-}
-
-/// The router serving the status endpoints.
-pub fn router(shared: SharedStatus) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/status", get(status))
-        .route("/metrics", get(metrics))
-        .with_state(shared)
 }

@@ -1,12 +1,13 @@
 //! Backtest configuration (TOML).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use vigil_core::{InstrumentSpec, Interval};
+use vigil_core::config::{load_toml, TomlFile};
+use vigil_core::{InstrumentSpec, Interval, Timestamp};
 use vigil_exec::SimVenueConfig;
+pub use vigil_feed::BarSourceConfig;
 
 /// A backtest config file.
 ///
@@ -70,7 +71,7 @@ pub struct BacktestConfig {
     pub output: OutputConfig,
     /// vigil's own grade model, computed from the bars as the backtest runs.
     #[serde(default)]
-    pub grade_model: Option<vigil_feed::grade_model::GradeModelSettings>,
+    pub grade_model: Option<vigil_feed::grade_model::GradeModelConfig>,
 }
 
 /// Data sources.
@@ -84,9 +85,6 @@ pub struct DataConfig {
     #[serde(default)]
     pub grades: Vec<GradeSourceConfig>,
 }
-
-/// One bar file (see [`vigil_feed::BarSource`]).
-pub type BarSourceConfig = vigil_feed::BarSource;
 
 /// One grades file.
 #[derive(Clone, Debug, Deserialize)]
@@ -106,7 +104,7 @@ pub struct GradeSourceConfig {
 }
 
 /// What the report includes.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
     /// Spacing of equity-curve points (the curve is sampled, not stored per bar).
@@ -134,51 +132,73 @@ impl Default for OutputConfig {
     }
 }
 
-/// A config file error, with the file and (where known) the line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file.
-    pub path: PathBuf,
-    /// 1-based line, when known.
-    pub line: Option<usize>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{}: {}", self.path.display(), l, self.message),
-            None => write!(f, "{}: {}", self.path.display(), self.message),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use vigil_core::config::ConfigError;
 
 impl BacktestConfig {
     /// Parses a config from TOML text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<BacktestConfig, ConfigError> {
-        toml::from_str::<BacktestConfig>(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            ConfigError {
-                path: path.to_path_buf(),
-                line,
-                message: e.message().trim().to_string(),
-            }
-        })
+        TomlFile::from_text(path, text).parse()
+    }
+}
+
+/// A backtest config as loaded: the parsed config and the file it came from (its
+/// path, directory and text, to resolve data paths and place errors). Variants
+/// for sweeps, walk-forward windows and stress runs are derived from it without
+/// reading the file again; [`LoadedConfig::build`] makes the [`crate::Backtest`].
+#[derive(Clone, Debug)]
+pub struct LoadedConfig {
+    /// The parsed config.
+    pub config: BacktestConfig,
+    /// The file.
+    pub file: TomlFile,
+}
+
+impl LoadedConfig {
+    /// Reads and parses a backtest config file.
+    pub fn load(path: impl AsRef<Path>) -> Result<LoadedConfig, ConfigError> {
+        let (config, file) = load_toml(path)?;
+        Ok(LoadedConfig { config, file })
     }
 
-    /// Reads and parses a config file.
-    pub fn load(path: &Path) -> Result<(BacktestConfig, String), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            path: path.to_path_buf(),
-            line: None,
-            message: e.to_string(),
-        })?;
-        Ok((BacktestConfig::parse(&text, path)?, text))
+    /// The config file's path.
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// The directory data paths are relative to.
+    pub fn dir(&self) -> PathBuf {
+        self.file.dir()
+    }
+
+    /// The same config with some strategy parameters replaced.
+    pub fn with_params(&self, params: &toml::Table) -> LoadedConfig {
+        let mut next = self.clone();
+        for (k, v) in params {
+            next.config.strategy.insert(k.clone(), v.clone());
+        }
+        next
+    }
+
+    /// The same config restricted to `[start, end)`.
+    pub fn with_window(&self, start: Timestamp, end: Timestamp) -> LoadedConfig {
+        let mut next = self.clone();
+        next.config.start = Some(start.to_rfc3339());
+        next.config.end = Some(end.to_rfc3339());
+        next
+    }
+
+    /// The same config with the data cut at `end`.
+    pub fn with_end(&self, end: Timestamp) -> LoadedConfig {
+        let mut next = self.clone();
+        next.config.end = Some(end.to_rfc3339());
+        next
+    }
+
+    /// The same config, edited (a stress scenario).
+    pub fn edited(&self, edit: impl FnOnce(&mut BacktestConfig)) -> LoadedConfig {
+        let mut next = self.clone();
+        edit(&mut next.config);
+        next
     }
 }
 
@@ -209,7 +229,7 @@ slow = 5
         assert_eq!(c.venue, SimVenueConfig::default());
         assert_eq!(c.data.bars[0].interval.to_string(), "1m");
         assert_eq!(
-            vigil_engine::setup::locate_key(GOOD, "strategy", "slow"),
+            TomlFile::from_text("c.toml", GOOD).line_of("strategy.slow"),
             Some(15)
         );
     }

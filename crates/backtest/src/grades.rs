@@ -7,44 +7,38 @@ use std::path::Path;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use vigil_core::{Grade, GradeKind, InstrumentId, Interval, MarketEvent, Timestamp, Universe};
-use vigil_feed::grade_model::{GradeModel, GradeModelConfig};
+use vigil_feed::grade_model::{GradeModel, GradeModelOptions};
 use vigil_feed::{open_bar_sources, FeedError, MergedStream};
 
-use crate::config::{BacktestConfig, ConfigError};
-use crate::runner::BacktestError;
+use vigil_core::config::FieldError;
 
-/// The `[grade_model]` table (see [`vigil_feed::grade_model::GradeModelSettings`]).
-pub type GradeModelSection = vigil_feed::grade_model::GradeModelSettings;
+use crate::config::LoadedConfig;
+use crate::error::BacktestError;
 
 /// Bars of the config's data sources, merged, with the universe.
 fn bars(
-    config: &BacktestConfig,
-    base_dir: &Path,
-    path: &Path,
+    loaded: &LoadedConfig,
 ) -> Result<(Universe, MergedStream, Vec<Option<Interval>>), BacktestError> {
+    let config = &loaded.config;
     let mut universe = Universe::new();
     for spec in &config.instruments {
-        universe.add(spec).map_err(|e| ConfigError {
-            path: path.to_path_buf(),
-            line: None,
-            message: e.to_string(),
+        universe.add(spec).map_err(|e| {
+            loaded.file.field_error(FieldError::new(
+                format!("instruments[symbol={}].symbol", spec.symbol),
+                e.to_string(),
+            ))
         })?;
     }
-    let opened = open_bar_sources(&config.data.bars, base_dir, &universe, false)?;
+    let opened = open_bar_sources(&config.data.bars, &loaded.dir(), &universe, false)?;
     Ok((universe, opened.stream, opened.intervals))
 }
 
 /// Runs the grade model over a backtest config's bars.
 pub fn generate_grades(
     config_path: &Path,
-    model: &GradeModelConfig,
+    model: &GradeModelOptions,
 ) -> Result<(Universe, Vec<Grade>), BacktestError> {
-    let (config, _) = BacktestConfig::load(config_path)?;
-    let base = config_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let (universe, merged, intervals) = bars(&config, &base, config_path)?;
+    let (universe, merged, intervals) = bars(&LoadedConfig::load(config_path)?)?;
     let mut m = GradeModel::new(model.clone(), &universe, &intervals);
     let mut out = Vec::new();
     for ev in merged {
@@ -156,12 +150,7 @@ pub fn evaluate_grades(
     kind: &GradeKind,
     horizon: Interval,
 ) -> Result<GradeEvaluation, BacktestError> {
-    let (config, _) = BacktestConfig::load(config_path)?;
-    let base = config_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let (universe, merged, _) = bars(&config, &base, config_path)?;
+    let (universe, merged, _) = bars(&LoadedConfig::load(config_path)?)?;
     let mut closes: Vec<Vec<(Timestamp, f64)>> = vec![Vec::new(); universe.len()];
     for ev in merged {
         if let MarketEvent::Bar(b) = ev? {

@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 use vigil_core::Timestamp;
 
 use crate::chart::{escape, LineChart, Series, YFormat};
-use crate::recorder::approx_f64;
 use crate::report::{BacktestReport, EquityPoint};
+use crate::stats::approx_f64;
 
 /// Trades listed in the HTML (all of them are in the JSON report).
 pub const MAX_TRADE_ROWS: usize = 2_000;

@@ -14,26 +14,34 @@
 
 #![warn(missing_docs)]
 
-pub mod chart;
-mod config;
-pub mod grades;
+// Modules, lowest first: each imports only modules above it (checked in CI by
+// scripts/module-cycles.py).
+mod builder; // LoadedConfig::build, Backtest::from_file
+pub mod chart; // SVG line charts, PNG
+mod config; // the TOML types and the loaded config
+mod error; // BacktestError
+pub mod grades; // grade generation and evaluation
 pub mod html;
-pub mod lookahead;
-mod metrics;
-pub mod overfit;
-pub mod realism;
-mod recorder;
-mod report;
-mod runner;
-pub mod sweep;
+pub mod lookahead; // truncated replays
+mod metrics; // Metrics::compute, the Metric enum
+pub mod realism; // stress runs
+mod recorder; // the engine observer that records a run
+pub mod report; // the report's data types (no computation)
+mod runner; // Backtest: drive the engine, build the report
+pub mod stats; // pure statistics: returns, normal functions, deflated Sharpe, PBO
+pub mod sweep; // parameter grids in parallel
+mod trades; // round trips from fills
+pub mod walk_forward; // train/test windows // the HTML report
 
 pub use config::{
-    BacktestConfig, BarSourceConfig, ConfigError, DataConfig, GradeSourceConfig, OutputConfig,
+    BacktestConfig, BarSourceConfig, ConfigError, DataConfig, GradeSourceConfig, LoadedConfig,
+    OutputConfig,
 };
-pub use metrics::Metrics;
+pub use error::BacktestError;
+pub use metrics::Metric;
 pub use recorder::Recorder;
 pub use report::{
-    Assumptions, BacktestReport, DataSpan, EquityPoint, FillRecord, OrderStats, PositionRecord,
-    TradeRecord,
+    Assumptions, BacktestReport, DataSpan, EquityPoint, FillRecord, Metrics, OrderStats,
+    PositionRecord, RealismReport, Scenario, TradeRecord,
 };
-pub use runner::{Backtest, BacktestError, RunSettings};
+pub use runner::{Backtest, RunSettings};

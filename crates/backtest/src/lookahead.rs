@@ -7,9 +7,9 @@ use serde::Serialize;
 use vigil_core::Timestamp;
 use vigil_strategy::Registry;
 
-use crate::config::BacktestConfig;
+use crate::config::LoadedConfig;
+use crate::error::BacktestError;
 use crate::report::FillRecord;
-use crate::runner::{Backtest, BacktestError};
 
 /// One truncation point and what it found.
 #[derive(Clone, Debug, Serialize)]
@@ -39,19 +39,16 @@ pub fn check_lookahead(
     registry: &Registry,
     cuts: usize,
 ) -> Result<LookaheadReport, BacktestError> {
-    let (config, text) = BacktestConfig::load(config_path)?;
-    let base = config_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let full = Backtest::from_config(&config, &base, config_path, &text, registry)?.run()?;
+    let loaded = LoadedConfig::load(config_path)?;
+    let full = loaded.build(registry)?.run()?;
     let (Some(start), Some(end)) = (full.metrics.start, full.metrics.end) else {
         return Ok(LookaheadReport {
             cuts: Vec::new(),
             lookahead_detected: false,
         });
     };
-    let margin = config
+    let margin = loaded
+        .config
         .data
         .bars
         .iter()
@@ -62,10 +59,7 @@ pub fn check_lookahead(
     for k in 1..=cuts.max(1) {
         let at =
             Timestamp(start.nanos() + (end.nanos() - start.nanos()) / (cuts as i64 + 1) * k as i64);
-        let mut cut_config = config.clone();
-        cut_config.end = Some(at.to_rfc3339());
-        let truncated =
-            Backtest::from_config(&cut_config, &base, config_path, &text, registry)?.run()?;
+        let truncated = loaded.with_end(at).build(registry)?.run()?;
         let horizon = at.add_nanos(-margin);
         let before = |fills: &[FillRecord]| {
             fills

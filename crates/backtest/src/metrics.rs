@@ -4,70 +4,13 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use vigil_core::time::NANOS_PER_DAY;
-use vigil_core::Timestamp;
 
 use crate::recorder::Recorder;
-use crate::report::TradeRecord;
+use crate::report::{Metrics, TradeRecord};
+use crate::stats::chain_returns;
 
 /// Days in a year for annualisation: crypto trades every day.
 pub const PERIODS_PER_YEAR: u32 = 365;
-
-/// Performance of one run. Ratios are fractions (0.05 = 5 %). Metrics that are
-/// undefined for the run (a Sharpe ratio without two days of data, a profit factor
-/// without a losing trade) are `null` in JSON, never a made-up number.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Metrics {
-    /// First event time.
-    pub start: Option<Timestamp>,
-    /// Last event time.
-    pub end: Option<Timestamp>,
-    /// `end − start` in days.
-    pub duration_days: f64,
-    /// Events processed.
-    pub events: u64,
-    /// Equity at the start.
-    pub starting_equity: Decimal,
-    /// Equity at the end (open positions at their last mark).
-    pub final_equity: Decimal,
-    /// `final / starting − 1`.
-    pub total_return: f64,
-    /// Compound annual growth rate: `(1 + total_return)^(365.25 / days) − 1`.
-    pub cagr: Option<f64>,
-    /// Standard deviation of daily returns × √365.
-    pub annualised_volatility: Option<f64>,
-    /// Mean daily return / standard deviation × √365 (risk-free rate 0).
-    pub sharpe: Option<f64>,
-    /// Mean daily return / downside deviation × √365.
-    pub sortino: Option<f64>,
-    /// Largest fall from a running equity peak, as a fraction of the peak.
-    pub max_drawdown: f64,
-    /// Longest time from a peak until equity regained it (or the end), in days.
-    pub max_drawdown_duration_days: f64,
-    /// CAGR / max drawdown.
-    pub calmar: Option<f64>,
-    /// Closed trades with positive PnL after fees / closed trades.
-    pub win_rate: Option<f64>,
-    /// Gross profit / gross loss of closed trades, after fees.
-    pub profit_factor: Option<f64>,
-    /// Fraction of the time a position was open.
-    pub exposure: f64,
-    /// Traded notional / starting equity.
-    pub turnover: f64,
-    /// Fees paid.
-    pub fees_paid: Decimal,
-    /// Realised PnL before fees.
-    pub realised_pnl: Decimal,
-    /// Unrealised PnL of open positions at the end.
-    pub unrealised_pnl: Decimal,
-    /// Closed round trips.
-    pub trade_count: u64,
-    /// Round trips still open at the end.
-    pub open_trades: u64,
-    /// Fills.
-    pub fill_count: u64,
-    /// Mean buy-and-hold return of the instruments over their data span.
-    pub buy_and_hold_return: Option<f64>,
-}
 
 fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
@@ -75,19 +18,6 @@ fn f(d: Decimal) -> f64 {
 
 fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)
-}
-
-/// Daily simple returns from the starting equity and the daily closing equities.
-fn daily_returns(start: f64, daily: &[(Timestamp, f64)]) -> Vec<f64> {
-    let mut prev = start;
-    let mut out = Vec::with_capacity(daily.len());
-    for &(_, e) in daily {
-        if prev > 0.0 {
-            out.push(e / prev - 1.0);
-        }
-        prev = e;
-    }
-    out
 }
 
 impl Metrics {
@@ -115,7 +45,7 @@ impl Metrics {
         } else {
             None
         };
-        let rets = daily_returns(f(start_eq), &rec.daily_equity);
+        let rets = chain_returns(f(start_eq), rec.daily_equity.iter().map(|&(_, e)| e));
         let n = rets.len() as f64;
         let ann = (PERIODS_PER_YEAR as f64).sqrt();
         let (vol, sharpe, sortino) = if rets.len() >= 2 {
@@ -193,15 +123,77 @@ impl Metrics {
     }
 }
 
+/// A metric to rank runs by (`metric = "sharpe"` in a sweep file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Annualised Sharpe ratio.
+    #[default]
+    Sharpe,
+    /// Total return.
+    TotalReturn,
+    /// CAGR / max drawdown.
+    Calmar,
+    /// Annualised Sortino ratio.
+    Sortino,
+    /// Gross profit / gross loss.
+    ProfitFactor,
+}
+
+impl Metric {
+    /// The metric's value for a run (`None` where it is undefined).
+    pub fn of(self, m: &Metrics) -> Option<f64> {
+        match self {
+            Metric::Sharpe => m.sharpe,
+            Metric::TotalReturn => Some(m.total_return),
+            Metric::Calmar => m.calmar,
+            Metric::Sortino => m.sortino,
+            Metric::ProfitFactor => m.profit_factor,
+        }
+    }
+
+    /// The name sweep files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Sharpe => "sharpe",
+            Metric::TotalReturn => "total_return",
+            Metric::Calmar => "calmar",
+            Metric::Sortino => "sortino",
+            Metric::ProfitFactor => "profit_factor",
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn daily_returns_chain_from_start() {
-        let r = daily_returns(100.0, &[(Timestamp(0), 110.0), (Timestamp(1), 99.0)]);
+        let r = chain_returns(100.0, [110.0, 99.0]);
         assert_eq!(r.len(), 2);
         assert!((r[0] - 0.1).abs() < 1e-12);
         assert!((r[1] + 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn metric_names_round_trip_and_typos_are_refused() {
+        for m in [
+            Metric::Sharpe,
+            Metric::TotalReturn,
+            Metric::Calmar,
+            Metric::Sortino,
+            Metric::ProfitFactor,
+        ] {
+            let v: Metric = serde_json::from_str(&format!("\"{m}\"")).unwrap();
+            assert_eq!(v, m);
+        }
+        assert!(serde_json::from_str::<Metric>("\"sharp\"").is_err());
     }
 }

@@ -4,42 +4,11 @@
 use std::path::Path;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
 use vigil_strategy::Registry;
 
-use crate::config::BacktestConfig;
-use crate::runner::{Backtest, BacktestError};
-
-/// One stressed run.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Scenario {
-    /// What was changed.
-    pub name: String,
-    /// Total return.
-    pub total_return: f64,
-    /// Sharpe ratio.
-    pub sharpe: Option<f64>,
-    /// Max drawdown.
-    pub max_drawdown: f64,
-    /// Fees paid.
-    pub fees_paid: Decimal,
-    /// Closed trades.
-    pub trades: u64,
-}
-
-/// How the result holds up.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct RealismReport {
-    /// As configured, then each stress alone, then all together.
-    pub scenarios: Vec<Scenario>,
-    /// Share of the configured return left under 2× fees and 2× slippage together
-    /// (`None` when the configured return is not positive).
-    pub survives_2x_costs: Option<f64>,
-    /// The edge vanishes (a positive return becomes ≤ 0) under 2× costs.
-    pub flagged: bool,
-    /// One sentence for people.
-    pub verdict: String,
-}
+use crate::config::{BacktestConfig, LoadedConfig};
+use crate::error::BacktestError;
+use crate::report::{RealismReport, Scenario};
 
 /// From the configured return and the return under 2× costs: the share that
 /// survives, whether to flag, and a sentence.
@@ -67,15 +36,9 @@ pub fn realism_report(
     config_path: &Path,
     registry: &Registry,
 ) -> Result<RealismReport, BacktestError> {
-    let (config, text) = BacktestConfig::load(config_path)?;
-    let base = config_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let loaded = LoadedConfig::load(config_path)?;
     let run = |name: &str, edit: &dyn Fn(&mut BacktestConfig)| -> Result<Scenario, BacktestError> {
-        let mut c = config.clone();
-        edit(&mut c);
-        let r = Backtest::from_config(&c, &base, config_path, &text, registry)?.run()?;
+        let r = loaded.edited(edit).build(registry)?.run()?;
         Ok(Scenario {
             name: name.to_string(),
             total_return: r.metrics.total_return,

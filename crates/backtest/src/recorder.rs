@@ -11,17 +11,7 @@ use vigil_engine::Observer;
 use vigil_risk::{RiskEvent, Verdict};
 
 use crate::report::EquityPoint;
-
-/// A fast Decimal → f64 for statistics (relative error ~1e-16); rust_decimal's own
-/// conversion divides 128-bit integers and shows up in profiles of the hot loop.
-#[inline]
-pub(crate) fn approx_f64(d: Decimal) -> f64 {
-    const POW10: [f64; 29] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
-    ];
-    d.mantissa() as f64 / POW10[d.scale() as usize]
-}
+use crate::stats::approx_f64;
 
 /// Per-instrument data coverage.
 #[derive(Clone, Debug, Default)]

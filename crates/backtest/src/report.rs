@@ -6,8 +6,6 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use vigil_core::{Liquidity, Side, Timestamp};
 
-use crate::metrics::Metrics;
-
 /// One point of the sampled equity curve.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EquityPoint {
@@ -175,7 +173,7 @@ pub struct BacktestReport {
     pub equity_curve: Vec<EquityPoint>,
     /// The same run under harsher costs (filled in by `vigil backtest`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub realism: Option<crate::realism::RealismReport>,
+    pub realism: Option<RealismReport>,
 }
 
 impl BacktestReport {
@@ -183,4 +181,92 @@ impl BacktestReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serialises")
     }
+}
+
+/// Performance of one run. Ratios are fractions (0.05 = 5 %). Metrics that are
+/// undefined for the run (a Sharpe ratio without two days of data, a profit factor
+/// without a losing trade) are `null` in JSON, never a made-up number.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Metrics {
+    /// First event time.
+    pub start: Option<Timestamp>,
+    /// Last event time.
+    pub end: Option<Timestamp>,
+    /// `end − start` in days.
+    pub duration_days: f64,
+    /// Events processed.
+    pub events: u64,
+    /// Equity at the start.
+    pub starting_equity: Decimal,
+    /// Equity at the end (open positions at their last mark).
+    pub final_equity: Decimal,
+    /// `final / starting − 1`.
+    pub total_return: f64,
+    /// Compound annual growth rate: `(1 + total_return)^(365.25 / days) − 1`.
+    pub cagr: Option<f64>,
+    /// Standard deviation of daily returns × √365.
+    pub annualised_volatility: Option<f64>,
+    /// Mean daily return / standard deviation × √365 (risk-free rate 0).
+    pub sharpe: Option<f64>,
+    /// Mean daily return / downside deviation × √365.
+    pub sortino: Option<f64>,
+    /// Largest fall from a running equity peak, as a fraction of the peak.
+    pub max_drawdown: f64,
+    /// Longest time from a peak until equity regained it (or the end), in days.
+    pub max_drawdown_duration_days: f64,
+    /// CAGR / max drawdown.
+    pub calmar: Option<f64>,
+    /// Closed trades with positive PnL after fees / closed trades.
+    pub win_rate: Option<f64>,
+    /// Gross profit / gross loss of closed trades, after fees.
+    pub profit_factor: Option<f64>,
+    /// Fraction of the time a position was open.
+    pub exposure: f64,
+    /// Traded notional / starting equity.
+    pub turnover: f64,
+    /// Fees paid.
+    pub fees_paid: Decimal,
+    /// Realised PnL before fees.
+    pub realised_pnl: Decimal,
+    /// Unrealised PnL of open positions at the end.
+    pub unrealised_pnl: Decimal,
+    /// Closed round trips.
+    pub trade_count: u64,
+    /// Round trips still open at the end.
+    pub open_trades: u64,
+    /// Fills.
+    pub fill_count: u64,
+    /// Mean buy-and-hold return of the instruments over their data span.
+    pub buy_and_hold_return: Option<f64>,
+}
+
+/// One stressed run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Scenario {
+    /// What was changed.
+    pub name: String,
+    /// Total return.
+    pub total_return: f64,
+    /// Sharpe ratio.
+    pub sharpe: Option<f64>,
+    /// Max drawdown.
+    pub max_drawdown: f64,
+    /// Fees paid.
+    pub fees_paid: Decimal,
+    /// Closed trades.
+    pub trades: u64,
+}
+
+/// How the result holds up.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RealismReport {
+    /// As configured, then each stress alone, then all together.
+    pub scenarios: Vec<Scenario>,
+    /// Share of the configured return left under 2× fees and 2× slippage together
+    /// (`None` when the configured return is not positive).
+    pub survives_2x_costs: Option<f64>,
+    /// The edge vanishes (a positive return becomes ≤ 0) under 2× costs.
+    pub flagged: bool,
+    /// One sentence for people.
+    pub verdict: String,
 }

@@ -3,13 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
+use vigil_core::config::{load_toml, TomlFile};
+
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vigil_strategy::Registry;
 
-use crate::config::{BacktestConfig, ConfigError};
-use crate::runner::{Backtest, BacktestError};
+use crate::config::LoadedConfig;
+use crate::error::BacktestError;
+use crate::metrics::Metric;
+use crate::stats::{
+    daily_returns, deflated_sharpe, probability_of_overfitting, DeflatedSharpe, Pbo,
+};
+use crate::walk_forward::{walk_forward, WalkForwardConfig, WalkForwardReport};
 
 /// How parameter sets are chosen.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
@@ -65,9 +72,10 @@ pub struct SweepConfig {
     /// Random mode: the seed.
     #[serde(default)]
     pub seed: u64,
-    /// Metric to sort by: `sharpe`, `total_return`, `calmar`, `sortino`, `profit_factor`.
-    #[serde(default = "sharpe")]
-    pub metric: String,
+    /// Metric to sort by: `sharpe` (default), `total_return`, `calmar`, `sortino`,
+    /// `profit_factor`; any other name is a config error.
+    #[serde(default)]
+    pub metric: Metric,
     /// Strategy parameters to vary (overriding the base config's).
     pub params: toml::Table,
     /// Blocks for the probability of backtest overfitting (CSCV); even, ≥ 4.
@@ -79,39 +87,12 @@ pub struct SweepConfig {
     pub walk_forward: Option<WalkForwardConfig>,
 }
 
-/// Walk-forward windows.
-///
-/// ```toml
-/// [walk_forward]
-/// train = "180d"
-/// test = "60d"
-/// step = "60d"       # default: test (windows do not overlap out of sample)
-/// anchored = false   # true: every train window starts at the first bar
-/// ```
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WalkForwardConfig {
-    /// Length of each in-sample (train) window.
-    pub train: vigil_core::Interval,
-    /// Length of each out-of-sample (test) window.
-    pub test: vigil_core::Interval,
-    /// How far windows move (default: the test length).
-    #[serde(default)]
-    pub step: Option<vigil_core::Interval>,
-    /// Keep every train window's start at the first bar (expanding window).
-    #[serde(default)]
-    pub anchored: bool,
-}
-
 fn pbo_blocks() -> usize {
     16
 }
 
 fn samples() -> usize {
     50
-}
-fn sharpe() -> String {
-    "sharpe".into()
 }
 
 /// One parameter set and how it did.
@@ -145,136 +126,32 @@ pub struct SweepRow {
 }
 
 impl SweepRow {
-    pub(crate) fn metric(&self, name: &str) -> Option<f64> {
-        match name {
-            "total_return" => self.total_return,
-            "sortino" => self.sortino,
-            "calmar" => self.calmar,
-            "profit_factor" => self.profit_factor,
-            _ => self.sharpe,
+    /// The row's value of a metric.
+    pub fn metric(&self, metric: Metric) -> Option<f64> {
+        match metric {
+            Metric::Sharpe => self.sharpe,
+            Metric::TotalReturn => self.total_return,
+            Metric::Calmar => self.calmar,
+            Metric::Sortino => self.sortino,
+            Metric::ProfitFactor => self.profit_factor,
         }
     }
-}
-
-/// Is the best Sharpe ratio more than the luck of many tries?
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct DeflatedSharpe {
-    /// Parameter sets with a Sharpe ratio.
-    pub trials: usize,
-    /// The best annualised Sharpe ratio.
-    pub best_sharpe: f64,
-    /// The annualised Sharpe ratio the best of `trials` tries would reach by luck
-    /// alone, given the spread of Sharpe ratios across the trials.
-    pub expected_max_sharpe: f64,
-    /// Probability that the best strategy's true Sharpe ratio exceeds that luck
-    /// benchmark (the deflated Sharpe ratio, normal returns assumed).
-    pub deflated_sharpe: f64,
 }
 
 /// A finished sweep.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SweepReport {
     /// The sort metric.
-    pub metric: String,
+    pub metric: Metric,
     /// Rows, best first (rows without the metric last, in generated order).
     pub rows: Vec<SweepRow>,
     /// The deflated Sharpe ratio of the best row (needs two or more trials).
     pub deflated_sharpe: Option<DeflatedSharpe>,
     /// The probability of backtest overfitting (needs two or more trials and
     /// enough days for the blocks).
-    pub pbo: Option<crate::overfit::Pbo>,
+    pub pbo: Option<Pbo>,
     /// Walk-forward results, when configured.
-    pub walk_forward: Option<crate::overfit::WalkForwardReport>,
-}
-
-/// Standard normal CDF (Abramowitz–Stegun 7.1.26 erf, |error| < 1.5e-7).
-fn phi(x: f64) -> f64 {
-    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() / std::f64::consts::SQRT_2);
-    let poly = t
-        * (0.254_829_592
-            + t * (-0.284_496_736
-                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
-    let erf = 1.0 - poly * (-(x * x) / 2.0).exp();
-    if x >= 0.0 {
-        0.5 * (1.0 + erf)
-    } else {
-        0.5 * (1.0 - erf)
-    }
-}
-
-/// Inverse standard normal CDF (Acklam's rational approximation, rel. error < 1.2e-9).
-#[allow(clippy::excessive_precision)] // the published coefficients, as published
-fn phi_inv(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969683028665376e1,
-        2.209460984245205e2,
-        -2.759285104469687e2,
-        1.383577518672690e2,
-        -3.066479806614716e1,
-        2.506628277459239,
-    ];
-    const B: [f64; 5] = [
-        -5.447609879822406e1,
-        1.615858368580409e2,
-        -1.556989798598866e2,
-        6.680131188771972e1,
-        -1.328068155288572e1,
-    ];
-    const C: [f64; 6] = [
-        -7.784894002430293e-3,
-        -3.223964580411365e-1,
-        -2.400758277161838,
-        -2.549732539343734,
-        4.374664141464968,
-        2.938163982698783,
-    ];
-    const D: [f64; 4] = [
-        7.784695709041462e-3,
-        3.224671290700398e-1,
-        2.445134137142996,
-        3.754408661907416,
-    ];
-    let p = p.clamp(1e-12, 1.0 - 1e-12);
-    let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    };
-    if p < 0.02425 {
-        tail((-2.0 * p.ln()).sqrt())
-    } else if p > 1.0 - 0.02425 {
-        -tail((-2.0 * (1.0 - p).ln()).sqrt())
-    } else {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    }
-}
-
-/// The deflated Sharpe ratio (Bailey & López de Prado, 2014) of the best of
-/// `sharpes` (annualised with 365 days), each over `days` of daily returns,
-/// assuming normally distributed returns (skew 0, kurtosis 3).
-pub fn deflated_sharpe(sharpes: &[f64], days: f64) -> Option<DeflatedSharpe> {
-    let n = sharpes.len();
-    if n < 2 || days < 3.0 {
-        return None;
-    }
-    let daily: Vec<f64> = sharpes.iter().map(|s| s / 365f64.sqrt()).collect();
-    let mean = daily.iter().sum::<f64>() / n as f64;
-    let var = daily.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
-    let best = daily.iter().cloned().fold(f64::MIN, f64::max);
-    const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
-    let nf = n as f64;
-    let expected_max = var.sqrt()
-        * ((1.0 - EULER_GAMMA) * phi_inv(1.0 - 1.0 / nf)
-            + EULER_GAMMA * phi_inv(1.0 - 1.0 / (nf * std::f64::consts::E)));
-    let z = (best - expected_max) * (days - 1.0).sqrt() / (1.0 + 0.5 * best * best).sqrt();
-    Some(DeflatedSharpe {
-        trials: n,
-        best_sharpe: best * 365f64.sqrt(),
-        expected_max_sharpe: expected_max * 365f64.sqrt(),
-        deflated_sharpe: phi(z),
-    })
+    pub walk_forward: Option<WalkForwardReport>,
 }
 
 fn expand(name: &str, v: &ParamValues) -> Result<Vec<toml::Value>, String> {
@@ -359,34 +236,9 @@ pub fn run_sweep(
     threads: usize,
     progress: bool,
 ) -> Result<SweepReport, BacktestError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        path: path.to_path_buf(),
-        line: None,
-        message: e.to_string(),
-    })?;
-    let sweep: SweepConfig = toml::from_str(&text).map_err(|e| ConfigError {
-        path: path.to_path_buf(),
-        line: e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
-        message: e.message().trim().to_string(),
-    })?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base_path = if sweep.backtest.is_absolute() {
-        sweep.backtest.clone()
-    } else {
-        dir.join(&sweep.backtest)
-    };
-    let (base, base_text) = BacktestConfig::load(&base_path)?;
-    let base_dir = base_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let sets = parameter_sets(&sweep).map_err(|m| ConfigError {
-        path: path.to_path_buf(),
-        line: None,
-        message: m,
-    })?;
+    let (sweep, file): (SweepConfig, TomlFile) = load_toml(path)?;
+    let base = LoadedConfig::load(file.resolve(&sweep.backtest))?;
+    let sets = parameter_sets(&sweep).map_err(|m| file.error(m))?;
     let bar = if progress {
         ProgressBar::new(sets.len() as u64)
     } else {
@@ -399,13 +251,8 @@ pub fn run_sweep(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let one = |(index, set): (usize, &toml::Table)| -> SweepRow {
-        let mut cfg = base.clone();
-        for (k, v) in set {
-            cfg.strategy.insert(k.clone(), v.clone());
-        }
         let params = serde_json::to_value(set).unwrap_or_default();
-        let result = Backtest::from_config(&cfg, &base_dir, &base_path, &base_text, registry)
-            .and_then(|b| b.run());
+        let result = base.with_params(set).build(registry).and_then(|b| b.run());
         bar.inc(1);
         match result {
             Ok(r) => SweepRow {
@@ -420,10 +267,7 @@ pub fn run_sweep(
                 trades: Some(r.metrics.trade_count),
                 days: Some(r.metrics.duration_days),
                 error: None,
-                daily_returns: crate::overfit::daily_returns(
-                    r.metrics.starting_equity,
-                    &r.equity_curve,
-                ),
+                daily_returns: daily_returns(r.metrics.starting_equity, &r.equity_curve),
             },
             Err(e) => SweepRow {
                 index,
@@ -444,19 +288,15 @@ pub fn run_sweep(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| ConfigError {
-            path: path.to_path_buf(),
-            line: None,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| file.error(format!("starting {threads} worker threads: {e}")))?;
     // par_iter().collect() keeps the generated order whatever the thread count.
     let mut rows: Vec<SweepRow> = pool.install(|| sets.par_iter().enumerate().map(one).collect());
     bar.finish_and_clear();
     let sharpes: Vec<f64> = rows.iter().filter_map(|r| r.sharpe).collect();
     let days = rows.iter().filter_map(|r| r.days).fold(0.0, f64::max);
     let deflated = deflated_sharpe(&sharpes, days);
-    let metric = sweep.metric.clone();
-    let pbo = crate::overfit::probability_of_overfitting(
+    let metric = sweep.metric;
+    let pbo = probability_of_overfitting(
         &rows
             .iter()
             .filter(|r| r.error.is_none())
@@ -465,14 +305,10 @@ pub fn run_sweep(
         sweep.pbo_blocks,
     );
     let walk_forward = match &sweep.walk_forward {
-        Some(wf) => Some(pool.install(|| {
-            crate::overfit::walk_forward(
-                wf, &sets, &metric, &base, &base_dir, &base_path, &base_text, registry,
-            )
-        })?),
+        Some(wf) => Some(pool.install(|| walk_forward(wf, &sets, metric, &base, registry))?),
         None => None,
     };
-    rows.sort_by(|a, b| match (a.metric(&metric), b.metric(&metric)) {
+    rows.sort_by(|a, b| match (a.metric(metric), b.metric(metric)) {
         (Some(x), Some(y)) => y.total_cmp(&x).then(a.index.cmp(&b.index)),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
@@ -508,36 +344,5 @@ impl SweepReport {
             ));
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normal_functions_invert() {
-        for p in [0.001, 0.05, 0.3, 0.5, 0.8, 0.975, 0.9999] {
-            assert!((phi(phi_inv(p)) - p).abs() < 1e-6, "{p}");
-        }
-        assert!((phi_inv(0.975) - 1.959964).abs() < 1e-5);
-    }
-
-    #[test]
-    fn luck_is_discounted() {
-        // Many tries with the same spread: the best one is mostly luck.
-        let noise: Vec<f64> = (0..100)
-            .map(|i| ((i * 37 % 100) as f64 - 50.0) / 50.0)
-            .collect();
-        let d = deflated_sharpe(&noise, 365.0).unwrap();
-        assert!(d.expected_max_sharpe > 1.0, "{d:?}");
-        assert!(d.deflated_sharpe < 0.9, "{d:?}");
-        // One clear outlier far above the rest is not luck.
-        let mut strong = vec![0.1; 20];
-        strong.push(4.0);
-        strong[0] = 0.2;
-        let d = deflated_sharpe(&strong, 730.0).unwrap();
-        assert!(d.deflated_sharpe > 0.95, "{d:?}");
-        assert!(deflated_sharpe(&[1.0], 365.0).is_none());
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use vigil_backtest::grades::{generate_grades, write_grades_csv};
 use vigil_backtest::{Backtest, BacktestReport};
-use vigil_feed::grade_model::GradeModelConfig;
+use vigil_feed::grade_model::GradeModelOptions;
 use vigil_strategy::Registry;
 
 fn registry() -> Registry {
@@ -67,7 +67,7 @@ fn run(path: &Path) -> BacktestReport {
 fn streaming_model_grades_equal_the_generated_file() {
     let dir = tempfile::tempdir().unwrap();
     let live = config(dir.path(), "[grade_model]\n", None);
-    let (universe, grades) = generate_grades(&live, &GradeModelConfig::default()).unwrap();
+    let (universe, grades) = generate_grades(&live, &GradeModelOptions::default()).unwrap();
     assert!(grades.len() > 2000, "{} grades", grades.len());
     write_grades_csv(&dir.path().join("grades.csv"), &universe, &grades).unwrap();
     let batch = config(dir.path(), "[[data.grades]]\npath = \"grades.csv\"\n", None);

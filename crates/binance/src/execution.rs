@@ -32,7 +32,7 @@ use crate::filters::SymbolFilters;
 
 /// Adapter settings.
 #[derive(Clone, Debug)]
-pub struct BinanceSettings {
+pub struct BinanceOptions {
     /// The REST client's settings.
     pub client: ClientConfig,
     /// Client order id prefix: `<prefix>-<journal order id>`. Letters, digits,
@@ -89,7 +89,7 @@ pub fn venue_symbol(symbol: &str) -> String {
 impl BinanceExecution {
     /// Connects: syncs the clock and loads every instrument's filters.
     pub async fn connect(
-        settings: BinanceSettings,
+        settings: BinanceOptions,
         credentials: Credentials,
         universe: Arc<Universe>,
     ) -> Result<BinanceExecution, AdapterError> {

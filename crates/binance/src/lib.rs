@@ -23,5 +23,5 @@ pub mod sign;
 
 pub use client::{BinanceClient, BinanceError, ClientConfig};
 pub use credentials::{ApiKey, ApiSecret, Credentials};
-pub use execution::{AdapterError, BinanceExecution, BinanceSettings};
+pub use execution::{AdapterError, BinanceExecution, BinanceOptions};
 pub use filters::SymbolFilters;

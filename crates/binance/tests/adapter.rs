@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use vigil_binance::client::{BinanceClient, BinanceError, ClientConfig};
 use vigil_binance::mock::{spot_filters, Fault, MockConfig, MockExchange, MockSymbol};
-use vigil_binance::{ApiKey, ApiSecret, BinanceExecution, BinanceSettings, Credentials};
+use vigil_binance::{ApiKey, ApiSecret, BinanceExecution, BinanceOptions, Credentials};
 use vigil_core::{
     ClientOrderId, InstrumentSpec, Order, OrderKind, OrderRequest, OrderSize, OrderStatus, Side,
     TimeInForce, Timestamp, Universe,
@@ -55,8 +55,8 @@ fn universe() -> Arc<Universe> {
     Arc::new(u)
 }
 
-fn settings(url: &str, recv_window_ms: u64, test_orders: bool) -> BinanceSettings {
-    BinanceSettings {
+fn settings(url: &str, recv_window_ms: u64, test_orders: bool) -> BinanceOptions {
+    BinanceOptions {
         client: ClientConfig {
             base_url: url.into(),
             recv_window_ms,

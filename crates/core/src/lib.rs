@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod event;
 pub mod grade;
 pub mod instrument;

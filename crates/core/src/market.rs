@@ -29,6 +29,16 @@ pub struct Bar {
     pub volume: Decimal,
 }
 
+impl Bar {
+    /// When a bar that opens at `open_time` and lasts `interval_nanos` becomes
+    /// known: at its close (decision 2 in docs/decisions.md). Every reader of
+    /// recorded or live bars stamps them with this, and nothing else.
+    #[inline]
+    pub const fn close_time_of(open_time: Timestamp, interval_nanos: i64) -> Timestamp {
+        open_time.add_nanos(interval_nanos)
+    }
+}
+
 /// A public trade print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trade {

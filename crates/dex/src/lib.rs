@@ -71,7 +71,7 @@ pub struct TokenConfig {
 /// DEX adapter settings.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DexSettings {
+pub struct UniswapV2Config {
     /// JSON-RPC endpoint.
     pub rpc_url: String,
     /// The Uniswap V2 (fork) router.
@@ -173,7 +173,7 @@ struct Market {
 pub struct UniswapV2Execution {
     provider: DynProvider,
     wallet: Address,
-    settings: DexSettings,
+    settings: UniswapV2Config,
     markets: Vec<Option<Market>>,
     quote_assets: Vec<AssetId>,
     reports: Mutex<Vec<ExecutionReport>>,
@@ -216,7 +216,7 @@ impl UniswapV2Execution {
     /// Connects to the chain with `signer`; every instrument's base and quote must be
     /// on the token allow-list.
     pub async fn connect(
-        settings: DexSettings,
+        settings: UniswapV2Config,
         signer: PrivateKeySigner,
         universe: &Universe,
     ) -> Result<UniswapV2Execution, DexError> {

@@ -16,7 +16,7 @@ use vigil_core::{
     TimeInForce, Timestamp, Universe,
 };
 use vigil_dex::testing::{available, chain, Chain, ITestPair, ITestToken, E18};
-use vigil_dex::{from_units, DexSettings, TokenConfig, UniswapV2Execution};
+use vigil_dex::{from_units, TokenConfig, UniswapV2Config, UniswapV2Execution};
 use vigil_exec::{ExecError, ExecutionPort, ExecutionReport};
 
 fn universe() -> Universe {
@@ -35,7 +35,7 @@ fn universe() -> Universe {
 
 async fn adapter(c: &Chain, slippage_bps: u32, deadline_secs: i64) -> UniswapV2Execution {
     UniswapV2Execution::connect(
-        DexSettings {
+        UniswapV2Config {
             rpc_url: c.endpoint.clone(),
             router: c.router,
             tokens: vec![

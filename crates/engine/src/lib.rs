@@ -13,7 +13,10 @@
 
 #![warn(missing_docs)]
 
+pub mod input;
 pub mod setup;
+
+pub use input::{ControlAction, EngineInput, CANCELLED_AT_SHUTDOWN};
 
 use rust_decimal::Decimal;
 use vigil_core::{
@@ -198,6 +201,25 @@ impl<O: Observer, V: Venue> Engine<O, V> {
     /// Consumes the engine, returning its observer, final portfolio and universe.
     pub fn into_parts(self) -> (O, Portfolio, Universe) {
         (self.observer, self.portfolio, self.universe)
+    }
+
+    /// Applies one input: the single entry point a journal replay loops over.
+    /// A market event is [`Engine::process`]ed; venue reports are
+    /// [`Engine::apply_reports`]; control actions act on the engine itself.
+    pub fn apply(&mut self, input: &EngineInput) -> Result<(), EngineError> {
+        match input {
+            EngineInput::Market { event, .. } => self.process(event),
+            EngineInput::Venue { reports, .. } => self.apply_reports(reports),
+            EngineInput::Control { ts, action } => self.control(*ts, action),
+        }
+    }
+
+    fn control(&mut self, ts: Timestamp, action: &ControlAction) -> Result<(), EngineError> {
+        match action {
+            ControlAction::CancelAll => self.cancel_all_orders(ts, CANCELLED_AT_SHUTDOWN),
+            ControlAction::SetState { state } => self.set_trading_state(*state),
+            ControlAction::Finish => self.finish(),
+        }
     }
 
     /// Processes one event (see the crate docs for the order of steps).

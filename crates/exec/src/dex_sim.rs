@@ -17,8 +17,8 @@ use vigil_core::{
     Timestamp, Universe,
 };
 
-use crate::sim::{ExecutionReport, VenueError};
 use crate::venue::Venue;
+use crate::venue::{ExecutionReport, VenueError};
 
 /// One pool.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,6 +2,9 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use vigil_core::config::FieldError;
+
+use crate::venue::{ExecutionReport, Venue, VenueError};
 use vigil_core::{
     ClientOrderId, Fill, Instrument, Liquidity, MarketEvent, Order, OrderKind, OrderSize,
     OrderStatus, Portfolio, Side, TimeInForce, Timestamp, Universe,
@@ -59,15 +62,18 @@ impl Default for SimVenueConfig {
 }
 
 impl SimVenueConfig {
-    /// Checks that fees and slippage are within 0–10 000 bps.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks that fees and slippage are within 0–10 000 bps, naming the field.
+    pub fn validate(&self) -> Result<(), FieldError> {
         for (name, v) in [
             ("maker_fee_bps", self.maker_fee_bps),
             ("taker_fee_bps", self.taker_fee_bps),
             ("slippage_bps", self.slippage_bps),
         ] {
             if v.is_sign_negative() || v > Decimal::from(10_000) {
-                return Err(format!("`{name}` must be within 0–10000 bps, got {v}"));
+                return Err(FieldError::new(
+                    name,
+                    format!("`{name}` must be within 0–10000 bps, got {v}"),
+                ));
             }
         }
         Ok(())
@@ -82,40 +88,6 @@ impl SimVenueConfig {
     pub fn maker_rate(&self) -> Decimal {
         self.maker_fee_bps / Decimal::from(10_000)
     }
-}
-
-/// What the venue tells the engine about an order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ExecutionReport {
-    /// The order is working.
-    Accepted {
-        /// The order.
-        id: ClientOrderId,
-        /// When.
-        ts: Timestamp,
-    },
-    /// Part or all of an order traded.
-    Filled {
-        /// The execution.
-        fill: Fill,
-        /// The order's status after this fill.
-        status: OrderStatus,
-    },
-    /// The order ended without (completely) filling: cancelled or rejected.
-    /// `order.reason` says why.
-    Closed {
-        /// The order in its final state.
-        order: Order,
-    },
-}
-
-/// An error from a venue request that names no order it knows.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VenueError {
-    /// No working order has this id.
-    #[error("no working order {0}")]
-    UnknownOrder(ClientOrderId),
 }
 
 /// The matching core: keeps working orders and fills them against market events.
@@ -142,32 +114,18 @@ pub struct SimVenue {
     delay: Vec<u32>,
 }
 
-impl SimVenue {
-    /// A venue with the given costs.
-    pub fn new(config: SimVenueConfig) -> SimVenue {
-        SimVenue {
-            taker_rate: config.taker_rate(),
-            maker_rate: config.maker_rate(),
-            slip: config.slippage_bps / Decimal::from(10_000),
-            config,
-            orders: Vec::new(),
-            arrived: Vec::new(),
-            delay: Vec::new(),
-        }
-    }
-
-    /// The venue's configuration.
-    pub fn config(&self) -> &SimVenueConfig {
-        &self.config
+impl Venue for SimVenue {
+    fn taker_fee_rate(&self) -> Decimal {
+        self.taker_rate
     }
 
     /// Orders still working, in submission order.
-    pub fn open_orders(&self) -> &[Order] {
+    fn open_orders(&self) -> &[Order] {
         &self.orders
     }
 
     /// Accepts or rejects a new order. Accepted orders wait for the next price event.
-    pub fn submit(
+    fn submit(
         &mut self,
         mut order: Order,
         universe: &Universe,
@@ -191,55 +149,8 @@ impl SimVenue {
         self.delay.push(self.config.latency_events);
     }
 
-    fn validate(&self, order: &Order, inst: &Instrument) -> Option<String> {
-        let req = &order.request;
-        match (req.size, req.kind) {
-            (OrderSize::Base(q), _) if q <= Decimal::ZERO => {
-                return Some("quantity must be positive".into())
-            }
-            (OrderSize::Quote(a), OrderKind::Market) if a <= Decimal::ZERO => {
-                return Some("quote amount must be positive".into())
-            }
-            (OrderSize::Quote(_), OrderKind::Limit { .. }) => {
-                return Some("quote-sized orders must be market orders".into())
-            }
-            _ => {}
-        }
-        if let OrderSize::Base(q) = req.size {
-            if inst.round_qty_down(q) != q {
-                return Some(format!(
-                    "quantity {q} is not a multiple of the lot size {}",
-                    inst.lot_size
-                ));
-            }
-        }
-        if let OrderKind::Limit { price } = req.kind {
-            if price <= Decimal::ZERO {
-                return Some("limit price must be positive".into());
-            }
-            if let Some(tick) = inst.tick_size {
-                if (price % tick) != Decimal::ZERO {
-                    return Some(format!(
-                        "limit price {price} is not a multiple of the tick size {tick}"
-                    ));
-                }
-            }
-        }
-        None
-    }
-
-    /// Cancels a working order at the owner's request.
-    pub fn cancel(
-        &mut self,
-        id: ClientOrderId,
-        now: Timestamp,
-        out: &mut Vec<ExecutionReport>,
-    ) -> Result<(), VenueError> {
-        self.cancel_because(id, now, "cancelled by request", out)
-    }
-
     /// Cancels a working order, recording `reason`.
-    pub fn cancel_because(
+    fn cancel_because(
         &mut self,
         id: ClientOrderId,
         now: Timestamp,
@@ -263,7 +174,7 @@ impl SimVenue {
     /// the portfolio before these fills; the venue keeps a running tally so that
     /// several fills in one event never overspend it.
     #[inline]
-    pub fn on_event(
+    fn on_event(
         &mut self,
         event: &MarketEvent,
         universe: &Universe,
@@ -330,6 +241,63 @@ impl SimVenue {
                 i += 1;
             }
         }
+    }
+}
+
+impl SimVenue {
+    /// A venue with the given costs.
+    pub fn new(config: SimVenueConfig) -> SimVenue {
+        SimVenue {
+            taker_rate: config.taker_rate(),
+            maker_rate: config.maker_rate(),
+            slip: config.slippage_bps / Decimal::from(10_000),
+            config,
+            orders: Vec::new(),
+            arrived: Vec::new(),
+            delay: Vec::new(),
+        }
+    }
+
+    /// The venue's configuration.
+    pub fn config(&self) -> &SimVenueConfig {
+        &self.config
+    }
+
+    fn validate(&self, order: &Order, inst: &Instrument) -> Option<String> {
+        let req = &order.request;
+        match (req.size, req.kind) {
+            (OrderSize::Base(q), _) if q <= Decimal::ZERO => {
+                return Some("quantity must be positive".into())
+            }
+            (OrderSize::Quote(a), OrderKind::Market) if a <= Decimal::ZERO => {
+                return Some("quote amount must be positive".into())
+            }
+            (OrderSize::Quote(_), OrderKind::Limit { .. }) => {
+                return Some("quote-sized orders must be market orders".into())
+            }
+            _ => {}
+        }
+        if let OrderSize::Base(q) = req.size {
+            if inst.round_qty_down(q) != q {
+                return Some(format!(
+                    "quantity {q} is not a multiple of the lot size {}",
+                    inst.lot_size
+                ));
+            }
+        }
+        if let OrderKind::Limit { price } = req.kind {
+            if price <= Decimal::ZERO {
+                return Some("limit price must be positive".into());
+            }
+            if let Some(tick) = inst.tick_size {
+                if (price % tick) != Decimal::ZERO {
+                    return Some(format!(
+                        "limit price {price} is not a multiple of the tick size {tick}"
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// The price, liquidity and time at which an order trades on this event, if it does.

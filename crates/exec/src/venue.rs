@@ -1,14 +1,14 @@
-//! The [`Venue`] trait: what the engine needs from a venue, synchronously and
-//! without I/O — and [`ExternalVenue`], the venue the engine uses when a live
-//! adapter does the trading: it keeps the engine's view of working orders and
-//! queues what to send; the agent sends it through the [`crate::ExecutionPort`]
-//! and feeds the adapter's reports back.
+//! The [`Venue`] trait — what the engine needs from a venue, synchronously and
+//! without I/O — and what a venue answers: [`ExecutionReport`]s and
+//! [`VenueError`]. Implemented by the [`crate::SimVenue`] (backtest and paper),
+//! the [`crate::DexSimVenue`] (simulated pools) and the [`crate::ExternalVenue`]
+//! (live: the adapter does the trading).
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use vigil_core::{ClientOrderId, MarketEvent, Order, OrderStatus, Portfolio, Timestamp, Universe};
-
-use crate::sim::{ExecutionReport, SimVenue, VenueError};
+use vigil_core::{
+    ClientOrderId, Fill, MarketEvent, Order, OrderStatus, Portfolio, Timestamp, Universe,
+};
 
 /// A venue as the engine drives it.
 pub trait Venue: Send {
@@ -54,142 +54,36 @@ pub trait Venue: Send {
     fn observe(&mut self, _report: &ExecutionReport) {}
 }
 
-impl Venue for SimVenue {
-    fn taker_fee_rate(&self) -> Decimal {
-        self.config().taker_rate()
-    }
-    fn open_orders(&self) -> &[Order] {
-        SimVenue::open_orders(self)
-    }
-    #[inline]
-    fn on_event(
-        &mut self,
-        event: &MarketEvent,
-        universe: &Universe,
-        account: &Portfolio,
-        out: &mut Vec<ExecutionReport>,
-    ) {
-        SimVenue::on_event(self, event, universe, account, out)
-    }
-    fn submit(
-        &mut self,
-        order: Order,
-        universe: &Universe,
-        now: Timestamp,
-        out: &mut Vec<ExecutionReport>,
-    ) {
-        SimVenue::submit(self, order, universe, now, out)
-    }
-    fn cancel_because(
-        &mut self,
+/// What the venue tells the engine about an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExecutionReport {
+    /// The order is working.
+    Accepted {
+        /// The order.
         id: ClientOrderId,
-        now: Timestamp,
-        reason: &str,
-        out: &mut Vec<ExecutionReport>,
-    ) -> Result<(), VenueError> {
-        SimVenue::cancel_because(self, id, now, reason, out)
-    }
-}
-
-/// Something to send to the real venue.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-pub enum VenueCommand {
-    /// Place this order.
-    Submit {
-        /// The order (its id is the idempotency key).
+        /// When.
+        ts: Timestamp,
+    },
+    /// Part or all of an order traded.
+    Filled {
+        /// The execution.
+        fill: Fill,
+        /// The order's status after this fill.
+        status: OrderStatus,
+    },
+    /// The order ended without (completely) filling: cancelled or rejected.
+    /// `order.reason` says why.
+    Closed {
+        /// The order in its final state.
         order: Order,
     },
-    /// Cancel this order.
-    Cancel {
-        /// Which.
-        id: ClientOrderId,
-        /// Why.
-        reason: String,
-    },
 }
 
-/// The engine's side of a live venue: no matching, just the working orders as
-/// reported and an outbox of commands.
-#[derive(Clone, Debug, Default)]
-pub struct ExternalVenue {
-    open: Vec<Order>,
-    outbox: Vec<VenueCommand>,
-    taker_fee_rate: Decimal,
-}
-
-impl ExternalVenue {
-    /// An external venue whose taker fee rate (for risk checks) is `taker_fee_rate`.
-    pub fn new(taker_fee_rate: Decimal) -> ExternalVenue {
-        ExternalVenue {
-            open: Vec::new(),
-            outbox: Vec::new(),
-            taker_fee_rate,
-        }
-    }
-
-    /// Takes the commands queued since the last call, in order.
-    pub fn take_outbox(&mut self) -> Vec<VenueCommand> {
-        std::mem::take(&mut self.outbox)
-    }
-}
-
-impl Venue for ExternalVenue {
-    fn taker_fee_rate(&self) -> Decimal {
-        self.taker_fee_rate
-    }
-    fn open_orders(&self) -> &[Order] {
-        &self.open
-    }
-    fn on_event(
-        &mut self,
-        _: &MarketEvent,
-        _: &Universe,
-        _: &Portfolio,
-        _: &mut Vec<ExecutionReport>,
-    ) {
-    }
-    fn submit(&mut self, order: Order, _: &Universe, _: Timestamp, _: &mut Vec<ExecutionReport>) {
-        self.open.push(order.clone());
-        self.outbox.push(VenueCommand::Submit { order });
-    }
-    fn cancel_because(
-        &mut self,
-        id: ClientOrderId,
-        _: Timestamp,
-        reason: &str,
-        _: &mut Vec<ExecutionReport>,
-    ) -> Result<(), VenueError> {
-        if !self.open.iter().any(|o| o.id == id) {
-            return Err(VenueError::UnknownOrder(id));
-        }
-        // The order stays working until the venue confirms the cancel.
-        self.outbox.push(VenueCommand::Cancel {
-            id,
-            reason: reason.to_string(),
-        });
-        Ok(())
-    }
-    fn observe(&mut self, report: &ExecutionReport) {
-        match report {
-            ExecutionReport::Accepted { id, ts } => {
-                if let Some(o) = self.open.iter_mut().find(|o| o.id == *id) {
-                    let _ = o.accept(*ts);
-                }
-            }
-            ExecutionReport::Filled { fill, status } => {
-                if let Some(i) = self.open.iter().position(|o| o.id == fill.order_id) {
-                    let o = &mut self.open[i];
-                    o.filled_qty += fill.qty;
-                    o.filled_notional += fill.notional();
-                    o.fees += fill.fee;
-                    o.status = *status;
-                    if *status == OrderStatus::Filled {
-                        self.open.remove(i);
-                    }
-                }
-            }
-            ExecutionReport::Closed { order } => self.open.retain(|o| o.id != order.id),
-        }
-    }
+/// An error from a venue request that names no order it knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VenueError {
+    /// No working order has this id.
+    #[error("no working order {0}")]
+    UnknownOrder(ClientOrderId),
 }

@@ -9,7 +9,7 @@ use vigil_core::{
     OrderRequest, OrderSize, OrderStatus, Portfolio, Side, TimeInForce, Timestamp, Trade, Universe,
 };
 use vigil_exec::{
-    ExecutionPort, ExecutionReport, FillModel, SimVenue, SimVenueConfig, SimulatedExchange,
+    Balance, ExecError, ExecutionPort, ExecutionReport, FillModel, SimVenue, SimVenueConfig, Venue,
 };
 
 fn universe() -> Universe {
@@ -347,6 +347,116 @@ fn market_order_fills_at_next_trade() {
     v.on_event(&t, &u, &p, &mut out);
     assert_eq!(fills(&out)[0].price, dec!(101.5));
     assert_eq!(fills(&out)[0].ts, Timestamp(10));
+}
+
+/// The [`SimVenue`] behind the async [`ExecutionPort`], with its own account: the
+/// shape a paper venue would have if it ran outside the engine. vigil's agent
+/// does not need it (decision 10: paper runs the `SimVenue` inside the engine);
+/// it lives here to prove the port contract can be met by the matching core.
+#[derive(Clone)]
+struct SimulatedExchange {
+    universe: Arc<Universe>,
+    inner: Arc<std::sync::Mutex<Inner>>,
+}
+
+struct Inner {
+    venue: SimVenue,
+    portfolio: Portfolio,
+    now: Timestamp,
+    reports: Vec<ExecutionReport>,
+}
+
+impl SimulatedExchange {
+    fn new(universe: Arc<Universe>, portfolio: Portfolio, config: SimVenueConfig) -> Self {
+        SimulatedExchange {
+            universe,
+            inner: Arc::new(std::sync::Mutex::new(Inner {
+                venue: SimVenue::new(config),
+                portfolio,
+                now: Timestamp::MIN,
+                reports: Vec::new(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Matches working orders against `event`, applies fills to the account and
+    /// returns every report since the last call.
+    fn on_market_event(&self, event: &MarketEvent) -> Result<Vec<ExecutionReport>, ExecError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.now = inner.now.max(event.ts());
+        let mut out = std::mem::take(&mut inner.reports);
+        let start = out.len();
+        inner
+            .venue
+            .on_event(event, &self.universe, &inner.portfolio, &mut out);
+        for r in &out[start..] {
+            if let ExecutionReport::Filled { fill, .. } = r {
+                inner.portfolio.apply_fill(fill)?;
+            }
+        }
+        if let MarketEvent::Bar(b) = event {
+            inner.portfolio.mark(b.instrument, b.close)?;
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl ExecutionPort for SimulatedExchange {
+    async fn submit(&self, order: &Order) -> Result<(), ExecError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let mut out = Vec::new();
+        inner
+            .venue
+            .submit(order.clone(), &self.universe, inner.now, &mut out);
+        let rejected = out.iter().find_map(|r| match r {
+            ExecutionReport::Closed { order } => order.reason.clone(),
+            _ => None,
+        });
+        inner.reports.extend(out);
+        match rejected {
+            Some(reason) => Err(ExecError::Rejected(reason)),
+            None => Ok(()),
+        }
+    }
+
+    async fn cancel(&self, id: ClientOrderId) -> Result<(), ExecError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let mut out = Vec::new();
+        inner.venue.cancel(id, inner.now, &mut out)?;
+        inner.reports.extend(out);
+        Ok(())
+    }
+
+    async fn open_orders(&self) -> Result<Vec<Order>, ExecError> {
+        Ok(self.lock().venue.open_orders().to_vec())
+    }
+
+    async fn balances(&self) -> Result<Vec<Balance>, ExecError> {
+        let inner = self.lock();
+        Ok(inner
+            .portfolio
+            .balances()
+            .iter()
+            .enumerate()
+            .filter(|(_, amount)| !amount.is_zero())
+            .map(|(i, amount)| Balance {
+                asset: self
+                    .universe
+                    .asset_symbol(vigil_core::AssetId(i as u32))
+                    .to_string(),
+                free: *amount,
+                locked: Decimal::ZERO,
+            })
+            .collect())
+    }
 }
 
 #[tokio::test]

@@ -306,7 +306,7 @@ impl Iterator for VbarReader {
         Some(Ok(Bar {
             instrument: self.instrument,
             open_time: Timestamp(open_time),
-            close_time: Timestamp(open_time + self.interval),
+            close_time: Bar::close_time_of(Timestamp(open_time), self.interval),
             open,
             high,
             low,

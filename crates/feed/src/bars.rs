@@ -196,7 +196,7 @@ impl<R: Read> CsvBarReader<R> {
         Ok(Bar {
             instrument: self.options.instrument,
             open_time,
-            close_time: open_time.add_nanos(self.options.interval.nanos()),
+            close_time: Bar::close_time_of(open_time, self.options.interval.nanos()),
             open,
             high,
             low,

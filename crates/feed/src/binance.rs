@@ -21,7 +21,7 @@ use vigil_core::{Bar, InstrumentId, Interval, MarketEvent, Side, Timestamp, Trad
 
 /// Where and what to subscribe to.
 #[derive(Clone, Debug)]
-pub struct BinanceFeedConfig {
+pub struct BinanceFeedOptions {
     /// WebSocket base URL, e.g. `wss://stream.binance.com:9443`.
     pub ws_url: String,
     /// REST base URL for gap fill, e.g. `https://data-api.binance.vision`.
@@ -38,10 +38,10 @@ pub struct BinanceFeedConfig {
     pub idle_timeout: Duration,
 }
 
-impl BinanceFeedConfig {
+impl BinanceFeedOptions {
     /// Production endpoints, one-minute klines.
-    pub fn production(interval: Interval) -> BinanceFeedConfig {
-        BinanceFeedConfig {
+    pub fn production(interval: Interval) -> BinanceFeedOptions {
+        BinanceFeedOptions {
             ws_url: "wss://stream.binance.com:9443".into(),
             rest_url: "https://data-api.binance.vision".into(),
             interval,
@@ -196,7 +196,7 @@ impl Decoder {
         Ok(Outcome::Event(MarketEvent::Bar(Bar {
             instrument: st.instrument,
             open_time: open,
-            close_time: open.add_nanos(self.interval.nanos()),
+            close_time: Bar::close_time_of(open, self.interval.nanos()),
             open: o,
             high: h,
             low: l,
@@ -336,7 +336,7 @@ fn record_reject(stats: &FeedStats, r: &Reject) {
 /// Fetches closed bars after each symbol's last bar from REST, in pages of 1000.
 async fn gap_fill(
     client: &reqwest::Client,
-    cfg: &BinanceFeedConfig,
+    cfg: &BinanceFeedOptions,
     decoder: &mut Decoder,
     tx: &mpsc::Sender<MarketEvent>,
     stats: &FeedStats,
@@ -399,7 +399,7 @@ async fn gap_fill(
 /// Runs the feed until the receiver is dropped. Never returns an error: every
 /// failure is logged, counted and followed by a reconnect.
 pub async fn run_binance_feed(
-    cfg: BinanceFeedConfig,
+    cfg: BinanceFeedOptions,
     symbols: Vec<BinanceSymbol>,
     tx: mpsc::Sender<MarketEvent>,
     stats: Arc<FeedStats>,

@@ -33,7 +33,7 @@ use crate::error::FeedError;
 
 /// Horizons and cadence of the model.
 #[derive(Clone, Debug, PartialEq)]
-pub struct GradeModelConfig {
+pub struct GradeModelOptions {
     /// Source name written into grades.
     pub source: String,
     /// Publish a trader grade at most this often.
@@ -46,9 +46,9 @@ pub struct GradeModelConfig {
     pub investor_days: [f64; 3],
 }
 
-impl Default for GradeModelConfig {
+impl Default for GradeModelOptions {
     fn default() -> Self {
-        GradeModelConfig {
+        GradeModelOptions {
             source: "vigil-model".into(),
             trader_every: "1h".parse().expect("valid"),
             investor_every: "1d".parse().expect("valid"),
@@ -61,7 +61,7 @@ impl Default for GradeModelConfig {
 /// The `[grade_model]` table of backtest and agent configs.
 #[derive(Clone, Debug, Default, serde::Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct GradeModelSettings {
+pub struct GradeModelConfig {
     /// Source name (default `vigil-model`).
     #[serde(default)]
     pub source: Option<String>,
@@ -73,10 +73,10 @@ pub struct GradeModelSettings {
     pub investor_every: Option<Interval>,
 }
 
-impl GradeModelSettings {
+impl GradeModelConfig {
     /// The model configuration these settings describe.
-    pub fn model_config(&self) -> GradeModelConfig {
-        let mut c = GradeModelConfig::default();
+    pub fn model_config(&self) -> GradeModelOptions {
+        let mut c = GradeModelOptions::default();
         if let Some(s) = &self.source {
             c.source = s.clone();
         }
@@ -197,7 +197,7 @@ pub struct InstrumentModel {
 }
 
 impl InstrumentModel {
-    fn new(asset: AssetId, interval: Interval, cfg: &GradeModelConfig) -> InstrumentModel {
+    fn new(asset: AssetId, interval: Interval, cfg: &GradeModelOptions) -> InstrumentModel {
         let bars_per_day = NANOS_PER_DAY as f64 / interval.nanos() as f64;
         let week = ((7.0 * bars_per_day).round() as usize).max(1);
         InstrumentModel {
@@ -249,7 +249,7 @@ impl InstrumentModel {
     pub fn update(
         &mut self,
         bar: &Bar,
-        cfg: &GradeModelConfig,
+        cfg: &GradeModelOptions,
         source: &Arc<str>,
         out: &mut Vec<Grade>,
     ) {
@@ -334,7 +334,7 @@ fn grade(asset: AssetId, kind: GradeKind, source: &Arc<str>, score: f64, ts: Tim
 
 /// The model over a universe: one [`InstrumentModel`] per instrument.
 pub struct GradeModel {
-    cfg: GradeModelConfig,
+    cfg: GradeModelOptions,
     source: Arc<str>,
     models: Vec<Option<InstrumentModel>>,
 }
@@ -343,7 +343,7 @@ impl GradeModel {
     /// A model for the instruments of `universe` whose bar intervals are given
     /// (`None` for instruments without bars).
     pub fn new(
-        cfg: GradeModelConfig,
+        cfg: GradeModelOptions,
         universe: &Universe,
         intervals: &[Option<Interval>],
     ) -> GradeModel {
@@ -478,7 +478,7 @@ mod tests {
     fn run(prices: &[f64]) -> Vec<Grade> {
         let u = universe();
         let mut m = GradeModel::new(
-            GradeModelConfig::default(),
+            GradeModelOptions::default(),
             &u,
             &[Some("1h".parse().unwrap())],
         );

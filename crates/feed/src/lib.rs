@@ -30,4 +30,4 @@ pub use error::FeedError;
 pub use grades::{read_grades_csv, GradeCsvOptions};
 pub use merge::{EventStream, MergedStream, VecStream};
 pub use read_ahead::ReadAhead;
-pub use sources::{open_bar_sources, BarSource, OpenedBars};
+pub use sources::{open_bar_sources, BarSourceConfig, OpenedBars};

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use vigil_core::{Interval, MarketEvent, TimeUnit, Universe};
 
 use crate::bar_cache::{open_cached, CacheOutcome, Cached, VbarReader};
@@ -12,9 +12,9 @@ use crate::merge::MergedStream;
 use crate::read_ahead::ReadAhead;
 
 /// One bar file, as configs write it (`[[data.bars]]`, `[[feed.bars]]`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct BarSource {
+pub struct BarSourceConfig {
     /// The instrument's symbol (declared under `[[instruments]]`).
     pub instrument: String,
     /// CSV path, relative to the config file.
@@ -58,7 +58,7 @@ pub struct OpenedBars {
 /// Opens every source (paths relative to `base`), optionally parsing each on its
 /// own read-ahead thread. An instrument named twice or not in `universe` is an error.
 pub fn open_bar_sources(
-    sources: &[BarSource],
+    sources: &[BarSourceConfig],
     base: &Path,
     universe: &Universe,
     read_ahead: bool,

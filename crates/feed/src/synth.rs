@@ -137,7 +137,7 @@ pub fn synthesize(
             let bar = Bar {
                 instrument: InstrumentId(k as u32),
                 open_time: Timestamp(open_time),
-                close_time: Timestamp(open_time + step),
+                close_time: Bar::close_time_of(Timestamp(open_time), step),
                 open: o,
                 high: h.max(o).max(cd),
                 low: l.min(o).min(cd),

@@ -31,7 +31,7 @@ use chrono::{Days, NaiveDate};
 use serde_json::Value;
 use tokio::time::Instant;
 use vigil_core::time::NANOS_PER_DAY;
-use vigil_core::{GradeKind, Timestamp};
+use vigil_core::{Grade, GradeKind, Timestamp, Universe};
 
 /// An API key. Its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -193,7 +193,7 @@ impl ResponseCache for DirCache {
 
 /// Client settings.
 #[derive(Clone, Debug)]
-pub struct TokenMetricsConfig {
+pub struct TokenMetricsOptions {
     /// Base URL (default `https://api.tokenmetrics.com/v2`).
     pub base_url: String,
     /// Attempts per request on 429/5xx/timeouts.
@@ -208,9 +208,9 @@ pub struct TokenMetricsConfig {
     pub window_days: u32,
 }
 
-impl Default for TokenMetricsConfig {
+impl Default for TokenMetricsOptions {
     fn default() -> Self {
-        TokenMetricsConfig {
+        TokenMetricsOptions {
             base_url: "https://api.tokenmetrics.com/v2".into(),
             max_attempts: 4,
             backoff: Duration::from_millis(500),
@@ -304,6 +304,25 @@ pub struct ProviderGrade {
     pub published_at: Timestamp,
 }
 
+/// The source name grades from Token Metrics carry.
+pub const SOURCE: &str = "token-metrics";
+
+impl ProviderGrade {
+    /// The engine's [`Grade`]: the token interned in `universe`, the source
+    /// [`SOURCE`], known from `published_at` (the provider's publication time, or
+    /// later when the grade was received later).
+    pub fn to_grade(&self, universe: &mut Universe, published_at: Timestamp) -> Grade {
+        Grade {
+            asset: universe.asset(&self.symbol),
+            kind: self.kind.clone(),
+            source: std::sync::Arc::from(SOURCE),
+            score: self.score,
+            as_of: self.as_of,
+            published_at,
+        }
+    }
+}
+
 /// A request for grades.
 #[derive(Clone, Debug)]
 pub struct GradeQuery {
@@ -354,7 +373,7 @@ impl RateLimiter {
 pub struct TokenMetricsClient {
     http: reqwest::Client,
     key: ApiKey,
-    cfg: TokenMetricsConfig,
+    cfg: TokenMetricsOptions,
     limiter: RateLimiter,
     cache: Box<dyn ResponseCache>,
     token_ids: tokio::sync::Mutex<HashMap<String, i64>>,
@@ -403,7 +422,7 @@ impl TokenMetricsClient {
     /// A client with a cache.
     pub fn new(
         key: ApiKey,
-        cfg: TokenMetricsConfig,
+        cfg: TokenMetricsOptions,
         cache: Box<dyn ResponseCache>,
     ) -> TokenMetricsClient {
         TokenMetricsClient {
@@ -718,7 +737,7 @@ mod tests {
         assert_eq!(format!("{k:?}"), "ApiKey(***)");
         let c = TokenMetricsClient::new(
             k,
-            TokenMetricsConfig::default(),
+            TokenMetricsOptions::default(),
             Box::new(MemoryCache::default()),
         );
         assert!(!format!("{:?}", c.key).contains("secret"));
@@ -728,7 +747,7 @@ mod tests {
     fn windows_are_at_most_29_days() {
         let c = TokenMetricsClient::new(
             ApiKey::new("k"),
-            TokenMetricsConfig::default(),
+            TokenMetricsOptions::default(),
             Box::new(MemoryCache::default()),
         );
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();

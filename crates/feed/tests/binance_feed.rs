@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use vigil_core::{InstrumentId, MarketEvent, Timestamp};
-use vigil_feed::binance::{run_binance_feed, BinanceFeedConfig, BinanceSymbol, FeedStats};
+use vigil_feed::binance::{run_binance_feed, BinanceFeedOptions, BinanceSymbol, FeedStats};
 
 const T0: i64 = 1_640_995_200_000; // 2022-01-01T00:00:00Z, ms
 const MIN: i64 = 60_000;
@@ -131,7 +131,7 @@ async fn survives_drops_gaps_and_bad_messages() {
         });
     }
 
-    let cfg = BinanceFeedConfig {
+    let cfg = BinanceFeedOptions {
         ws_url: format!("ws://{ws_addr}"),
         rest_url: format!("http://{rest_addr}"),
         interval: "1m".parse().unwrap(),

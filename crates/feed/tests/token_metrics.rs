@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use vigil_core::{GradeKind, Timestamp};
 use vigil_feed::token_metrics::{
     ApiKey, DirCache, GradeEndpoint, GradeQuery, GradeSource, MemoryCache, ProviderError,
-    TokenMetricsClient, TokenMetricsConfig,
+    TokenMetricsClient, TokenMetricsOptions,
 };
 
 #[derive(Default)]
@@ -150,8 +150,8 @@ async fn mock() -> (String, Shared) {
     (format!("http://{addr}/v2"), shared)
 }
 
-fn config(base: &str) -> TokenMetricsConfig {
-    TokenMetricsConfig {
+fn config(base: &str) -> TokenMetricsOptions {
+    TokenMetricsOptions {
         base_url: base.to_string(),
         max_attempts: 3,
         backoff: Duration::from_millis(1),
@@ -239,7 +239,7 @@ async fn fetches_windows_and_retries_and_parses_quirks_point_in_time() {
 #[tokio::test]
 async fn pages_through_long_windows() {
     let (base, m) = mock().await;
-    let cfg = TokenMetricsConfig {
+    let cfg = TokenMetricsOptions {
         window_days: 60,
         ..config(&base)
     };

@@ -45,6 +45,14 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// A journaled input cannot be read back.
+    #[error("journal event {seq} is unreadable: {message}")]
+    BadRecord {
+        /// Its sequence number.
+        seq: i64,
+        /// Why.
+        message: String,
+    },
     /// A run exists with a different configuration.
     #[error("run `{0}` already exists in this journal with a different configuration; use another `name` or journal, or restore the original config")]
     ConfigMismatch(String),
@@ -88,6 +96,45 @@ pub enum RunStart {
     },
 }
 
+/// The kind of a journaled input, stored as `market`, `venue` or `control`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Market data.
+    Market,
+    /// Reports from a live venue.
+    Venue,
+    /// An action on the engine (shutdown cancels, the kill switch, the feed's end).
+    Control,
+}
+
+impl EventKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Market => "market",
+            EventKind::Venue => "venue",
+            EventKind::Control => "control",
+        }
+    }
+
+    /// The kind a stored name stands for.
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        match name {
+            "market" => Some(EventKind::Market),
+            "venue" => Some(EventKind::Venue),
+            "control" => Some(EventKind::Control),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One journal record. `seq` is the sequence number of the input event during
 /// which it happened; `n` orders records of one kind within that event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -98,8 +145,8 @@ pub enum Record {
         seq: i64,
         /// Event time.
         ts: i64,
-        /// `market` or `control`.
-        kind: String,
+        /// What kind of input.
+        kind: EventKind,
         /// The event as JSON.
         payload: String,
     },
@@ -199,8 +246,8 @@ pub struct StoredEvent {
     pub seq: i64,
     /// Time.
     pub ts: i64,
-    /// `market` or `control`.
-    pub kind: String,
+    /// What kind of input.
+    pub kind: EventKind,
     /// JSON payload.
     pub payload: String,
 }
@@ -389,7 +436,7 @@ impl Journal {
                         .bind(run_id)
                         .bind(*seq)
                         .bind(*ts)
-                        .bind(kind)
+                        .bind(kind.as_str())
                         .bind(payload)
                         .execute(&mut *tx)
                         .await
@@ -481,15 +528,20 @@ impl Journal {
         .map_err(q("reading events"))?;
         rows.iter()
             .map(|r| {
+                let seq: i64 = r.try_get(0).map_err(q("reading events"))?;
+                let name: String = r.try_get(2).map_err(q("reading events"))?;
+                let kind = EventKind::from_name(&name).ok_or_else(|| StoreError::BadRecord {
+                    seq,
+                    message: format!("unknown input kind `{name}`"),
+                })?;
                 Ok(StoredEvent {
-                    seq: r.try_get(0)?,
-                    ts: r.try_get(1)?,
-                    kind: r.try_get(2)?,
-                    payload: r.try_get(3)?,
+                    seq,
+                    ts: r.try_get(1).map_err(q("reading events"))?,
+                    kind,
+                    payload: r.try_get(3).map_err(q("reading events"))?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(q("reading events"))
+            .collect()
     }
 
     /// All fills of a run, in order.

@@ -25,7 +25,7 @@ fn event(seq: i64) -> Record {
     Record::Event {
         seq,
         ts: seq * 60,
-        kind: "market".into(),
+        kind: vigil_store::EventKind::Market,
         payload: format!("{{\"seq\":{seq}}}"),
     }
 }

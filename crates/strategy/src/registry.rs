@@ -26,17 +26,38 @@ pub enum StrategyError {
     InvalidParams {
         /// The strategy.
         strategy: String,
+        /// The parameter at fault, when one is.
+        param: Option<String>,
         /// What is wrong, naming the parameter.
         message: String,
     },
 }
 
 impl StrategyError {
-    /// A parameter error for `strategy`.
+    /// A parameter error for `strategy` that is not about one parameter.
     pub fn invalid(strategy: &str, message: impl Into<String>) -> StrategyError {
         StrategyError::InvalidParams {
             strategy: strategy.to_string(),
+            param: None,
             message: message.into(),
+        }
+    }
+
+    /// An error about the parameter `param` of `strategy` (its line is shown to
+    /// the user).
+    pub fn param(strategy: &str, param: &str, message: impl Into<String>) -> StrategyError {
+        StrategyError::InvalidParams {
+            strategy: strategy.to_string(),
+            param: Some(param.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// The parameter at fault, if the error is about one.
+    pub fn param_name(&self) -> Option<&str> {
+        match self {
+            StrategyError::InvalidParams { param, .. } => param.as_deref(),
+            StrategyError::Unknown { .. } | StrategyError::Duplicate(_) => None,
         }
     }
 }
@@ -126,10 +147,30 @@ impl Registry {
 /// Deserialises a strategy's parameter table into its config struct (which should
 /// use `#[serde(deny_unknown_fields)]`), turning serde's message into an error
 /// that names the strategy and the parameter.
+///
+/// The table is rendered as TOML and parsed back, so the parser's span says which
+/// parameter is at fault.
 pub fn parse_params<T: DeserializeOwned>(
     strategy: &str,
     params: &toml::Table,
 ) -> Result<T, StrategyError> {
-    T::deserialize(toml::Value::Table(params.clone()))
-        .map_err(|e| StrategyError::invalid(strategy, e.to_string().trim().to_string()))
+    let text = toml::to_string(params).unwrap_or_default();
+    toml::from_str::<T>(&text).map_err(|e| {
+        let param = e.span().and_then(|span| key_at(&text, span.start));
+        StrategyError::InvalidParams {
+            strategy: strategy.to_string(),
+            param,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+/// The key of the `key = value` line at byte `offset` of a rendered table.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    Some(key.trim().trim_matches('"').to_string())
 }

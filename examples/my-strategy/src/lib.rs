@@ -41,21 +41,21 @@ fn half() -> Decimal {
 impl DipBuyerConfig {
     /// Rejects parameters that make no sense, naming the parameter.
     pub fn validate(&self) -> Result<(), StrategyError> {
-        let bad = |m: &str| Err(StrategyError::invalid(NAME, m));
+        let bad = |p: &str, m: &str| Err(StrategyError::param(NAME, p, m));
         if self.lookback < 2 {
-            return bad("`lookback` must be at least 2");
+            return bad("lookback", "`lookback` must be at least 2");
         }
         if self.dip_pct <= Decimal::ZERO || self.dip_pct >= Decimal::ONE {
-            return bad("`dip_pct` must be between 0 and 1");
+            return bad("dip_pct", "`dip_pct` must be between 0 and 1");
         }
         if self.take_profit_pct <= Decimal::ZERO {
-            return bad("`take_profit_pct` must be positive");
+            return bad("take_profit_pct", "`take_profit_pct` must be positive");
         }
         if self.max_hold_bars == 0 {
-            return bad("`max_hold_bars` must be at least 1");
+            return bad("max_hold_bars", "`max_hold_bars` must be at least 1");
         }
         if self.stake_pct <= Decimal::ZERO || self.stake_pct > Decimal::ONE {
-            return bad("`stake_pct` must be within (0, 1]");
+            return bad("stake_pct", "`stake_pct` must be within (0, 1]");
         }
         Ok(())
     }

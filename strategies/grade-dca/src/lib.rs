@@ -47,15 +47,15 @@ fn two() -> Decimal {
 impl GradeDcaConfig {
     /// Checks the parameters, naming the one at fault.
     pub fn validate(&self) -> Result<(), StrategyError> {
-        let bad = |m: &str| Err(StrategyError::invalid(NAME, m));
+        let bad = |p: &str, m: &str| Err(StrategyError::param(NAME, p, m));
         if self.amount <= Decimal::ZERO {
-            return bad("`amount` must be positive");
+            return bad("amount", "`amount` must be positive");
         }
         if self.max_multiple <= Decimal::ZERO {
-            return bad("`max_multiple` must be positive");
+            return bad("max_multiple", "`max_multiple` must be positive");
         }
         if !(0.0..=100.0).contains(&self.floor) {
-            return bad("`floor` must be within 0–100");
+            return bad("floor", "`floor` must be within 0–100");
         }
         Ok(())
     }

@@ -51,24 +51,33 @@ fn full() -> Decimal {
 impl GradeMomentumConfig {
     /// Checks the parameters, naming the one at fault.
     pub fn validate(&self) -> Result<(), StrategyError> {
-        let bad = |m: String| Err(StrategyError::invalid(NAME, m));
+        let bad = |p: &str, m: String| Err(StrategyError::param(NAME, p, m));
         if !(0.0..=100.0).contains(&self.entry) {
-            return bad(format!("`entry` must be within 0–100, got {}", self.entry));
+            return bad(
+                "entry",
+                format!("`entry` must be within 0–100, got {}", self.entry),
+            );
         }
         if !(0.0..=100.0).contains(&self.exit) {
-            return bad(format!("`exit` must be within 0–100, got {}", self.exit));
+            return bad(
+                "exit",
+                format!("`exit` must be within 0–100, got {}", self.exit),
+            );
         }
         if self.exit >= self.entry {
-            return bad(format!(
-                "`exit` ({}) must be below `entry` ({}) — the gap is the hysteresis",
-                self.exit, self.entry
-            ));
+            return bad(
+                "exit",
+                format!(
+                    "`exit` ({}) must be below `entry` ({}) — the gap is the hysteresis",
+                    self.exit, self.entry
+                ),
+            );
         }
         if self.confirm == 0 {
-            return bad("`confirm` must be at least 1".into());
+            return bad("confirm", "`confirm` must be at least 1".into());
         }
         if self.max_weight <= Decimal::ZERO || self.max_weight > Decimal::ONE {
-            return bad("`max_weight` must be within (0, 1]".into());
+            return bad("max_weight", "`max_weight` must be within (0, 1]".into());
         }
         Ok(())
     }
@@ -212,7 +221,11 @@ fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strateg
         }
         for sym in list {
             let id = ctx.universe.id(sym).ok_or_else(|| {
-                StrategyError::invalid(NAME, format!("`instruments`: unknown instrument `{sym}`"))
+                StrategyError::param(
+                    NAME,
+                    "instruments",
+                    format!("`instruments`: unknown instrument `{sym}`"),
+                )
             })?;
             s.tracks[id.index()].enabled = true;
         }

@@ -68,18 +68,18 @@ fn invested() -> Decimal {
 impl GradeRotationConfig {
     /// Checks the parameters, naming the one at fault.
     pub fn validate(&self) -> Result<(), StrategyError> {
-        let bad = |m: &str| Err(StrategyError::invalid(NAME, m));
+        let bad = |p: &str, m: &str| Err(StrategyError::param(NAME, p, m));
         if self.top_k == 0 {
-            return bad("`top_k` must be at least 1");
+            return bad("top_k", "`top_k` must be at least 1");
         }
         if self.drift_band < Decimal::ZERO || self.drift_band >= Decimal::ONE {
-            return bad("`drift_band` must be within [0, 1)");
+            return bad("drift_band", "`drift_band` must be within [0, 1)");
         }
         if !(0.0..=100.0).contains(&self.min_grade) {
-            return bad("`min_grade` must be within 0–100");
+            return bad("min_grade", "`min_grade` must be within 0–100");
         }
         if self.invested <= Decimal::ZERO || self.invested > Decimal::ONE {
-            return bad("`invested` must be within (0, 1]");
+            return bad("invested", "`invested` must be within (0, 1]");
         }
         Ok(())
     }

@@ -46,18 +46,18 @@ fn trader() -> String {
 impl GridConfig {
     /// Checks the parameters, naming the one at fault.
     pub fn validate(&self) -> Result<(), StrategyError> {
-        let bad = |m: &str| Err(StrategyError::invalid(NAME, m));
+        let bad = |p: &str, m: &str| Err(StrategyError::param(NAME, p, m));
         if self.low <= Decimal::ZERO || self.high <= self.low {
-            return bad("`low` must be positive and below `high`");
+            return bad("low", "`low` must be positive and below `high`");
         }
         if self.levels < 2 || self.levels > 1000 {
-            return bad("`levels` must be within 2–1000");
+            return bad("levels", "`levels` must be within 2–1000");
         }
         if self.order_qty <= Decimal::ZERO {
-            return bad("`order_qty` must be positive");
+            return bad("order_qty", "`order_qty` must be positive");
         }
         if self.min_grade.is_some_and(|g| !(0.0..=100.0).contains(&g)) {
-            return bad("`min_grade` must be within 0–100");
+            return bad("min_grade", "`min_grade` must be within 0–100");
         }
         Ok(())
     }
@@ -266,8 +266,9 @@ fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strateg
     let cfg: GridConfig = parse_params(NAME, params)?;
     if let Some(sym) = &cfg.instrument {
         if ctx.universe.id(sym).is_none() {
-            return Err(StrategyError::invalid(
+            return Err(StrategyError::param(
                 NAME,
+                "instrument",
                 format!("`instrument`: unknown instrument `{sym}`"),
             ));
         }

@@ -68,8 +68,9 @@ impl SignalFollow {
     /// Builds the strategy.
     pub fn new(cfg: SignalFollowConfig) -> Result<SignalFollow, StrategyError> {
         if cfg.weight <= Decimal::ZERO || cfg.weight > Decimal::ONE {
-            return Err(StrategyError::invalid(
+            return Err(StrategyError::param(
                 NAME,
+                "weight",
                 "`weight` must be within (0, 1]",
             ));
         }

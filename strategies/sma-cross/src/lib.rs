@@ -32,11 +32,16 @@ impl SmaCrossConfig {
     /// Checks the parameters, naming the one that is wrong.
     pub fn validate(&self) -> Result<(), StrategyError> {
         if self.fast < 1 {
-            return Err(StrategyError::invalid(NAME, "`fast` must be at least 1"));
+            return Err(StrategyError::param(
+                NAME,
+                "fast",
+                "`fast` must be at least 1",
+            ));
         }
         if self.slow <= self.fast {
-            return Err(StrategyError::invalid(
+            return Err(StrategyError::param(
                 NAME,
+                "slow",
                 format!(
                     "`slow` ({}) must be greater than `fast` ({})",
                     self.slow, self.fast
@@ -44,8 +49,9 @@ impl SmaCrossConfig {
             ));
         }
         if self.slow > 100_000 {
-            return Err(StrategyError::invalid(
+            return Err(StrategyError::param(
                 NAME,
+                "slow",
                 "`slow` must be at most 100000",
             ));
         }
@@ -202,7 +208,11 @@ fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strateg
             let mut ids = Vec::new();
             for s in symbols {
                 ids.push(ctx.universe.id(s).ok_or_else(|| {
-                    StrategyError::invalid(NAME, format!("`instruments`: unknown instrument `{s}`"))
+                    StrategyError::param(
+                        NAME,
+                        "instruments",
+                        format!("`instruments`: unknown instrument `{s}`"),
+                    )
                 })?);
             }
             strategy.restrict(&ids)

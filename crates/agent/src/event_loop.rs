@@ -1,0 +1,350 @@
+//! The engine loop: one input at a time — journaled, applied, reported — until
+//! the feed ends, a stop is requested or something fails. Nothing in it waits on
+//! HTTP: the status is copied into [`SharedStatus`] for the server to read.
+//!
+//! Where inputs come from, in order of priority:
+//! 1. inputs the agent produced itself (a live venue's reports), queued;
+//! 2. the stop signal: with `cancel_open_orders` a `CancelAll` control input,
+//!    then the queue is drained and the loop ends;
+//! 3. the feed: market events, its end (a `Finish` control input) or its error;
+//! 4. live only: the poll timer, whose reports are queued as one venue input.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use vigil_core::MarketEvent;
+use vigil_engine::{ControlAction, EngineInput};
+use vigil_feed::binance::FeedStats;
+use vigil_store::{Journal, Record};
+
+use crate::config::AgentConfig;
+use crate::error::AgentError;
+use crate::feeds::FeedItem;
+use crate::journal::{input_record, snapshot};
+use crate::live::Live;
+use crate::options::{Notice, RunOptions};
+use crate::phase::Phase;
+use crate::status::SharedStatus;
+use crate::AgentEngine;
+
+/// What the loop reads next.
+enum Next {
+    /// An input to apply.
+    Input(EngineInput),
+    /// The feed's end, as the `Finish` input.
+    End(EngineInput),
+    /// Time to ask the live venue about working orders.
+    Poll,
+    /// Stop without another input.
+    Stop,
+    /// The feed failed.
+    Failed(AgentError),
+}
+
+/// How the loop ended.
+pub struct LoopEnd {
+    /// The feed ended (the run is complete).
+    pub finished: bool,
+    /// Why it stopped early, if it failed.
+    pub failure: Option<AgentError>,
+}
+
+/// The engine loop's state.
+pub struct EventLoop<'a> {
+    engine: AgentEngine,
+    cfg: &'a AgentConfig,
+    options: &'a RunOptions,
+    live: Option<&'a Live>,
+    journal: &'a Journal,
+    journal_tx: mpsc::Sender<Vec<Record>>,
+    status: SharedStatus,
+    feed_stats: Arc<FeedStats>,
+    seq: i64,
+    live_index: Option<u64>,
+    pending: VecDeque<EngineInput>,
+    processed: u64,
+    latencies: Vec<u64>,
+    skipped_old: u64,
+    last_line: Instant,
+    last_snapshot: Option<i64>,
+}
+
+/// What the loop needs from setup and recovery.
+pub struct LoopParts<'a> {
+    /// The engine, recovered.
+    pub engine: AgentEngine,
+    /// The config.
+    pub cfg: &'a AgentConfig,
+    /// Run options.
+    pub options: &'a RunOptions,
+    /// The live venue, if trading live.
+    pub live: Option<&'a Live>,
+    /// The journal (live: appended to before anything is sent).
+    pub journal: &'a Journal,
+    /// The writer task's channel (paper).
+    pub journal_tx: mpsc::Sender<Vec<Record>>,
+    /// The shared status.
+    pub status: SharedStatus,
+    /// The feed's counters.
+    pub feed_stats: Arc<FeedStats>,
+    /// The last recovered input's sequence number.
+    pub seq: i64,
+    /// The last recovered feed position.
+    pub last_feed_index: Option<u64>,
+    /// Inputs to apply before reading the feed (start-up reconciliation).
+    pub pending: Vec<EngineInput>,
+}
+
+impl<'a> EventLoop<'a> {
+    /// A loop that continues after the recovered inputs.
+    pub fn new(parts: LoopParts<'a>) -> EventLoop<'a> {
+        EventLoop {
+            engine: parts.engine,
+            cfg: parts.cfg,
+            options: parts.options,
+            live: parts.live,
+            journal: parts.journal,
+            journal_tx: parts.journal_tx,
+            status: parts.status,
+            feed_stats: parts.feed_stats,
+            seq: parts.seq,
+            live_index: parts.last_feed_index,
+            pending: parts.pending.into(),
+            processed: 0,
+            latencies: Vec::new(),
+            skipped_old: 0,
+            last_line: Instant::now(),
+            last_snapshot: None,
+        }
+    }
+
+    /// Runs until the feed ends, `shutdown` resolves or something fails.
+    pub async fn run(
+        &mut self,
+        feed: &mut mpsc::Receiver<FeedItem>,
+        shutdown: impl Future<Output = ()>,
+    ) -> LoopEnd {
+        tokio::pin!(shutdown);
+        let every = self
+            .live
+            .map_or(Duration::from_secs(3600), |l| l.poll_every);
+        let mut poll = tokio::time::interval(every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut stopping, mut finished) = (false, false);
+        loop {
+            if stopping && self.pending.is_empty() {
+                break;
+            }
+            let next = match self.pending.pop_front() {
+                Some(input) => Next::Input(input),
+                None => self.next(feed, &mut shutdown, &mut poll).await,
+            };
+            let input = match next {
+                Next::Input(input) => input,
+                Next::End(input) => {
+                    finished = true;
+                    input
+                }
+                Next::Poll => {
+                    self.poll_venue().await;
+                    continue;
+                }
+                Next::Stop => break,
+                Next::Failed(e) => return self.end(finished, Some(e)),
+            };
+            if self.is_stale(&input) {
+                continue;
+            }
+            let is_control = matches!(input, EngineInput::Control { .. });
+            match self.step(input).await {
+                Ok(true) => {}
+                Ok(false) => break, // the writer failed; its error is reported by the caller
+                Err(e) => return self.end(finished, Some(e)),
+            }
+            if finished || is_control {
+                // Drain what the venue still has to say (cancels at shutdown), then stop.
+                stopping = true;
+            }
+        }
+        self.end(finished, None)
+    }
+
+    fn end(&self, finished: bool, failure: Option<AgentError>) -> LoopEnd {
+        if self.options.status_line {
+            eprintln!();
+        }
+        LoopEnd { finished, failure }
+    }
+
+    /// Waits for the next thing to do (see the module docs for the priorities).
+    async fn next(
+        &mut self,
+        feed: &mut mpsc::Receiver<FeedItem>,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        poll: &mut tokio::time::Interval,
+    ) -> Next {
+        let now = self.engine.now();
+        tokio::select! {
+            biased;
+            _ = shutdown.as_mut() => {
+                tracing::info!("shutdown requested: stopping intake");
+                self.status.set_phase(Phase::Stopping);
+                if self.cfg.shutdown.cancel_open_orders {
+                    Next::Input(EngineInput::Control { ts: now, action: ControlAction::CancelAll })
+                } else {
+                    Next::Stop
+                }
+            }
+            item = feed.recv() => match item {
+                Some(FeedItem::Event(i, event)) => Next::Input(EngineInput::Market { feed_index: i, event }),
+                Some(FeedItem::Live(event)) => {
+                    let i = self.live_index.map_or(0, |i| i + 1);
+                    self.live_index = Some(i);
+                    Next::Input(EngineInput::Market { feed_index: i, event })
+                }
+                Some(FeedItem::Error(e)) => Next::Failed(e.into()),
+                Some(FeedItem::End) | None => {
+                    Next::End(EngineInput::Control { ts: now, action: ControlAction::Finish })
+                }
+            },
+            _ = poll.tick(), if self.live.is_some() => Next::Poll,
+        }
+    }
+
+    /// Asks the exchange about working orders; its reports become one input.
+    async fn poll_venue(&mut self) {
+        let Some(l) = self.live else { return };
+        if let Err(e) = l.adapter.poll().await {
+            tracing::warn!(error = %e, "polling the exchange failed; will retry");
+        }
+        let reports = l.adapter.take_reports();
+        if !reports.is_empty() {
+            self.pending.push_back(EngineInput::Venue {
+                ts: self.engine.now(),
+                reports,
+            });
+        }
+    }
+
+    /// Live feeds can deliver an event older than the engine clock (two streams
+    /// interleaving): it is logged and counted, never applied.
+    fn is_stale(&mut self, input: &EngineInput) -> bool {
+        let Some(event) = input.market_event() else {
+            return false;
+        };
+        let stale = event.ts() < self.engine.now();
+        if stale {
+            tracing::warn!(ts = %event.ts(), now = %self.engine.now(), "feed event older than the engine clock; skipped");
+            self.skipped_old += 1;
+        }
+        stale
+    }
+
+    /// Journals and applies one input, sends what it decided (live), reports.
+    /// `Ok(false)`: the journal writer is gone.
+    async fn step(&mut self, input: EngineInput) -> Result<bool, AgentError> {
+        self.seq += 1;
+        let seq = self.seq;
+        if let (Some(l), Some(MarketEvent::Bar(b))) = (self.live, input.market_event()) {
+            l.adapter.set_reference_price(b.instrument, b.close);
+        }
+        let is_market = input.market_event().is_some();
+        let is_control = matches!(input, EngineInput::Control { .. });
+        self.engine
+            .observer_mut()
+            .begin(seq, Some(input_record(seq, &input)));
+        let t0 = Instant::now();
+        self.engine.apply(&input)?;
+        if self.options.latency && is_market {
+            self.latencies.push(t0.elapsed().as_nanos() as u64);
+        }
+        self.processed += 1;
+        if is_control || (seq + 1) % self.cfg.snapshot_every.max(1) as i64 == 0 {
+            let snap = snapshot(&self.engine, seq);
+            self.engine.observer_mut().push(snap);
+            self.last_snapshot = Some(seq);
+        }
+        let records = self.engine.observer_mut().take();
+        if !self.journal_and_send(records).await? {
+            return Ok(false);
+        }
+        if let Some(n) = &self.options.notify {
+            let _ = n.send(Notice::Processed { seq });
+        }
+        self.report(&input, is_control);
+        Ok(true)
+    }
+
+    /// Paper: hands the records to the writer task. Live: journals them first,
+    /// then sends the engine's commands; the adapter's answers are queued as a
+    /// venue input.
+    async fn journal_and_send(&mut self, records: Vec<Record>) -> Result<bool, AgentError> {
+        let Some(l) = self.live else {
+            return Ok(self.journal_tx.send(records).await.is_ok());
+        };
+        self.journal.append(&self.cfg.name, &records).await?;
+        let commands = self.engine.venue_mut().take_outbox();
+        if !commands.is_empty() {
+            let reports = l.send(commands, self.engine.now()).await;
+            if !reports.is_empty() {
+                self.pending.push_back(EngineInput::Venue {
+                    ts: self.engine.now(),
+                    reports,
+                });
+            }
+        }
+        Ok(true)
+    }
+
+    /// Updates the shared status, the progress lines and the status line.
+    fn report(&mut self, input: &EngineInput, is_control: bool) {
+        let seq = self.seq;
+        let full = self.engine.observer().filled_this_event || is_control || seq % 100 == 0;
+        self.status.refresh(&self.engine, seq, full);
+        if full {
+            let rejects = self.feed_stats.rejects.load(Ordering::Relaxed) + self.skipped_old;
+            self.status.update(|s| s.feed_rejects = rejects);
+        }
+        if let Some(every) = self.options.progress_every {
+            if (seq as u64) % every.max(1) == 0 {
+                let feed_index = match input {
+                    EngineInput::Market { feed_index, .. } => *feed_index as i64,
+                    EngineInput::Control { .. } | EngineInput::Venue { .. } => -1,
+                };
+                eprintln!(
+                    "progress seq={seq} feed_index={feed_index} equity={} fills={}",
+                    self.engine.portfolio().equity(),
+                    self.engine.observer().counters.fills
+                );
+            }
+        }
+        if self.options.status_line && self.last_line.elapsed() > Duration::from_millis(250) {
+            self.last_line = Instant::now();
+            eprint!(
+                "\r{} {} equity {} fills {} orders {}   ",
+                self.cfg.name,
+                self.engine.now(),
+                self.engine.portfolio().equity().round_dp(2),
+                self.engine.observer().counters.fills,
+                self.engine.open_orders().len()
+            );
+        }
+    }
+
+    /// The snapshot a graceful stop journals, unless the last input has one.
+    pub fn closing_snapshot(&self) -> Option<Record> {
+        (self.processed > 0 && self.last_snapshot != Some(self.seq))
+            .then(|| snapshot(&self.engine, self.seq))
+    }
+
+    /// Ends the loop: the engine, the inputs applied and the latency samples. The
+    /// loop's handle on the journal writer is dropped here, so the writer can
+    /// finish once the caller drops its own.
+    pub fn into_parts(self) -> (AgentEngine, u64, Vec<u64>) {
+        (self.engine, self.processed, self.latencies)
+    }
+}

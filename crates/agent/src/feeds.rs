@@ -1,0 +1,318 @@
+//! The feeds: tasks and threads that turn market data into [`FeedItem`]s for the
+//! engine loop, through one bounded channel (back-pressure, never a drop).
+//!
+//! * **replay** — recorded bar files on a thread, paced at `speed`× real time,
+//!   resuming after the last journaled input;
+//! * **binance** — the live WebSocket feed (REST gap fill), the grade model warmed
+//!   up with the journaled bars;
+//! * **token metrics** — polled grades, each published when it was received.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use vigil_core::config::{FieldError, TomlFile};
+use vigil_core::{MarketEvent, Timestamp, Universe};
+use vigil_feed::binance::{run_binance_feed, BinanceFeedOptions, BinanceSymbol, FeedStats};
+use vigil_feed::grade_model::{GradeModel, ModelGrades};
+use vigil_feed::{open_bar_sources, FeedError};
+
+use crate::config::{AgentConfig, FeedKind, TokenMetricsConfig};
+use crate::error::AgentError;
+use crate::options::Notice;
+use crate::AgentEngine;
+
+/// What the feed tasks hand the engine loop.
+pub enum FeedItem {
+    /// A recorded event and its position in the feed.
+    Event(u64, MarketEvent),
+    /// A live event: numbered by the engine loop.
+    Live(MarketEvent),
+    /// The feed failed (recorded data: names file, line and field).
+    Error(FeedError),
+    /// The feed ended.
+    End,
+}
+
+/// Plays recorded bar files through the live path: a thread reads and merges them,
+/// skips what was already processed, paces them at `speed`× real time, and sends
+/// them through a bounded channel (a full channel blocks the reader: back-pressure,
+/// never a drop).
+pub fn spawn_replay(
+    cfg: &AgentConfig,
+    file: &TomlFile,
+    universe: &Universe,
+    skip_through: Option<u64>,
+    tx: mpsc::Sender<FeedItem>,
+) -> Result<std::thread::JoinHandle<()>, AgentError> {
+    let opened =
+        open_bar_sources(&cfg.feed.bars, &file.dir(), universe, false).map_err(|e| match e {
+            FeedError::UnknownInstrument(symbol) => {
+                AgentError::Config(file.field_error(FieldError::new(
+                    format!("feed.bars[instrument={symbol}].instrument"),
+                    format!(
+                        "[[feed.bars]] instrument `{symbol}` is not declared under [[instruments]]"
+                    ),
+                )))
+            }
+            other => AgentError::Feed(other),
+        })?;
+    let merged = opened.stream;
+    let speed = cfg.feed.speed;
+    let stream: Box<dyn Iterator<Item = Result<MarketEvent, FeedError>> + Send> =
+        match &cfg.grade_model {
+            Some(section) => Box::new(ModelGrades::new(
+                merged,
+                GradeModel::new(section.model_config(), universe, &opened.intervals),
+            )),
+            None => Box::new(merged),
+        };
+    Ok(std::thread::Builder::new()
+        .name("vigil-replay".into())
+        .spawn(move || {
+            let mut pace: Option<(Instant, i64)> = None;
+            for (i, item) in stream.enumerate() {
+                let i = i as u64;
+                let msg = match item {
+                    Ok(ev) => {
+                        if skip_through.is_some_and(|s| i <= s) {
+                            continue;
+                        }
+                        if speed > 0.0 {
+                            let ts = ev.ts().nanos();
+                            let (start, t0) = *pace.get_or_insert((Instant::now(), ts));
+                            let wait = ((ts - t0) as f64 / speed) as u64;
+                            let target = start + Duration::from_nanos(wait);
+                            let now = Instant::now();
+                            if target > now {
+                                std::thread::sleep(target - now);
+                            }
+                        }
+                        FeedItem::Event(i, ev)
+                    }
+                    Err(e) => FeedItem::Error(e),
+                };
+                let stop = matches!(msg, FeedItem::Error(_));
+                if tx.blocking_send(msg).is_err() || stop {
+                    return;
+                }
+            }
+            let _ = tx.blocking_send(FeedItem::End);
+        })
+        .expect("spawning the replay thread"))
+}
+
+/// Starts the Binance feed task; events are numbered after the last journaled one
+/// and each instrument resumes after its last processed bar (gap fill from REST).
+pub fn spawn_binance(
+    cfg: &AgentConfig,
+    engine: &AgentEngine,
+    history: Vec<vigil_core::Bar>,
+    tx: mpsc::Sender<FeedItem>,
+    stats: Arc<FeedStats>,
+) {
+    let interval = cfg
+        .feed
+        .interval
+        .unwrap_or_else(|| "1m".parse().expect("valid interval"));
+    let mut feed_cfg = BinanceFeedOptions::production(interval);
+    if let Some(u) = &cfg.feed.ws_url {
+        feed_cfg.ws_url = u.clone();
+    }
+    if let Some(u) = &cfg.feed.rest_url {
+        feed_cfg.rest_url = u.clone();
+    }
+    feed_cfg.trades = cfg.feed.trades;
+    let symbols: Vec<BinanceSymbol> = engine
+        .universe()
+        .instruments()
+        .iter()
+        .map(|i| BinanceSymbol {
+            instrument: i.id,
+            symbol: i.symbol.clone(),
+            resume_after: engine.market().bar(i.id).map(|b| b.open_time),
+        })
+        .collect();
+    let (ev_tx, mut ev_rx) = mpsc::channel::<MarketEvent>(1024);
+    tokio::spawn(run_binance_feed(feed_cfg, symbols, ev_tx, stats));
+    // The grade model, warmed up with the bars already journaled.
+    let mut model = cfg.grade_model.as_ref().map(|section| {
+        let intervals = vec![Some(interval); engine.universe().len()];
+        let mut m = GradeModel::new(section.model_config(), engine.universe(), &intervals);
+        let mut discard = Vec::new();
+        for b in &history {
+            m.on_bar(b, &mut discard);
+        }
+        m
+    });
+    tokio::spawn(async move {
+        let mut grades = Vec::new();
+        while let Some(ev) = ev_rx.recv().await {
+            if let (Some(m), MarketEvent::Bar(b)) = (model.as_mut(), &ev) {
+                m.on_bar(b, &mut grades);
+            }
+            if tx.send(FeedItem::Live(ev)).await.is_err() {
+                return;
+            }
+            for g in grades.drain(..) {
+                if tx
+                    .send(FeedItem::Live(MarketEvent::Grade(g)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// Polls Token Metrics for grades and feeds new ones as events. A grade becomes
+/// known when it is received: its publication time is the later of the provider's
+/// and the receipt. Errors are logged and counted; the agent keeps running.
+pub fn spawn_token_metrics(
+    section: &TokenMetricsConfig,
+    file: &TomlFile,
+    engine: &AgentEngine,
+    tx: mpsc::Sender<FeedItem>,
+    stats: Arc<FeedStats>,
+    notify: Option<mpsc::UnboundedSender<Notice>>,
+) -> Result<(), AgentError> {
+    use vigil_feed::token_metrics::{
+        ApiKey, DirCache, GradeQuery, GradeSource, TokenMetricsClient,
+    };
+    let endpoints = section.endpoints().map_err(|e| file.field_error(e))?;
+    let key = ApiKey::from_env().map_err(|e| AgentError::Credentials(e.to_string()))?;
+    let universe = engine.universe().clone();
+    let symbols: Vec<String> = section.symbols.clone().unwrap_or_else(|| {
+        let mut v: Vec<String> = universe
+            .instruments()
+            .iter()
+            .map(|i| universe.asset_symbol(i.base).to_string())
+            .collect();
+        v.dedup();
+        v
+    });
+    // Newest grade already processed per (token, kind): older ones are not re-sent.
+    let mut seen: std::collections::HashMap<(String, String), Timestamp> = engine
+        .market()
+        .grades()
+        .map(|g| {
+            (
+                (
+                    universe.asset_symbol(g.asset).to_string(),
+                    g.kind.to_string(),
+                ),
+                g.as_of,
+            )
+        })
+        .collect();
+    let mut cfg = vigil_feed::token_metrics::TokenMetricsOptions::default();
+    if let Some(u) = &section.base_url {
+        cfg.base_url = u.clone();
+    }
+    let cache = file.resolve(
+        section
+            .cache_dir
+            .as_deref()
+            .unwrap_or(Path::new(".vigil-cache/token-metrics")),
+    );
+    let client = TokenMetricsClient::new(key, cfg, Box::new(DirCache::new(cache)));
+    let every = Duration::from_nanos(section.poll_every.nanos() as u64);
+    let lookback = section.lookback_days as u64;
+    tokio::spawn(async move {
+        let mut universe = universe;
+        loop {
+            let today = chrono_today();
+            for ep in &endpoints {
+                let q = GradeQuery {
+                    endpoint: ep.clone(),
+                    symbols: symbols.clone(),
+                    start: today - chrono::Days::new(lookback),
+                    end: today,
+                };
+                match client.grades(&q).await {
+                    Ok(grades) => {
+                        let now = Timestamp(
+                            std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_nanos() as i64),
+                        );
+                        for g in grades {
+                            let key = (g.symbol.clone(), g.kind.to_string());
+                            if seen.get(&key).is_some_and(|t| *t >= g.as_of) {
+                                continue;
+                            }
+                            seen.insert(key, g.as_of);
+                            let ev = MarketEvent::Grade(
+                                g.to_grade(&mut universe, g.published_at.max(now)),
+                            );
+                            if tx.send(FeedItem::Live(ev)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        stats
+                            .rejects
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(error = %e, "Token Metrics poll failed; the agent keeps running");
+                        if let Some(n) = &notify {
+                            let _ = n.send(Notice::ProviderError(e.to_string()));
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+    Ok(())
+}
+
+fn chrono_today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// The running feeds: where their items arrive, the replay thread (joined at
+/// shutdown) and the live counters `/status` reads.
+pub struct Feeds {
+    /// Items for the engine loop.
+    pub rx: mpsc::Receiver<FeedItem>,
+    /// The replay thread, if the feed is a replay.
+    pub thread: Option<std::thread::JoinHandle<()>>,
+    /// Rejected inputs and failed polls.
+    pub stats: Arc<FeedStats>,
+}
+
+/// Starts the configured feed (and the Token Metrics poller) after the recovered
+/// inputs: a replay skips what was journaled; a live feed resumes after the last
+/// journaled bar of each instrument.
+pub fn start(
+    cfg: &AgentConfig,
+    file: &TomlFile,
+    engine: &AgentEngine,
+    skip_through: Option<u64>,
+    history: Vec<vigil_core::Bar>,
+    notify: Option<mpsc::UnboundedSender<Notice>>,
+) -> Result<Feeds, AgentError> {
+    let (tx, rx) = mpsc::channel::<FeedItem>(1024);
+    let stats = Arc::new(FeedStats::default());
+    let thread = match cfg.feed.kind {
+        FeedKind::Replay => Some(spawn_replay(
+            cfg,
+            file,
+            engine.universe(),
+            skip_through,
+            tx.clone(),
+        )?),
+        FeedKind::Binance => {
+            spawn_binance(cfg, engine, history, tx.clone(), stats.clone());
+            None
+        }
+    };
+    if let Some(tm) = &cfg.token_metrics {
+        spawn_token_metrics(tm, file, engine, tx, stats.clone(), notify)?;
+    }
+    Ok(Feeds { rx, thread, stats })
+}

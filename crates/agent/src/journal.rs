@@ -1,0 +1,120 @@
+//! The agent's side of the journal: the writer task that batches records off the
+//! hot path, the records an input and a snapshot become, and reading a run back
+//! for `vigil status`.
+
+use std::path::Path;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use vigil_engine::{Engine, EngineInput};
+use vigil_exec::Venue;
+use vigil_store::{EventKind, Journal, Record, StoreError, StoredSnapshot};
+
+use crate::config::AgentConfig;
+use crate::error::AgentError;
+use crate::observer::JournalObserver;
+use crate::status::PositionStatus;
+
+/// Records per transaction at most, when the writer coalesces what is waiting.
+const MAX_BATCH: usize = 20_000;
+
+/// The journal's kind for an input.
+pub fn kind_of(input: &EngineInput) -> EventKind {
+    match input {
+        EngineInput::Market { .. } => EventKind::Market,
+        EngineInput::Venue { .. } => EventKind::Venue,
+        EngineInput::Control { .. } => EventKind::Control,
+    }
+}
+
+/// The journal record of input `seq`: its time, kind and exact payload.
+pub fn input_record(seq: i64, input: &EngineInput) -> Record {
+    Record::Event {
+        seq,
+        ts: input.ts().nanos(),
+        kind: kind_of(input),
+        payload: serde_json::to_string(input).unwrap_or_default(),
+    }
+}
+
+/// A snapshot of the account after input `seq`.
+pub fn snapshot<V: Venue>(engine: &Engine<JournalObserver, V>, seq: i64) -> Record {
+    let p = engine.portfolio();
+    let positions = PositionStatus::all(p, engine.universe());
+    Record::Snapshot(StoredSnapshot {
+        seq,
+        ts: engine.now().nanos(),
+        cash: p.account_cash().to_string(),
+        equity: p.equity().to_string(),
+        positions: serde_json::to_string(&positions).unwrap_or_default(),
+        state: engine.trading_state().to_string(),
+    })
+}
+
+/// Writes what the engine loop sends, coalescing whatever is waiting into one
+/// transaction. Every message holds whole inputs, so a batch always ends on an
+/// input boundary and the journal is consistent after a crash.
+pub async fn writer(
+    journal: Journal,
+    run_id: String,
+    mut rx: mpsc::Receiver<Vec<Record>>,
+) -> Result<(), StoreError> {
+    let mut batch: Vec<Record> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.extend(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.extend(more),
+                Err(_) => break,
+            }
+        }
+        journal.append(&run_id, &batch).await?;
+        batch.clear();
+    }
+    Ok(())
+}
+
+/// What `vigil status` prints: the latest journaled snapshot and totals.
+#[derive(Clone, Debug, Serialize)]
+pub struct JournalStatus {
+    /// The agent.
+    pub name: String,
+    /// Last journaled input.
+    pub last_seq: Option<i64>,
+    /// Latest snapshot, as journaled.
+    pub snapshot: Option<StoredSnapshot>,
+    /// Order intents.
+    pub orders: usize,
+    /// Fills.
+    pub fills: usize,
+    /// Starting cash from the config.
+    pub starting_cash: Decimal,
+}
+
+impl JournalStatus {
+    /// The latest snapshot's positions, decoded.
+    pub fn positions(&self) -> Result<Vec<PositionStatus>, AgentError> {
+        let Some(s) = &self.snapshot else {
+            return Ok(Vec::new());
+        };
+        serde_json::from_str(&s.positions).map_err(|e| AgentError::BadJournalEvent {
+            seq: s.seq,
+            message: format!("snapshot positions: {e}"),
+        })
+    }
+}
+
+/// Reads an agent's journal without running it.
+pub async fn journal_status(config_path: &Path) -> Result<JournalStatus, AgentError> {
+    let (cfg, file) = AgentConfig::load(config_path)?;
+    let journal = Journal::open(&cfg.journal_target(&file.dir())).await?;
+    Ok(JournalStatus {
+        name: cfg.name.clone(),
+        last_seq: journal.last_seq(&cfg.name).await?,
+        snapshot: journal.latest_snapshot(&cfg.name).await?,
+        orders: journal.orders(&cfg.name).await?.len(),
+        fills: journal.fills(&cfg.name).await?.len(),
+        starting_cash: cfg.starting_cash,
+    })
+}

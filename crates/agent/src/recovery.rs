@@ -1,0 +1,110 @@
+//! Recovery by replay: the journaled inputs go through a fresh engine, so every
+//! piece of state — cash, positions, working orders, risk state and the
+//! strategy's own — comes back exactly; the replayed fills must equal the
+//! journaled ones (decision 9 in docs/decisions.md).
+
+use vigil_core::{Bar, MarketEvent};
+use vigil_engine::{ControlAction, EngineInput};
+use vigil_store::{Journal, RunStart, StoredFill};
+
+use crate::error::AgentError;
+use crate::AgentEngine;
+
+/// Where the replay left the run.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// The last journaled input's sequence number (−1: none).
+    pub seq: i64,
+    /// The feed position of the last journaled market input.
+    pub last_feed_index: Option<u64>,
+    /// Inputs replayed.
+    pub inputs: u64,
+    /// The run had already finished (its feed ended).
+    pub finished: bool,
+    /// The journaled bars, when a live grade model must be warmed up with them.
+    pub history: Vec<Bar>,
+}
+
+/// Replays the journal of a resumed run through `engine`. `keep_bars` keeps the
+/// replayed bars in [`Recovered::history`].
+pub async fn recover(
+    engine: &mut AgentEngine,
+    journal: &Journal,
+    run_id: &str,
+    start: &RunStart,
+    keep_bars: bool,
+) -> Result<Recovered, AgentError> {
+    let mut out = Recovered {
+        seq: -1,
+        ..Recovered::default()
+    };
+    if !matches!(start, RunStart::Resume { last_seq: Some(_) }) {
+        return Ok(out);
+    }
+    let stored = journal.events(run_id).await?;
+    engine.observer_mut().replaying = true;
+    for e in &stored {
+        let input: EngineInput =
+            serde_json::from_str(&e.payload).map_err(|err| AgentError::BadJournalEvent {
+                seq: e.seq,
+                message: err.to_string(),
+            })?;
+        out.seq = e.seq;
+        engine.observer_mut().begin(e.seq, None);
+        engine.apply(&input)?;
+        // What a replay would send was sent (or never will be) by the run that
+        // journaled it: live orders are reconciled with the exchange afterwards.
+        engine.venue_mut().take_outbox();
+        match input {
+            EngineInput::Market { feed_index, event } => {
+                out.last_feed_index = Some(feed_index);
+                if let (true, MarketEvent::Bar(b)) = (keep_bars, event) {
+                    out.history.push(b);
+                }
+            }
+            EngineInput::Control {
+                action: ControlAction::Finish,
+                ..
+            } => out.finished = true,
+            EngineInput::Control { .. } | EngineInput::Venue { .. } => {}
+        }
+        out.inputs += 1;
+    }
+    engine.observer_mut().replaying = false;
+    let replayed = std::mem::take(&mut engine.observer_mut().replayed_fills);
+    let journaled = journal.fills(run_id).await?;
+    check_fills(&replayed, &journaled)?;
+    tracing::info!(
+        events = out.inputs,
+        fills = journaled.len(),
+        "recovered from the journal"
+    );
+    Ok(out)
+}
+
+/// The replayed fills must be the journaled ones, one for one.
+fn check_fills(replayed: &[vigil_core::Fill], journaled: &[StoredFill]) -> Result<(), AgentError> {
+    let n = replayed.len().max(journaled.len());
+    for i in 0..n {
+        let j = journaled.get(i).map(|f| {
+            format!(
+                "order {} {} {} @ {} fee {}",
+                f.order_id, f.side, f.qty, f.price, f.fee
+            )
+        });
+        let r = replayed.get(i).map(|f| {
+            format!(
+                "order {} {} {} @ {} fee {}",
+                f.order_id.0, f.side, f.qty, f.price, f.fee
+            )
+        });
+        if j != r {
+            return Err(AgentError::Diverged {
+                index: i,
+                journaled: j.unwrap_or_else(|| "nothing".into()),
+                replayed: r.unwrap_or_else(|| "nothing".into()),
+            });
+        }
+    }
+    Ok(())
+}

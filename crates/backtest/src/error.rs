@@ -1,0 +1,19 @@
+//! Why a backtest could not run.
+
+use vigil_core::config::ConfigError;
+use vigil_engine::EngineError;
+use vigil_feed::FeedError;
+
+/// Why a backtest could not run or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    /// The config is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data is wrong.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    /// The engine stopped.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}

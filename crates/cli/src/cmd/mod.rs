@@ -1,0 +1,86 @@
+//! One module per subcommand: each has its `Args` (what clap parses) and a `run`
+//! that does the work and hands the result to a renderer (`crate::render`,
+//! `crate::summary`).
+
+use clap::Subcommand;
+use vigil_strategy::Registry;
+
+pub mod agent;
+pub mod backtest;
+pub mod check_lookahead;
+pub mod grades;
+pub mod keystore;
+pub mod status;
+pub mod strategies;
+pub mod sweep;
+pub mod synth;
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate deterministic synthetic bars from recorded data (for benchmarks at
+    /// scale): N instruments × D days as `.vbar` files, plus a backtest config.
+    Synth(synth::Args),
+    /// Run a backtest described by a TOML config and print a summary.
+    Backtest(backtest::Args),
+    /// Run an agent in paper-trading mode: live (or replayed) data, the risk
+    /// manager and the simulated venue, everything journaled. Resumes after a
+    /// restart. Stops on SIGINT/SIGTERM or when a replay ends.
+    Paper(agent::PaperArgs),
+    /// Run an agent against a real exchange (`mode = "live"` and a `[live]` section
+    /// with the confirmation sentence; credentials from the environment). At start
+    /// it reconciles the journal with the exchange (open orders, fills while it was
+    /// down, balances) before trading; it never re-sends an order.
+    Live(agent::LiveArgs),
+    /// Encrypt exchange credentials into a keystore file for `[live] keystore`.
+    /// Reads BINANCE_API_KEY, BINANCE_API_SECRET and VIGIL_KEYSTORE_PASSWORD from the
+    /// environment (never from flags, which end up in shell history).
+    Keystore(keystore::Args),
+    /// Show an agent's positions and PnL from its journal.
+    Status(status::Args),
+    /// Run a backtest over a grid or random sample of strategy parameters, in parallel.
+    Sweep(sweep::Args),
+    /// Prove a backtest has no look-ahead: replay with the data truncated at many
+    /// points and check that no decision before a cut changes. Exits 1 if one does.
+    CheckLookahead(check_lookahead::Args),
+    /// AI grades: generate them with vigil's model, or measure what they predict.
+    Grades {
+        /// What to do with grades.
+        #[command(subcommand)]
+        command: grades::GradesCommand,
+    },
+    /// List the registered strategy plug-ins and their parameters.
+    Strategies,
+}
+
+impl Command {
+    /// Runs the subcommand.
+    pub fn run(self, registry: &Registry) -> anyhow::Result<()> {
+        match self {
+            Command::Synth(a) => synth::run(a),
+            Command::Backtest(a) => backtest::run(a, registry),
+            Command::Paper(a) => agent::run_paper(a, registry),
+            Command::Live(a) => agent::run_live(a, registry),
+            Command::Keystore(a) => keystore::run(a),
+            Command::Status(a) => status::run(a),
+            Command::Sweep(a) => sweep::run(a, registry),
+            Command::CheckLookahead(a) => check_lookahead::run(a, registry),
+            Command::Grades { command } => grades::run(command),
+            Command::Strategies => strategies::run(registry),
+        }
+    }
+}
+
+/// A multi-threaded runtime for the commands that do I/O.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Writes `contents` to `path`, naming the file on error.
+pub fn write_file(path: &std::path::Path, contents: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+}
