@@ -1,46 +1,19 @@
 //! A paper agent with vigil's grade model on a replay trades exactly like the
 //! backtest with the same model, strategy and data.
 
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use vigil_testkit::{shipped, write_head, ConfigToml, BTCUSD_1H};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_grades_paper_equals_backtest() {
     let dir = tempfile::tempdir().unwrap();
-    let data =
-        std::fs::read_to_string(root().join("backtests/data/coinbase-btcusd-1h-2017-2019.csv"))
-            .unwrap();
-    let subset: Vec<&str> = data.lines().take(2501).collect();
-    std::fs::write(dir.path().join("bars.csv"), subset.join("\n") + "\n").unwrap();
-    let common = r#"account_currency = "USD"
-starting_cash = 10000
-[[instruments]]
-symbol = "BTC-USD"
-base = "BTC"
-quote = "USD"
-[grade_model]
-trader_every = "1h"
-[venue]
-taker_fee_bps = 10
-[strategy]
-name = "grade-momentum"
-entry = 60
-exit = 45
-confirm = 2
-"#;
-    std::fs::write(
-        dir.path().join("agent.toml"),
-        format!("name = \"model-parity\"\n{common}[feed]\ntype = \"replay\"\n[[feed.bars]]\ninstrument = \"BTC-USD\"\npath = \"bars.csv\"\ninterval = \"1h\"\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("bt.toml"),
-        format!("{common}[[data.bars]]\ninstrument = \"BTC-USD\"\npath = \"bars.csv\"\ninterval = \"1h\"\n"),
-    )
-    .unwrap();
+    write_head(&shipped(BTCUSD_1H), 2500, &dir.path().join("bars.csv"));
+    let mut cfg = ConfigToml::btcusdt("grade-momentum", "entry = 60\nexit = 45\nconfirm = 2")
+        .with("[grade_model]\ntrader_every = \"1h\"\n[venue]\ntaker_fee_bps = 10");
+    cfg.currency = "USD".into();
+    cfg.instrument = ("BTC-USD".into(), "BTC".into(), "USD".into());
+    let agent = cfg.agent("model-parity", "bars.csv", "1h", None);
+    std::fs::write(dir.path().join("agent.toml"), agent).unwrap();
+    std::fs::write(dir.path().join("bt.toml"), cfg.backtest("bars.csv", "1h")).unwrap();
     let mut registry = vigil_strategy::Registry::new();
     registry
         .register(vigil_grade_momentum::descriptor())

@@ -1,12 +1,8 @@
 //! The status endpoint and a graceful stop, in process.
 
-use std::path::{Path, PathBuf};
+use vigil_testkit::{shipped, ConfigToml, BTCUSDT_1M};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -24,31 +20,13 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_health_status_and_metrics_then_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let data = root().join("backtests/data/binance-btcusdt-perp-1m-2022-01.csv");
-    let cfg = format!(
-        r#"name = "status-test"
-account_currency = "USDT"
-starting_cash = 10000
-[[instruments]]
-symbol = "BTCUSDT"
-base = "BTC"
-quote = "USDT"
-[feed]
-type = "replay"
-speed = 6000
-[[feed.bars]]
-instrument = "BTCUSDT"
-path = "{}"
-interval = "1m"
-[strategy]
-name = "sma-cross"
-fast = 10
-slow = 30
-[status]
-listen = "127.0.0.1:0"
-"#,
-        data.display()
-    );
+    let data = shipped(BTCUSDT_1M);
+    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30").agent(
+        "status-test",
+        &data.display().to_string(),
+        "1m",
+        Some(6000),
+    ) + "[status]\nlisten = \"127.0.0.1:0\"\n";
     let path = dir.path().join("agent.toml");
     std::fs::write(&path, cfg).unwrap();
     let mut registry = vigil_strategy::Registry::new();

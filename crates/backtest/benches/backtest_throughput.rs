@@ -3,12 +3,15 @@
 //!
 //! `cargo bench -p vigil-backtest --bench backtest_throughput`
 
+// criterion_group!/criterion_main! generate undocumented public functions.
+#![allow(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rust_decimal_macros::dec;
 use vigil_backtest::{Backtest, RunSettings};
-use vigil_core::{InstrumentSpec, Interval, MarketEvent, Portfolio, Universe};
+use vigil_core::{EngineView, InstrumentSpec, Interval, MarketEvent, Portfolio, Universe};
 use vigil_engine::{Engine, NoObserver};
 use vigil_exec::{SimVenue, SimVenueConfig};
 use vigil_feed::{BarCsvOptions, CsvBarReader, VecStream};
@@ -213,12 +216,14 @@ approval_notional = 9000
     g.bench_function("all_rules_one_order", |b| {
         b.iter(|| {
             let view = RiskView {
-                now,
-                universe: &u,
-                portfolio: &p,
-                market: &market,
-                open_orders: &[],
-                taker_fee_rate: dec!(0.001),
+                view: EngineView {
+                    now,
+                    universe: &u,
+                    portfolio: &p,
+                    market: &market,
+                    open_orders: &[],
+                    taker_fee_rate: dec!(0.001),
+                },
                 event_instrument: None,
             };
             manager.check(&order, &view)

@@ -154,7 +154,20 @@ pub fn render_html(report: &BacktestReport) -> String {
         report.vigil_version
     );
 
-    // Headline metrics.
+    metrics_section(&mut h, report);
+    charts_section(&mut h, report);
+    monthly_section(&mut h, report);
+    realism_section(&mut h, report);
+    risk_section(&mut h, report);
+    assumptions_section(&mut h, report);
+    trades_section(&mut h, report);
+    h.push_str("</table></body></html>\n");
+    h
+}
+
+/// The headline metrics: tiles and a table.
+fn metrics_section(h: &mut String, report: &BacktestReport) {
+    let m = &report.metrics;
     h.push_str("<h2>Metrics</h2><div class=\"grid\">");
     let tiles: [(&str, String, f64); 12] = [
         ("total return", pct(m.total_return), m.total_return),
@@ -201,8 +214,10 @@ pub fn render_html(report: &BacktestReport) -> String {
         let _ = write!(h, "<tr><td class=\"l\">{k}</td><td>{v}</td></tr>");
     }
     h.push_str("</table>");
+}
 
-    // Charts.
+/// Equity against buy-and-hold, and the drawdown.
+fn charts_section(h: &mut String, report: &BacktestReport) {
     let drawdown: Vec<(Timestamp, f64)> = report
         .equity_curve
         .iter()
@@ -233,8 +248,11 @@ pub fn render_html(report: &BacktestReport) -> String {
         }
         .to_svg(),
     );
+}
 
-    // Monthly returns.
+/// Monthly returns by year.
+fn monthly_section(h: &mut String, report: &BacktestReport) {
+    let m = &report.metrics;
     h.push_str("<h2>Monthly returns</h2>");
     let months = monthly_returns(m.starting_equity, &report.equity_curve);
     let mut by_year: BTreeMap<i32, [Option<f64>; 12]> = BTreeMap::new();
@@ -269,8 +287,10 @@ pub fn render_html(report: &BacktestReport) -> String {
         );
     }
     h.push_str("</table><p class=\"sub\">From the sampled equity curve (the last sample of each month).</p>");
+}
 
-    // Realism.
+/// The realism report, when there is one.
+fn realism_section(h: &mut String, report: &BacktestReport) {
     if let Some(realism) = &report.realism {
         h.push_str("<h2>Realism: the same run under harsher costs</h2>");
         let _ = write!(
@@ -294,8 +314,10 @@ pub fn render_html(report: &BacktestReport) -> String {
         }
         h.push_str("</table>");
     }
+}
 
-    // Risk and orders.
+/// Risk verdicts, risk events and order outcomes.
+fn risk_section(h: &mut String, report: &BacktestReport) {
     h.push_str("<h2>Risk manager verdicts and orders</h2><table><tr><th class=\"l\">verdict</th><th>count</th></tr>");
     for (k, v) in &report.verdicts {
         let _ = write!(h, "<tr><td class=\"l\">{}</td><td>{v}</td></tr>", escape(k));
@@ -324,8 +346,10 @@ pub fn render_html(report: &BacktestReport) -> String {
         );
     }
     h.push_str("</table>");
+}
 
-    // Assumptions.
+/// Costs, the fill model and the data span.
+fn assumptions_section(h: &mut String, report: &BacktestReport) {
     let a = &report.assumptions;
     let _ = write!(
         h,
@@ -357,8 +381,10 @@ pub fn render_html(report: &BacktestReport) -> String {
         );
     }
     h.push_str("</table>");
+}
 
-    // Trades.
+/// The trades table (the first `MAX_TRADE_ROWS`).
+fn trades_section(h: &mut String, report: &BacktestReport) {
     let _ = write!(h, "<h2>Trades ({})</h2>", report.trades.len());
     if report.trades.len() > MAX_TRADE_ROWS {
         let _ = write!(
@@ -386,8 +412,6 @@ pub fn render_html(report: &BacktestReport) -> String {
             pct(t.return_pct)
         );
     }
-    h.push_str("</table></body></html>\n");
-    h
 }
 
 /// The strategy's equity against buy-and-hold.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use vigil_store::Journal;
+use vigil_testkit::{shipped, write_head, ConfigToml, BTCUSDT_1M};
 
 /// (order id, side, price, qty, fee, ts in ns).
 type FillKey = (i64, String, String, String, String, i64);
@@ -14,47 +15,17 @@ fn vigil() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vigil"))
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// Writes the first `bars` bars of the shipped BTC data, an agent config and the
 /// equivalent backtest config.
 fn setup(dir: &Path, bars: usize, speed: u64) -> (PathBuf, PathBuf) {
-    let data =
-        std::fs::read_to_string(root().join("backtests/data/binance-btcusdt-perp-1m-2022-01.csv"))
-            .unwrap();
-    let subset: Vec<&str> = data.lines().take(bars + 1).collect();
-    std::fs::write(dir.join("bars.csv"), subset.join("\n") + "\n").unwrap();
-    let common = r#"account_currency = "USDT"
-starting_cash = 10000
-
-[[instruments]]
-symbol = "BTCUSDT"
-base = "BTC"
-quote = "USDT"
-
-[venue]
-taker_fee_bps = 10
-maker_fee_bps = 2
-slippage_bps = 1
-
-[risk]
-max_position_weight = 1.0
-stop_loss_pct = 0.004
-market_protection_bps = 30
-
-[strategy]
-name = "sma-cross"
-fast = 10
-slow = 30
-"#;
-    let agent = format!(
-        "name = \"crash-test\"\n{common}\n[feed]\ntype = \"replay\"\nspeed = {speed}\n[[feed.bars]]\ninstrument = \"BTCUSDT\"\npath = \"bars.csv\"\ninterval = \"1m\"\n"
+    write_head(&shipped(BTCUSDT_1M), bars, &dir.join("bars.csv"));
+    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30").with(
+        "[venue]\ntaker_fee_bps = 10\nmaker_fee_bps = 2\nslippage_bps = 1\n\n\
+         [risk]\nmax_position_weight = 1.0\nstop_loss_pct = 0.004\nmarket_protection_bps = 30",
     );
-    let backtest = format!("{common}\n[[data.bars]]\ninstrument = \"BTCUSDT\"\npath = \"bars.csv\"\ninterval = \"1m\"\n");
+    let agent = cfg.agent("crash-test", "bars.csv", "1m", Some(speed));
     std::fs::write(dir.join("agent.toml"), agent).unwrap();
-    std::fs::write(dir.join("backtest.toml"), backtest).unwrap();
+    std::fs::write(dir.join("backtest.toml"), cfg.backtest("bars.csv", "1m")).unwrap();
     (dir.join("agent.toml"), dir.join("backtest.toml"))
 }
 

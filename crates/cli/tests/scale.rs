@@ -5,11 +5,16 @@
 //! This file holds a single test on purpose: RUSAGE_CHILDREN covers every child
 //! the test process has waited for, so no other test may spawn processes here.
 
+// The one unsafe use in the workspace: the kernel's getrusage through libc, to
+// read the children's peak memory (std has no API for it).
+#![allow(unsafe_code)]
+
 use std::path::Path;
 use std::process::Command;
 
 /// Peak RSS (bytes) over all children waited for so far.
 fn children_peak_rss() -> u64 {
+    // SAFETY: rusage is a plain C struct of integers; all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct we own.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };

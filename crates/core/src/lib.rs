@@ -19,6 +19,7 @@ pub mod order;
 pub mod portfolio;
 pub mod state;
 pub mod time;
+pub mod view;
 
 pub use event::MarketEvent;
 pub use grade::{Grade, GradeKind};
@@ -31,6 +32,7 @@ pub use order::{
 pub use portfolio::{Portfolio, PortfolioError, Position};
 pub use state::MarketState;
 pub use time::{Interval, TimeError, TimeUnit, Timestamp};
+pub use view::EngineView;
 
 /// Re-exported so that users of vigil name one `Decimal` type.
 pub use rust_decimal::Decimal;

@@ -32,8 +32,8 @@ use alloy::sol;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use vigil_core::{
-    AssetId, ClientOrderId, Fill, Liquidity, Order, OrderKind, OrderSize, OrderStatus, Side,
-    Timestamp, Universe,
+    AssetId, ClientOrderId, Fill, Liquidity, Order, OrderKind, OrderRequest, OrderSize,
+    OrderStatus, Side, Timestamp, Universe,
 };
 use vigil_exec::{Balance, ExecError, ExecutionPort, ExecutionReport};
 
@@ -330,6 +330,70 @@ impl UniswapV2Execution {
         Ok(true)
     }
 
+    /// The least output the swap may return: the slippage tolerance under the
+    /// quote, or the limit price when that is stricter.
+    fn min_output(
+        &self,
+        req: &OrderRequest,
+        amount_in: U256,
+        quoted_out: U256,
+        token_in: &TokenConfig,
+        token_out: &TokenConfig,
+    ) -> U256 {
+        let tolerance = U256::from(10_000 - self.settings.slippage_bps);
+        let mut min_out = quoted_out * tolerance / U256::from(10_000u32);
+        if let OrderKind::Limit { price } = req.kind {
+            let limit_out = match req.side {
+                // At most `price` quote per base: out ≥ in / price.
+                Side::Buy => from_units(amount_in, token_in.decimals)
+                    .checked_div(price)
+                    .and_then(|b| to_units(b, token_out.decimals)),
+                // At least `price` quote per base: out ≥ in × price.
+                Side::Sell => from_units(amount_in, token_in.decimals)
+                    .checked_mul(price)
+                    .and_then(|q| to_units(q, token_out.decimals)),
+            };
+            if let Some(l) = limit_out {
+                min_out = min_out.max(l);
+            }
+        }
+        min_out
+    }
+
+    /// Base quantity and quote amount that moved in the wallet, from the
+    /// receipt's ERC-20 `Transfer` logs.
+    fn moved(
+        &self,
+        req: &OrderRequest,
+        logs: &[alloy::rpc::types::Log],
+        token_in: &TokenConfig,
+        token_out: &TokenConfig,
+    ) -> (Decimal, Decimal) {
+        let (mut paid, mut got) = (U256::ZERO, U256::ZERO);
+        for log in logs {
+            let Ok(t) = log.log_decode::<IERC20::Transfer>() else {
+                continue;
+            };
+            let ev = &t.inner.data;
+            if t.inner.address == token_in.address && ev.from == self.wallet {
+                paid += ev.value;
+            }
+            if t.inner.address == token_out.address && ev.to == self.wallet {
+                got += ev.value;
+            }
+        }
+        match req.side {
+            Side::Buy => (
+                from_units(got, token_out.decimals),
+                from_units(paid, token_in.decimals),
+            ),
+            Side::Sell => (
+                from_units(paid, token_in.decimals),
+                from_units(got, token_out.decimals),
+            ),
+        }
+    }
+
     async fn swap(&self, order: &Order) -> Result<(), ExecError> {
         let _guard = self.busy.lock().await;
         let req = order.request;
@@ -404,24 +468,7 @@ impl UniswapV2Execution {
         if quoted_out.is_zero() {
             return Err(self.reject(order, "the pool quotes no output".into()));
         }
-        // Minimum output: slippage tolerance, or the limit price if stricter.
-        let tolerance = U256::from(10_000 - self.settings.slippage_bps);
-        let mut min_out = quoted_out * tolerance / U256::from(10_000u32);
-        if let OrderKind::Limit { price } = req.kind {
-            let limit_out = match req.side {
-                // At most `price` quote per base: out ≥ in / price.
-                Side::Buy => from_units(amount_in, token_in.decimals)
-                    .checked_div(price)
-                    .and_then(|b| to_units(b, token_out.decimals)),
-                // At least `price` quote per base: out ≥ in × price.
-                Side::Sell => from_units(amount_in, token_in.decimals)
-                    .checked_mul(price)
-                    .and_then(|q| to_units(q, token_out.decimals)),
-            };
-            if let Some(l) = limit_out {
-                min_out = min_out.max(l);
-            }
-        }
+        let min_out = self.min_output(&req, amount_in, quoted_out, token_in, token_out);
         if let Err(e) = self.ensure_allowance(token_in.address, amount_in).await {
             return Err(self.reject(order, format!("allowance: {e}")));
         }
@@ -462,29 +509,7 @@ impl UniswapV2Execution {
             return Err(self.reject(order, reason));
         }
         // The amounts that really moved, from the ERC-20 Transfer logs.
-        let (mut paid, mut got) = (U256::ZERO, U256::ZERO);
-        for log in receipt.inner.logs() {
-            let Ok(t) = log.log_decode::<IERC20::Transfer>() else {
-                continue;
-            };
-            let ev = &t.inner.data;
-            if t.inner.address == token_in.address && ev.from == self.wallet {
-                paid += ev.value;
-            }
-            if t.inner.address == token_out.address && ev.to == self.wallet {
-                got += ev.value;
-            }
-        }
-        let (qty, quote) = match req.side {
-            Side::Buy => (
-                from_units(got, token_out.decimals),
-                from_units(paid, token_in.decimals),
-            ),
-            Side::Sell => (
-                from_units(paid, token_in.decimals),
-                from_units(got, token_out.decimals),
-            ),
-        };
+        let (qty, quote) = self.moved(&req, receipt.inner.logs(), token_in, token_out);
         if qty.is_zero() {
             return Err(self.reject(
                 order,

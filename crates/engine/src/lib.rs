@@ -20,8 +20,8 @@ pub use input::{ControlAction, EngineInput, CANCELLED_AT_SHUTDOWN};
 
 use rust_decimal::Decimal;
 use vigil_core::{
-    ClientOrderId, Fill, InstrumentId, MarketEvent, MarketState, Order, OrderRequest, OrderStatus,
-    Portfolio, PortfolioError, Timestamp, Universe,
+    ClientOrderId, EngineView, Fill, InstrumentId, MarketEvent, MarketState, Order, OrderRequest,
+    OrderStatus, Portfolio, PortfolioError, Timestamp, Universe,
 };
 use vigil_exec::{ExecutionReport, SimVenue, Venue};
 use vigil_risk::{
@@ -264,12 +264,14 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         // 3b. Portfolio risk rules: limits, and protective exits sent by risk itself.
         {
             let view = RiskView {
-                now: ts,
-                universe: &self.universe,
-                portfolio: &self.portfolio,
-                market: &self.market,
-                open_orders: self.venue.open_orders(),
-                taker_fee_rate: self.taker_fee_rate,
+                view: EngineView {
+                    now: ts,
+                    universe: &self.universe,
+                    portfolio: &self.portfolio,
+                    market: &self.market,
+                    open_orders: self.venue.open_orders(),
+                    taker_fee_rate: self.taker_fee_rate,
+                },
                 event_instrument: event.instrument(),
             };
             self.risk.on_event(&view, &mut self.exits);
@@ -310,12 +312,14 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
     ) {
         let mut ctx = Context::new(ContextParts {
-            now,
-            universe: &self.universe,
-            portfolio: &self.portfolio,
-            market: &self.market,
-            open_orders: self.venue.open_orders(),
-            taker_fee_rate: self.taker_fee_rate,
+            view: EngineView {
+                now,
+                universe: &self.universe,
+                portfolio: &self.portfolio,
+                market: &self.market,
+                open_orders: self.venue.open_orders(),
+                taker_fee_rate: self.taker_fee_rate,
+            },
             commands: &mut self.commands,
             next_order_id: &mut self.next_order_id,
         });
@@ -460,12 +464,14 @@ impl<O: Observer, V: Venue> Engine<O, V> {
                 match *cmd {
                     Command::Submit { id, request } => {
                         let view = RiskView {
-                            now: ts,
-                            universe: &self.universe,
-                            portfolio: &self.portfolio,
-                            market: &self.market,
-                            open_orders: self.venue.open_orders(),
-                            taker_fee_rate: self.taker_fee_rate,
+                            view: EngineView {
+                                now: ts,
+                                universe: &self.universe,
+                                portfolio: &self.portfolio,
+                                market: &self.market,
+                                open_orders: self.venue.open_orders(),
+                                taker_fee_rate: self.taker_fee_rate,
+                            },
                             event_instrument: None,
                         };
                         let verdict = self.risk.check(&request, &view);

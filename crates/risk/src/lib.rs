@@ -30,9 +30,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
-use vigil_core::{
-    MarketState, Order, OrderRequest, OrderSize, Portfolio, Side, Timestamp, Universe,
-};
+use vigil_core::{EngineView, OrderRequest, OrderSize, Portfolio, Side};
 
 /// Whether the account may trade.
 #[derive(
@@ -238,23 +236,28 @@ impl Verdict {
     }
 }
 
-/// What the risk manager can see when it checks an order.
+/// What the risk manager can see when it checks an order: the engine's
+/// read-only view (the same one a strategy's `Context` holds) and the instrument
+/// the current event moved. Derefs to the [`EngineView`].
 pub struct RiskView<'a> {
-    /// Engine time.
-    pub now: Timestamp,
-    /// Instruments and assets.
-    pub universe: &'a Universe,
-    /// The account.
-    pub portfolio: &'a Portfolio,
-    /// Latest prices and grades.
-    pub market: &'a MarketState,
-    /// Orders working at the venue.
-    pub open_orders: &'a [Order],
-    /// The venue's taker fee rate, for cash sufficiency (0.001 = 10 bps).
-    pub taker_fee_rate: Decimal,
+    /// The engine's state.
+    pub view: EngineView<'a>,
     /// The instrument whose price the current event moved, if any (portfolio rules
     /// re-check its position).
     pub event_instrument: Option<vigil_core::InstrumentId>,
+}
+
+impl<'a> std::ops::Deref for RiskView<'a> {
+    type Target = EngineView<'a>;
+    fn deref(&self) -> &EngineView<'a> {
+        &self.view
+    }
+}
+
+impl std::ops::DerefMut for RiskView<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.view
+    }
 }
 
 /// One pre-trade rule. Rules run in order; the first that denies wins, and a rule

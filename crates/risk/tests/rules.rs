@@ -3,9 +3,9 @@
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use vigil_core::{
-    AssetId, Bar, ClientOrderId, Fill, Grade, GradeKind, InstrumentId, InstrumentSpec, Liquidity,
-    MarketEvent, MarketState, Order, OrderKind, OrderRequest, OrderSize, Portfolio, Side,
-    TimeInForce, Timestamp, Universe,
+    AssetId, Bar, ClientOrderId, EngineView, Fill, Grade, GradeKind, InstrumentId, InstrumentSpec,
+    Liquidity, MarketEvent, MarketState, Order, OrderKind, OrderRequest, OrderSize, Portfolio,
+    Side, TimeInForce, Timestamp, Universe,
 };
 use vigil_risk::{
     Approval, DenyReason, ExitReason, ResizeReason, RiskConfig, RiskEvent, RiskManager, RiskView,
@@ -90,12 +90,14 @@ impl World {
 
     fn view(&self) -> RiskView<'_> {
         RiskView {
-            now: self.now,
-            universe: &self.u,
-            portfolio: &self.p,
-            market: &self.m,
-            open_orders: &self.open,
-            taker_fee_rate: Decimal::ZERO,
+            view: EngineView {
+                now: self.now,
+                universe: &self.u,
+                portfolio: &self.p,
+                market: &self.m,
+                open_orders: &self.open,
+                taker_fee_rate: Decimal::ZERO,
+            },
             event_instrument: Some(BTC),
         }
     }
@@ -127,23 +129,100 @@ fn reason(v: &Verdict) -> Option<ResizeReason> {
     }
 }
 
+/// One size cap: below and at its limit the order passes untouched; just above
+/// it the order is resized to the limit, with the cap's reason.
+struct Cap {
+    config: &'static str,
+    cash: Decimal,
+    /// Units of ETH held at 100 before the check (0: none).
+    eth_held: Decimal,
+    /// Units of BTC held at 100 before the check (0: none).
+    btc_held: Decimal,
+    /// The largest BTC quantity the cap allows.
+    limit: Decimal,
+    reason: ResizeReason,
+}
+
+#[test]
+fn every_cap_at_below_and_above_its_limit() {
+    let caps = [
+        Cap {
+            config: "max_order_notional = 1000",
+            cash: dec!(100000),
+            eth_held: dec!(0),
+            btc_held: dec!(0),
+            limit: dec!(10),
+            reason: ResizeReason::MaxOrderNotional,
+        },
+        Cap {
+            config: "per_order_cap = 500",
+            cash: dec!(100000),
+            eth_held: dec!(0),
+            btc_held: dec!(0),
+            limit: dec!(5),
+            reason: ResizeReason::PerOrderCap,
+        },
+        Cap {
+            config: "max_position_notional = 2000",
+            cash: dec!(100000),
+            eth_held: dec!(0),
+            btc_held: dec!(10),
+            limit: dec!(10),
+            reason: ResizeReason::MaxPositionNotional,
+        },
+        Cap {
+            config: "max_position_weight = 0.5",
+            cash: dec!(10000),
+            eth_held: dec!(0),
+            btc_held: dec!(0),
+            limit: dec!(50),
+            reason: ResizeReason::MaxPositionWeight,
+        },
+        Cap {
+            config: "max_gross_exposure = 1.0\ncash_check = false",
+            cash: dec!(10000),
+            eth_held: dec!(50),
+            btc_held: dec!(0),
+            limit: dec!(50),
+            reason: ResizeReason::MaxGrossExposure,
+        },
+    ];
+    for cap in caps {
+        let mut w = World::new(cap.cash);
+        if !cap.eth_held.is_zero() {
+            w.hold(ETH, cap.eth_held, dec!(100));
+        }
+        if !cap.btc_held.is_zero() {
+            w.hold(BTC, cap.btc_held, dec!(100));
+        }
+        let mut r = rm(&w, cap.config);
+        let below = buy(cap.limit - dec!(0.001));
+        assert_eq!(
+            r.check(&below, &w.view()),
+            Verdict::Approved(below),
+            "{}",
+            cap.config
+        );
+        let at = buy(cap.limit);
+        assert_eq!(
+            r.check(&at, &w.view()),
+            Verdict::Approved(at),
+            "{}",
+            cap.config
+        );
+        let v = r.check(&buy(cap.limit + dec!(0.001)), &w.view());
+        assert_eq!(
+            (resized_qty(&v), reason(&v)),
+            (Some(cap.limit), Some(cap.reason)),
+            "{}",
+            cap.config
+        );
+    }
+}
+
 #[test]
 fn max_order_notional() {
     let w = World::new(dec!(100000));
-    let mut r = rm(&w, "max_order_notional = 1000");
-    assert_eq!(
-        r.check(&buy(dec!(9.999)), &w.view()),
-        Verdict::Approved(buy(dec!(9.999)))
-    );
-    assert_eq!(
-        r.check(&buy(dec!(10)), &w.view()),
-        Verdict::Approved(buy(dec!(10)))
-    );
-    let v = r.check(&buy(dec!(10.001)), &w.view());
-    assert_eq!(
-        (resized_qty(&v), reason(&v)),
-        (Some(dec!(10)), Some(ResizeReason::MaxOrderNotional))
-    );
     let mut tiny = rm(&w, "max_order_notional = 0.05");
     assert_eq!(
         tiny.check(&buy(dec!(1)), &w.view()),
@@ -155,15 +234,6 @@ fn max_order_notional() {
 fn per_order_cap_cannot_be_exceeded() {
     let w = World::new(dec!(100000));
     let mut r = rm(&w, "per_order_cap = 500");
-    assert!(matches!(
-        r.check(&buy(dec!(5)), &w.view()),
-        Verdict::Approved(_)
-    ));
-    let v = r.check(&buy(dec!(5.001)), &w.view());
-    assert_eq!(
-        (resized_qty(&v), reason(&v)),
-        (Some(dec!(5)), Some(ResizeReason::PerOrderCap))
-    );
     // Quote-sized orders are capped by amount.
     let q = OrderRequest {
         size: OrderSize::Quote(dec!(900)),
@@ -177,19 +247,6 @@ fn max_position_notional_counts_holdings_and_working_orders() {
     let mut w = World::new(dec!(100000));
     w.hold(BTC, dec!(10), dec!(100)); // 1000 held
     let mut r = rm(&w, "max_position_notional = 2000");
-    assert!(matches!(
-        r.check(&buy(dec!(9.999)), &w.view()),
-        Verdict::Approved(_)
-    ));
-    assert!(matches!(
-        r.check(&buy(dec!(10)), &w.view()),
-        Verdict::Approved(_)
-    ));
-    let v = r.check(&buy(dec!(10.001)), &w.view());
-    assert_eq!(
-        (resized_qty(&v), reason(&v)),
-        (Some(dec!(10)), Some(ResizeReason::MaxPositionNotional))
-    );
     // A working buy of 10 fills the room.
     w.open
         .push(Order::new(ClientOrderId(9), buy(dec!(10)), w.now));
@@ -200,45 +257,6 @@ fn max_position_notional_counts_holdings_and_working_orders() {
     // Selling what is held is always allowed.
     let sell = OrderRequest::market(BTC, Side::Sell, dec!(10));
     assert_eq!(r.check(&sell, &w.view()), Verdict::Approved(sell));
-}
-
-#[test]
-fn max_position_weight() {
-    let w = World::new(dec!(10000));
-    let mut r = rm(&w, "max_position_weight = 0.5");
-    assert!(matches!(
-        r.check(&buy(dec!(49.999)), &w.view()),
-        Verdict::Approved(_)
-    ));
-    assert!(matches!(
-        r.check(&buy(dec!(50)), &w.view()),
-        Verdict::Approved(_)
-    ));
-    let v = r.check(&buy(dec!(50.001)), &w.view());
-    assert_eq!(
-        (resized_qty(&v), reason(&v)),
-        (Some(dec!(50)), Some(ResizeReason::MaxPositionWeight))
-    );
-}
-
-#[test]
-fn max_gross_exposure() {
-    let mut w = World::new(dec!(10000));
-    w.hold(ETH, dec!(50), dec!(100)); // 5000 in ETH, equity 10000
-    let mut r = rm(&w, "max_gross_exposure = 1.0\ncash_check = false");
-    assert!(matches!(
-        r.check(&buy(dec!(49.999)), &w.view()),
-        Verdict::Approved(_)
-    ));
-    assert!(matches!(
-        r.check(&buy(dec!(50)), &w.view()),
-        Verdict::Approved(_)
-    ));
-    let v = r.check(&buy(dec!(50.001)), &w.view());
-    assert_eq!(
-        (resized_qty(&v), reason(&v)),
-        (Some(dec!(50)), Some(ResizeReason::MaxGrossExposure))
-    );
 }
 
 #[test]

@@ -2,8 +2,9 @@
 
 use rust_decimal::Decimal;
 use vigil_core::{
-    AssetId, Bar, ClientOrderId, Grade, GradeKind, Instrument, InstrumentId, MarketState, Order,
-    OrderKind, OrderRequest, OrderSize, Portfolio, Side, TimeInForce, Timestamp, Universe,
+    AssetId, Bar, ClientOrderId, EngineView, Grade, GradeKind, Instrument, InstrumentId,
+    MarketState, Order, OrderKind, OrderRequest, OrderSize, Portfolio, Side, TimeInForce,
+    Timestamp, Universe,
 };
 
 /// What a strategy asked for during one callback.
@@ -22,18 +23,8 @@ pub enum Command {
 
 /// The borrowed pieces of engine state a [`Context`] is built from.
 pub struct ContextParts<'a> {
-    /// Current engine time.
-    pub now: Timestamp,
-    /// Instruments and assets of the run.
-    pub universe: &'a Universe,
-    /// The account.
-    pub portfolio: &'a Portfolio,
-    /// Latest prices and grades.
-    pub market: &'a MarketState,
-    /// Orders still working at the venue.
-    pub open_orders: &'a [Order],
-    /// The taker fee rate (e.g. 0.001 for 10 bps), for sizing helpers.
-    pub taker_fee_rate: Decimal,
+    /// The engine's state, read-only.
+    pub view: EngineView<'a>,
     /// Where commands are collected.
     pub commands: &'a mut Vec<Command>,
     /// The next client order id to hand out.
@@ -54,62 +45,69 @@ impl<'a> Context<'a> {
 
     /// The current engine time (the time of the event being processed).
     pub fn now(&self) -> Timestamp {
-        self.p.now
+        self.p.view.now
     }
 
     /// The run's instruments and assets.
     pub fn universe(&self) -> &Universe {
-        self.p.universe
+        self.p.view.universe
     }
 
     /// Looks up an instrument by symbol.
     pub fn instrument(&self, symbol: &str) -> Option<&Instrument> {
-        self.p.universe.id(symbol).map(|id| self.p.universe.get(id))
+        self.p
+            .view
+            .universe
+            .id(symbol)
+            .map(|id| self.p.view.universe.get(id))
     }
 
     /// The account: cash, positions, equity.
     pub fn portfolio(&self) -> &Portfolio {
-        self.p.portfolio
+        self.p.view.portfolio
     }
 
     /// Cash in the quote asset of `instrument`.
     pub fn cash_for(&self, instrument: InstrumentId) -> Decimal {
-        self.p.portfolio.cash(self.p.universe.get(instrument).quote)
+        self.p
+            .view
+            .portfolio
+            .cash(self.p.view.universe.get(instrument).quote)
     }
 
     /// Signed position quantity in `instrument`.
     pub fn position_qty(&self, instrument: InstrumentId) -> Decimal {
-        self.p.portfolio.position(instrument).qty
+        self.p.view.portfolio.position(instrument).qty
     }
 
     /// The latest price of an instrument (bar close, trade price or quote mid).
     pub fn price(&self, instrument: InstrumentId) -> Option<Decimal> {
-        self.p.market.price(instrument)
+        self.p.view.market.price(instrument)
     }
 
     /// The latest completed bar of an instrument.
     pub fn bar(&self, instrument: InstrumentId) -> Option<&Bar> {
-        self.p.market.bar(instrument)
+        self.p.view.market.bar(instrument)
     }
 
     /// The latest grade of `kind` for a token, as published by now.
     pub fn grade(&self, asset: AssetId, kind: &GradeKind) -> Option<&Grade> {
-        self.p.market.grade(asset, kind)
+        self.p.view.market.grade(asset, kind)
     }
 
     /// The latest grade of `kind` for an instrument's base token.
     pub fn grade_for(&self, instrument: InstrumentId, kind: &GradeKind) -> Option<&Grade> {
-        self.grade(self.p.universe.get(instrument).base, kind)
+        self.grade(self.p.view.universe.get(instrument).base, kind)
     }
 
     /// The full market state.
     pub fn market(&self) -> &MarketState {
-        self.p.market
+        self.p.view.market
     }
 
     /// Orders still working at the venue (not including ones placed in this callback).
     pub fn open_orders(&self) -> &[Order] {
-        self.p.open_orders
+        self.p.view.open_orders
     }
 
     /// Orders placed during this callback, not yet sent.
@@ -119,7 +117,7 @@ impl<'a> Context<'a> {
 
     /// The taker fee rate the venue charges (e.g. 0.001 for 10 bps).
     pub fn taker_fee_rate(&self) -> Decimal {
-        self.p.taker_fee_rate
+        self.p.view.taker_fee_rate
     }
 
     /// Submits any order request; returns its id.
@@ -205,6 +203,7 @@ impl<'a> Context<'a> {
         };
         let open: Decimal = self
             .p
+            .view
             .open_orders
             .iter()
             .filter(|o| o.request.instrument == instrument)
@@ -237,8 +236,8 @@ impl<'a> Context<'a> {
         if price <= Decimal::ZERO {
             return None;
         }
-        let inst = self.p.universe.get(instrument);
-        let target_qty = self.p.portfolio.equity() * fraction / price;
+        let inst = self.p.view.universe.get(instrument);
+        let target_qty = self.p.view.portfolio.equity() * fraction / price;
         let current = self.position_qty(instrument) + self.pending_qty(instrument, price);
         let delta = target_qty - current;
         let qty = inst.round_qty_down(delta.abs());
@@ -267,8 +266,12 @@ impl<'a> Context<'a> {
         if spend <= Decimal::ZERO {
             return Decimal::ZERO;
         }
-        let unit = price * (Decimal::ONE + self.p.taker_fee_rate);
-        self.p.universe.get(instrument).round_qty_down(spend / unit)
+        let unit = price * (Decimal::ONE + self.p.view.taker_fee_rate);
+        self.p
+            .view
+            .universe
+            .get(instrument)
+            .round_qty_down(spend / unit)
     }
 
     /// Cancels a working order.
@@ -280,6 +283,7 @@ impl<'a> Context<'a> {
     pub fn cancel_all(&mut self, instrument: InstrumentId) {
         let ids: Vec<ClientOrderId> = self
             .p
+            .view
             .open_orders
             .iter()
             .filter(|o| o.request.instrument == instrument)
@@ -344,12 +348,14 @@ mod tests {
         let mut next = 1;
         let r = {
             let mut ctx = Context::new(ContextParts {
-                now: Timestamp(60),
-                universe: &w.universe,
-                portfolio: &w.portfolio,
-                market: &w.market,
-                open_orders: open,
-                taker_fee_rate: dec!(0.001),
+                view: EngineView {
+                    now: Timestamp(60),
+                    universe: &w.universe,
+                    portfolio: &w.portfolio,
+                    market: &w.market,
+                    open_orders: open,
+                    taker_fee_rate: dec!(0.001),
+                },
                 commands: &mut commands,
                 next_order_id: &mut next,
             });

@@ -14,8 +14,9 @@
 
 use rust_decimal::Decimal;
 use vigil_core::{
-    Bar, ClientOrderId, Fill, Grade, GradeKind, InstrumentId, InstrumentSpec, Liquidity,
-    MarketEvent, MarketState, OrderKind, OrderSize, Portfolio, Side, Timestamp, Universe,
+    Bar, ClientOrderId, EngineView, Fill, Grade, GradeKind, InstrumentId, InstrumentSpec,
+    Liquidity, MarketEvent, MarketState, OrderKind, OrderSize, Portfolio, Side, Timestamp,
+    Universe,
 };
 
 use crate::{Command, Context, ContextParts, Strategy};
@@ -105,12 +106,14 @@ impl Harness {
     pub fn step(&mut self, strategy: &mut dyn Strategy, event: &MarketEvent) -> Vec<Command> {
         let mut commands = Vec::new();
         let mut ctx = Context::new(ContextParts {
-            now: self.now,
-            universe: &self.universe,
-            portfolio: &self.portfolio,
-            market: &self.market,
-            open_orders: &[],
-            taker_fee_rate: self.fee,
+            view: EngineView {
+                now: self.now,
+                universe: &self.universe,
+                portfolio: &self.portfolio,
+                market: &self.market,
+                open_orders: &[],
+                taker_fee_rate: self.fee,
+            },
             commands: &mut commands,
             next_order_id: &mut self.next_id,
         });

@@ -5,8 +5,8 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use vigil_core::{
-    AssetId, Bar, ClientOrderId, Fill, Grade, GradeKind, InstrumentId, InstrumentSpec, Liquidity,
-    MarketEvent, MarketState, OrderSize, Portfolio, Side, Timestamp, Universe,
+    AssetId, Bar, ClientOrderId, EngineView, Fill, Grade, GradeKind, InstrumentId, InstrumentSpec,
+    Liquidity, MarketEvent, MarketState, OrderSize, Portfolio, Side, Timestamp, Universe,
 };
 use vigil_grade_momentum::{GradeMomentum, GradeMomentumConfig};
 use vigil_strategy::{Command, Context, ContextParts, Strategy};
@@ -67,7 +67,7 @@ proptest! {
             streak = if score >= entry { streak + 1 } else { 0 };
             let mut commands = Vec::new();
             {
-                let mut ctx = Context::new(ContextParts { now: t, universe: &u, portfolio: &p, market: &m, open_orders: &[], taker_fee_rate: fee, commands: &mut commands, next_order_id: &mut next_id });
+                let mut ctx = Context::new(ContextParts { view: EngineView { now: t, universe: &u, portfolio: &p, market: &m, open_orders: &[], taker_fee_rate: fee }, commands: &mut commands, next_order_id: &mut next_id });
                 strat.on_event(&g, &mut ctx);
             }
             let held = p.position(InstrumentId(0)).qty;
