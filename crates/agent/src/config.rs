@@ -355,23 +355,15 @@ impl AgentConfig {
 
     /// Where the journal lives: the configured URL or path (paths relative to the
     /// config file), or `<name>.sqlite` next to it.
-    pub fn journal_target(&self, config_dir: &Path) -> String {
+    pub fn journal_target(&self, file: &TomlFile) -> String {
         match &self.journal {
             Some(j) if j.starts_with("postgres://") || j.starts_with("postgresql://") => j.clone(),
-            Some(j) => resolve(config_dir, Path::new(j)).display().to_string(),
-            None => config_dir
+            Some(j) => file.resolve(Path::new(j)).display().to_string(),
+            None => file
+                .dir()
                 .join(format!("{}.sqlite", self.name))
                 .display()
                 .to_string(),
         }
-    }
-}
-
-/// A path relative to the config directory.
-pub fn resolve(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
     }
 }

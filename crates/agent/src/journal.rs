@@ -108,7 +108,7 @@ impl JournalStatus {
 /// Reads an agent's journal without running it.
 pub async fn journal_status(config_path: &Path) -> Result<JournalStatus, AgentError> {
     let (cfg, file) = AgentConfig::load(config_path)?;
-    let journal = Journal::open(&cfg.journal_target(&file.dir())).await?;
+    let journal = Journal::open(&cfg.journal_target(&file)).await?;
     Ok(JournalStatus {
         name: cfg.name.clone(),
         last_seq: journal.last_seq(&cfg.name).await?,

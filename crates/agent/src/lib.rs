@@ -76,7 +76,7 @@ pub async fn run(
     let parts = engine_parts(&cfg, &file, registry)?;
     // Live: confirmation, credentials, clock, filters and key permissions first.
     let live = live::connect(&cfg, &file, options.live, &parts.universe).await?;
-    let journal_target = cfg.journal_target(&file.dir());
+    let journal_target = cfg.journal_target(&file);
     let journal = Journal::open(&journal_target).await?;
     let start = journal
         .start_run(&run_info(&cfg, &file, options.live))
