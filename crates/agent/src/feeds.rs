@@ -36,14 +36,17 @@ pub enum FeedItem {
 }
 
 /// Plays recorded bar files through the live path: a thread reads and merges them,
-/// skips what was already processed, paces them at `speed`× real time, and sends
-/// them through a bounded channel (a full channel blocks the reader: back-pressure,
-/// never a drop).
+/// checks the part the run already processed against the journal (`journaled`:
+/// feed position and event) and skips it, paces the rest at `speed`× real time,
+/// and sends it through a bounded channel (a full channel blocks the reader:
+/// back-pressure, never a drop). Data that changed under the run — an edited,
+/// inserted or deleted row — is an error naming the first difference, never a
+/// resume from the wrong place.
 pub fn spawn_replay(
     cfg: &AgentConfig,
     file: &TomlFile,
     universe: &Universe,
-    skip_through: Option<u64>,
+    journaled: Vec<(u64, MarketEvent)>,
     tx: mpsc::Sender<FeedItem>,
 ) -> Result<std::thread::JoinHandle<()>, AgentError> {
     let opened =
@@ -72,25 +75,18 @@ pub fn spawn_replay(
         .name("vigil-replay".into())
         .spawn(move || {
             let mut pace: Option<(Instant, i64)> = None;
+            let mut check = Check::new(journaled);
             for (i, item) in stream.enumerate() {
                 let i = i as u64;
                 let msg = match item {
-                    Ok(ev) => {
-                        if skip_through.is_some_and(|s| i <= s) {
-                            continue;
+                    Ok(ev) => match check.seen(i, &ev) {
+                        Err(e) => FeedItem::Error(e),
+                        Ok(true) => continue,
+                        Ok(false) => {
+                            pace_to(&mut pace, speed, ev.ts().nanos());
+                            FeedItem::Event(i, ev)
                         }
-                        if speed > 0.0 {
-                            let ts = ev.ts().nanos();
-                            let (start, t0) = *pace.get_or_insert((Instant::now(), ts));
-                            let wait = ((ts - t0) as f64 / speed) as u64;
-                            let target = start + Duration::from_nanos(wait);
-                            let now = Instant::now();
-                            if target > now {
-                                std::thread::sleep(target - now);
-                            }
-                        }
-                        FeedItem::Event(i, ev)
-                    }
+                    },
                     Err(e) => FeedItem::Error(e),
                 };
                 let stop = matches!(msg, FeedItem::Error(_));
@@ -98,9 +94,92 @@ pub fn spawn_replay(
                     return;
                 }
             }
+            if let Err(e) = check.finished() {
+                let _ = tx.blocking_send(FeedItem::Error(e));
+                return;
+            }
             let _ = tx.blocking_send(FeedItem::End);
         })
         .expect("spawning the replay thread"))
+}
+
+/// Sleeps until event time `ts` is due at `speed`× real time (0: no pacing).
+fn pace_to(pace: &mut Option<(Instant, i64)>, speed: f64, ts: i64) {
+    if speed <= 0.0 {
+        return;
+    }
+    let (start, t0) = *pace.get_or_insert((Instant::now(), ts));
+    let target = start + Duration::from_nanos(((ts - t0) as f64 / speed) as u64);
+    let now = Instant::now();
+    if target > now {
+        std::thread::sleep(target - now);
+    }
+}
+
+/// Checks a replay against the market inputs its run journaled.
+struct Check {
+    journaled: std::vec::IntoIter<(u64, MarketEvent)>,
+    next: Option<(u64, MarketEvent)>,
+    last: Option<u64>,
+}
+
+impl Check {
+    fn new(journaled: Vec<(u64, MarketEvent)>) -> Check {
+        let last = journaled.last().map(|(i, _)| *i);
+        let mut journaled = journaled.into_iter();
+        Check {
+            next: journaled.next(),
+            journaled,
+            last,
+        }
+    }
+
+    /// Whether feed event `i` was already processed (then it must equal the
+    /// journaled one).
+    fn seen(&mut self, i: u64, ev: &MarketEvent) -> Result<bool, FeedError> {
+        if let Some((j, want)) = &self.next {
+            if *j == i {
+                if want != ev {
+                    return Err(mismatch(i, want, Some(ev)));
+                }
+                self.next = self.journaled.next();
+                return Ok(true);
+            }
+        }
+        Ok(self.last.is_some_and(|l| i <= l))
+    }
+
+    /// The data must not end before the journaled inputs do.
+    fn finished(&mut self) -> Result<(), FeedError> {
+        match self.next.take() {
+            Some((i, want)) => Err(mismatch(i, &want, None)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn mismatch(index: u64, journaled: &MarketEvent, found: Option<&MarketEvent>) -> FeedError {
+    FeedError::ReplayMismatch {
+        index,
+        at: journaled.ts(),
+        journaled: describe(journaled),
+        found: found.map_or_else(|| "nothing (it ends earlier)".into(), describe),
+    }
+}
+
+/// A short description of an event for error messages.
+fn describe(ev: &MarketEvent) -> String {
+    match ev {
+        MarketEvent::Bar(b) => format!(
+            "a bar opening {} (open {} high {} low {} close {} volume {})",
+            b.open_time, b.open, b.high, b.low, b.close, b.volume
+        ),
+        MarketEvent::Grade(g) => format!(
+            "a {} grade of {} as of {} published {}",
+            g.kind, g.score, g.as_of, g.published_at
+        ),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Starts the Binance feed task; events are numbered after the last journaled one
@@ -285,15 +364,22 @@ pub struct Feeds {
     pub stats: Arc<FeedStats>,
 }
 
+/// What a feed resumes from.
+pub struct Resume {
+    /// Journaled bars (a live grade model is warmed up with them).
+    pub history: Vec<vigil_core::Bar>,
+    /// Journaled market inputs (a replay checks and skips them).
+    pub market: Vec<(u64, MarketEvent)>,
+}
+
 /// Starts the configured feed (and the Token Metrics poller) after the recovered
-/// inputs: a replay skips what was journaled; a live feed resumes after the last
-/// journaled bar of each instrument.
+/// inputs: a replay checks and skips what was journaled; a live feed resumes
+/// after the last journaled bar of each instrument.
 pub fn start(
     cfg: &AgentConfig,
     file: &TomlFile,
     engine: &AgentEngine,
-    skip_through: Option<u64>,
-    history: Vec<vigil_core::Bar>,
+    resume: Resume,
     notify: Option<mpsc::UnboundedSender<Notice>>,
 ) -> Result<Feeds, AgentError> {
     let (tx, rx) = mpsc::channel::<FeedItem>(1024);
@@ -303,11 +389,11 @@ pub fn start(
             cfg,
             file,
             engine.universe(),
-            skip_through,
+            resume.market,
             tx.clone(),
         )?),
         FeedKind::Binance => {
-            spawn_binance(cfg, engine, history, tx.clone(), stats.clone());
+            spawn_binance(cfg, engine, resume.history, tx.clone(), stats.clone());
             None
         }
     };

@@ -91,8 +91,11 @@ pub async fn run(
 
     let mut engine = new_engine(parts, live.is_some());
     status.set_phase(Phase::Recovering);
-    let keep_bars = cfg.feed.kind == FeedKind::Binance && cfg.grade_model.is_some();
-    let recovered = recovery::recover(&mut engine, &journal, &cfg.name, &start, keep_bars).await?;
+    let keep = recovery::Keep {
+        bars: cfg.feed.kind == FeedKind::Binance && cfg.grade_model.is_some(),
+        market: cfg.feed.kind == FeedKind::Replay,
+    };
+    let recovered = recovery::recover(&mut engine, &journal, &cfg.name, &start, keep).await?;
     status.refresh(&engine, recovered.seq, true);
     let recovered_inputs = recovered.inputs;
     let summary = |engine: &AgentEngine, processed, finished, latency| AgentSummary {
@@ -115,16 +118,11 @@ pub async fn run(
         seq,
         last_feed_index,
         history,
+        market,
         ..
     } = recovered;
-    let mut feeds = feeds::start(
-        &cfg,
-        &file,
-        &engine,
-        last_feed_index,
-        history,
-        options.notify.clone(),
-    )?;
+    let resume = feeds::Resume { history, market };
+    let mut feeds = feeds::start(&cfg, &file, &engine, resume, options.notify.clone())?;
     status.update(|s| s.feed_stats = Some(feeds.stats.clone()));
     let pending = match &live {
         Some(l) => {

@@ -23,16 +23,28 @@ pub struct Recovered {
     pub finished: bool,
     /// The journaled bars, when a live grade model must be warmed up with them.
     pub history: Vec<Bar>,
+    /// The journaled market inputs with their feed positions, when a replay must
+    /// check that its data is still what the run saw.
+    pub market: Vec<(u64, MarketEvent)>,
 }
 
-/// Replays the journal of a resumed run through `engine`. `keep_bars` keeps the
-/// replayed bars in [`Recovered::history`].
+/// What the replay keeps beyond the engine state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Keep {
+    /// The bars (a live grade model is warmed up with them).
+    pub bars: bool,
+    /// Every market input (a replay checks its data against them).
+    pub market: bool,
+}
+
+/// Replays the journal of a resumed run through `engine`, keeping what `keep`
+/// asks for.
 pub async fn recover(
     engine: &mut AgentEngine,
     journal: &Journal,
     run_id: &str,
     start: &RunStart,
-    keep_bars: bool,
+    keep: Keep,
 ) -> Result<Recovered, AgentError> {
     let mut out = Recovered {
         seq: -1,
@@ -58,8 +70,11 @@ pub async fn recover(
         match input {
             EngineInput::Market { feed_index, event } => {
                 out.last_feed_index = Some(feed_index);
-                if let (true, MarketEvent::Bar(b)) = (keep_bars, event) {
-                    out.history.push(b);
+                if let (true, MarketEvent::Bar(b)) = (keep.bars, &event) {
+                    out.history.push(*b);
+                }
+                if keep.market {
+                    out.market.push((feed_index, event));
                 }
             }
             EngineInput::Control {

@@ -3,6 +3,19 @@ use std::path::PathBuf;
 /// An error reading or merging market data. Every variant names where it happened.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
+    /// A resumed run's recorded data no longer matches the inputs the run
+    /// journaled: resuming would compute from data the run never saw.
+    #[error("the recorded data changed under this run: feed input {index} at {at} was journaled as {journaled}, the data now has {found}; restore the data, or start a new run (another `name` or journal)")]
+    ReplayMismatch {
+        /// Position in the feed.
+        index: u64,
+        /// The journaled input's time.
+        at: vigil_core::Timestamp,
+        /// What the journal holds.
+        journaled: String,
+        /// What the data holds now (`nothing`: it ends earlier).
+        found: String,
+    },
     /// The file could not be opened or read.
     #[error("{path}: {source}")]
     Io {
