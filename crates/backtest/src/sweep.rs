@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use vigil_core::config::{load_toml, TomlFile};
+use vigil_core::config::{load_toml, FieldError, TomlFile};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use vigil_strategy::Registry;
+use vigil_strategy::{Registry, StrategyDescriptor};
 
 use crate::config::LoadedConfig;
 use crate::error::BacktestError;
@@ -205,27 +205,89 @@ pub fn parameter_sets(cfg: &SweepConfig) -> Result<Vec<toml::Table>, String> {
             }
             Ok(sets)
         }
-        SweepMode::Random => {
-            let mut state = cfg.seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-            let mut next = move || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state
-            };
-            Ok((0..cfg.samples)
-                .map(|_| {
-                    axes.iter()
-                        .map(|(name, values)| {
-                            (
-                                name.clone(),
-                                values[(next() % values.len() as u64) as usize].clone(),
-                            )
-                        })
-                        .collect()
+        SweepMode::Random => Ok(random_sets(&axes, cfg.samples, cfg.seed)),
+    }
+}
+
+/// `samples` distinct parameter sets drawn with `seed` (without replacement: a
+/// set drawn twice would count as two tries in the deflated Sharpe ratio). When
+/// the grid has no more than `samples` sets, the whole grid, with a warning.
+fn random_sets(axes: &[(String, Vec<toml::Value>)], samples: usize, seed: u64) -> Vec<toml::Table> {
+    let table = |idx: &[usize]| -> toml::Table {
+        axes.iter()
+            .zip(idx)
+            .map(|((name, values), &i)| (name.clone(), values[i].clone()))
+            .collect()
+    };
+    let total = axes
+        .iter()
+        .fold(1u128, |n, (_, v)| n.saturating_mul(v.len() as u128));
+    if samples as u128 >= total {
+        tracing::warn!(samples, grid = total as u64, "random sweep asks for at least as many sets as the grid has: running the whole grid once");
+        let mut all = vec![Vec::new()];
+        for (_, values) in axes {
+            all = all
+                .into_iter()
+                .flat_map(|prefix: Vec<usize>| {
+                    (0..values.len()).map(move |i| [prefix.clone(), vec![i]].concat())
                 })
-                .collect())
+                .collect();
         }
+        return all.iter().map(|idx| table(idx)).collect();
+    }
+    let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(samples);
+    while out.len() < samples {
+        let idx: Vec<usize> = axes
+            .iter()
+            .map(|(_, values)| (next() % values.len() as u64) as usize)
+            .collect();
+        if seen.insert(idx.clone()) {
+            out.push(table(&idx));
+        }
+    }
+    out
+}
+
+impl SweepConfig {
+    /// Checks what the types cannot: the PBO block count, and that every varied
+    /// parameter is one the strategy has (when its plug-in lists them).
+    pub fn validate(&self, strategy: Option<&StrategyDescriptor>) -> Result<(), FieldError> {
+        if !(4..=20).contains(&self.pbo_blocks) || self.pbo_blocks % 2 != 0 {
+            return Err(FieldError::new(
+                "pbo_blocks",
+                format!(
+                    "`pbo_blocks` must be an even number from 4 to 20, got {}",
+                    self.pbo_blocks
+                ),
+            ));
+        }
+        if self.mode == SweepMode::Random && self.samples == 0 {
+            return Err(FieldError::new("samples", "`samples` must be at least 1"));
+        }
+        if let Some(d) = strategy.filter(|d| !d.params.is_empty()) {
+            for key in self.params.keys() {
+                if !d.params.iter().any(|p| p.name == key) {
+                    let known: Vec<&str> = d.params.iter().map(|p| p.name).collect();
+                    return Err(FieldError::new(
+                        format!("params.{key}"),
+                        format!(
+                            "`{key}` is not a parameter of `{}` (it has: {})",
+                            d.name,
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -238,6 +300,13 @@ pub fn run_sweep(
 ) -> Result<SweepReport, BacktestError> {
     let (sweep, file): (SweepConfig, TomlFile) = load_toml(path)?;
     let base = LoadedConfig::load(file.resolve(&sweep.backtest))?;
+    let plugin = base
+        .config
+        .strategy
+        .get("name")
+        .and_then(|n| n.as_str())
+        .and_then(|n| registry.get(n));
+    sweep.validate(plugin).map_err(|e| file.field_error(e))?;
     let sets = parameter_sets(&sweep).map_err(|m| file.error(m))?;
     let bar = if progress {
         ProgressBar::new(sets.len() as u64)
@@ -292,6 +361,17 @@ pub fn run_sweep(
     // par_iter().collect() keeps the generated order whatever the thread count.
     let mut rows: Vec<SweepRow> = pool.install(|| sets.par_iter().enumerate().map(one).collect());
     bar.finish_and_clear();
+    if rows.iter().all(|r| r.error.is_some()) {
+        let first = rows.first().map_or(String::new(), |r| {
+            format!("{}: {}", r.params, r.error.as_deref().unwrap_or(""))
+        });
+        return Err(file
+            .error(format!(
+                "none of the {} parameter sets could run; the first, {first}",
+                rows.len()
+            ))
+            .into());
+    }
     let sharpes: Vec<f64> = rows.iter().filter_map(|r| r.sharpe).collect();
     let days = rows.iter().filter_map(|r| r.days).fold(0.0, f64::max);
     let deflated = deflated_sharpe(&sharpes, days);
@@ -344,5 +424,60 @@ impl SweepReport {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sweep(text: &str) -> SweepConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn random_sets_are_distinct_seeded_and_capped_by_the_grid() {
+        let cfg = sweep(
+            "backtest = \"b.toml\"\nmode = \"random\"\nsamples = 6\nseed = 7\n[params]\na = [1, 2, 3, 4]\nb = [1, 2, 3]\n",
+        );
+        let sets = parameter_sets(&cfg).unwrap();
+        assert_eq!(sets.len(), 6);
+        let distinct: std::collections::HashSet<String> =
+            sets.iter().map(|s| s.to_string()).collect();
+        assert_eq!(distinct.len(), 6, "a set was drawn twice: {sets:?}");
+        assert_eq!(
+            parameter_sets(&cfg).unwrap(),
+            sets,
+            "the same seed, the same sets"
+        );
+        let other = SweepConfig {
+            seed: 8,
+            ..cfg.clone()
+        };
+        assert_ne!(parameter_sets(&other).unwrap(), sets);
+        // More samples than the grid has: the whole grid, once each.
+        let all = SweepConfig { samples: 50, ..cfg };
+        let sets = parameter_sets(&all).unwrap();
+        assert_eq!(sets.len(), 12);
+        let distinct: std::collections::HashSet<String> =
+            sets.iter().map(|s| s.to_string()).collect();
+        assert_eq!(distinct.len(), 12);
+    }
+
+    #[test]
+    fn pbo_blocks_and_parameter_names_are_checked() {
+        let d = vigil_sma_cross::descriptor();
+        for blocks in [3, 7, 22, 24, 0] {
+            let cfg = sweep(&format!(
+                "backtest = \"b.toml\"\npbo_blocks = {blocks}\n[params]\nfast = [1, 2]\n"
+            ));
+            assert_eq!(cfg.validate(Some(&d)).unwrap_err().field, "pbo_blocks");
+        }
+        let ok = sweep("backtest = \"b.toml\"\npbo_blocks = 16\n[params]\nfast = [1, 2]\n");
+        assert!(ok.validate(Some(&d)).is_ok());
+        let typo = sweep("backtest = \"b.toml\"\n[params]\nfsat = [1, 2]\n");
+        let e = typo.validate(Some(&d)).unwrap_err();
+        assert_eq!(e.field, "params.fsat");
+        assert!(e.message.contains("fast, slow"), "{e}");
     }
 }

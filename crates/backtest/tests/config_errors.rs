@@ -112,3 +112,51 @@ fn an_unknown_sweep_metric_is_an_error_not_a_silent_sharpe() {
     assert_eq!(e.line, Some(2), "{e}");
     assert!(e.to_string().contains("unknown variant `sharp`"), "{e}");
 }
+
+fn sweep_error(dir: &Path, sweep: &str) -> vigil_backtest::ConfigError {
+    let path = dir.join("sweep.toml");
+    std::fs::write(&path, sweep).unwrap();
+    match vigil_backtest::sweep::run_sweep(&path, &registry(), 1, false) {
+        Err(BacktestError::Config(e)) => e,
+        Err(other) => panic!("expected a config error, got {other}"),
+        Ok(r) => panic!("the sweep ran {} rows", r.rows.len()),
+    }
+}
+
+#[test]
+fn sweep_mistakes_are_errors_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30").backtest("bars.csv", "1m");
+    write(dir.path(), "bt.toml", &base);
+    // A block count CSCV cannot use.
+    let e = sweep_error(
+        dir.path(),
+        "backtest = \"bt.toml\"\npbo_blocks = 7\n[params]\nfast = [5, 10]\n",
+    );
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(2), Some("pbo_blocks")),
+        "{e}"
+    );
+    // A parameter the strategy does not have.
+    let e = sweep_error(
+        dir.path(),
+        "backtest = \"bt.toml\"\n[params]\nfast = [5, 10]\nslwo = [20, 30]\n",
+    );
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(4), Some("params.slwo")),
+        "{e}"
+    );
+    // Every set invalid: an error, not a table of failures with exit code 0.
+    let e = sweep_error(
+        dir.path(),
+        "backtest = \"bt.toml\"\n[params]\nfast = [40, 50]\n",
+    );
+    assert!(
+        e.to_string()
+            .contains("none of the 2 parameter sets could run"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("must be greater than `fast`"), "{e}");
+}
