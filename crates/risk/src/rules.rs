@@ -181,10 +181,10 @@ impl RiskRule for Freshness {
         }
         if self.max_grade_age.is_some() || self.require_grade {
             let base = view.universe.get(order.instrument).base;
+            // `max_grade_age` judges the grades there are; only `require_grade`
+            // makes a missing one a denial (data without grades trades as before).
             match view.market.grade(base, &self.grade_kind) {
-                None if self.require_grade || self.max_grade_age.is_some() => {
-                    return Verdict::Denied(DenyReason::MissingGrade)
-                }
+                None if self.require_grade => return Verdict::Denied(DenyReason::MissingGrade),
                 Some(g)
                     if self
                         .max_grade_age

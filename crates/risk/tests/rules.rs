@@ -449,8 +449,15 @@ fn freshness_of_prices_and_grades() {
 
     let mut w = World::new(dec!(100000));
     let mut r = rm(&w, "max_grade_age = \"1d\"");
-    assert_eq!(
+    // No grade at all: `max_grade_age` alone has nothing to judge …
+    assert!(matches!(
         r.check(&buy(dec!(1)), &w.view()),
+        Verdict::Approved(_)
+    ));
+    // … `require_grade` makes it a denial.
+    let mut strict = rm(&w, "max_grade_age = \"1d\"\nrequire_grade = true");
+    assert_eq!(
+        strict.check(&buy(dec!(1)), &w.view()),
         Verdict::Denied(DenyReason::MissingGrade)
     );
     let btc = w.u.asset_id("BTC").unwrap();
