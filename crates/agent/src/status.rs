@@ -140,8 +140,9 @@ impl SharedStatus {
     }
 
     /// Copies the engine's state after input `seq`: clock, lag, cash, equity,
-    /// trading state and counters always; positions and working orders when
-    /// `full` (they cost an allocation each).
+    /// trading state, counters and positions (their marks move with equity)
+    /// always; the working orders when `full` (after fills, control inputs and
+    /// every 100th input).
     pub fn refresh<V: Venue>(&self, engine: &Engine<JournalObserver, V>, seq: i64, full: bool) {
         let mut s = self.lock();
         let p = engine.portfolio();
@@ -158,9 +159,9 @@ impl SharedStatus {
         s.cash = p.account_cash().to_string();
         s.equity = p.equity().to_string();
         s.trading_state = engine.trading_state().to_string();
+        let u = engine.universe();
+        s.positions = PositionStatus::all(p, u);
         if full {
-            let u = engine.universe();
-            s.positions = PositionStatus::all(p, u);
             s.open_orders = engine
                 .open_orders()
                 .iter()

@@ -77,3 +77,62 @@ async fn serves_health_status_and_metrics_then_stops_gracefully() {
     );
     assert!(summary.journal.ends_with("status-test.sqlite"));
 }
+
+/// `/status` is one consistent picture: the positions' marks are those equity
+/// was computed with (they used to lag it by up to 100 inputs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_positions_agree_with_equity() {
+    use rust_decimal::Decimal;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 3\nslow = 8").agent(
+        "status-marks",
+        &shipped(BTCUSDT_1M).display().to_string(),
+        "1m",
+        Some(6000),
+    ) + "[status]\nlisten = \"127.0.0.1:0\"\n";
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let mut registry = vigil_strategy::Registry::new();
+    registry.register(vigil_sma_cross::descriptor()).unwrap();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (notice_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+    let options = vigil_agent::RunOptions {
+        status_addr: Some(addr_tx),
+        notify: Some(notice_tx),
+        ..Default::default()
+    };
+    let agent = tokio::spawn(async move {
+        vigil_agent::run(&path, &registry, options, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let addr = addr_rx.await.unwrap();
+    let dec = |v: &serde_json::Value| v.as_str().unwrap().parse::<Decimal>().unwrap();
+    let mut checked = 0;
+    // Read the status after processed inputs until a few carry a position.
+    for _ in 0..3000 {
+        let Some(vigil_agent::Notice::Processed { .. }) = notices.recv().await else {
+            break;
+        };
+        let (_, body) = get(addr, "/status").await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let positions = v["positions"].as_array().unwrap();
+        if positions.is_empty() {
+            continue;
+        }
+        let held: Decimal = positions
+            .iter()
+            .map(|p| dec(&p["qty"]) * dec(&p["mark"]))
+            .sum();
+        assert_eq!(dec(&v["cash"]) + held, dec(&v["equity"]), "{v}");
+        checked += 1;
+        if checked == 5 {
+            break;
+        }
+    }
+    assert_eq!(checked, 5, "no position appeared");
+    stop_tx.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+}

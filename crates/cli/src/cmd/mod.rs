@@ -40,8 +40,10 @@ pub enum Command {
     Status(status::Args),
     /// Run a backtest over a grid or random sample of strategy parameters, in parallel.
     Sweep(sweep::Args),
-    /// Prove a backtest has no look-ahead: replay with the data truncated at many
+    /// Check a backtest for look-ahead: replay with the data truncated at many
     /// points and check that no decision before a cut changes. Exits 1 if one does.
+    /// It cannot judge inputs made before the run (a grades file with wrong
+    /// publication times is consistent under truncation).
     CheckLookahead(check_lookahead::Args),
     /// AI grades: generate them with vigil's model, or measure what they predict.
     Grades {
