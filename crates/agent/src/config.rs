@@ -62,6 +62,10 @@ pub struct AgentConfig {
     /// Simulated venue costs (paper mode).
     #[serde(default)]
     pub venue: SimVenueConfig,
+    /// Paper mode on a simulated constant-product DEX instead (pools, pool fee,
+    /// gas), exactly as a backtest's `[dex]`.
+    #[serde(default)]
+    pub dex: Option<vigil_exec::DexVenueConfig>,
     /// The strategy: `name` plus its parameters.
     pub strategy: toml::Table,
     /// Risk limits.
@@ -340,6 +344,12 @@ impl AgentConfig {
                 ))
             }
             _ => {}
+        }
+        if self.mode == Mode::Live && self.dex.is_some() {
+            return Err(FieldError::new(
+                "dex",
+                "[dex] simulates pools for paper trading; a live agent trades where [live] exchange says",
+            ));
         }
         if !(self.feed.speed >= 0.0 && self.feed.speed.is_finite()) {
             return Err(FieldError::new(

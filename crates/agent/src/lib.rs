@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 use vigil_core::config::TomlFile;
 use vigil_engine::setup::{build_parts, EngineParts, EngineSetup};
 use vigil_engine::Engine;
-use vigil_exec::{ExternalVenue, SimVenue};
+use vigil_exec::{DexSimVenue, ExternalVenue, SimVenue};
 use vigil_store::{Journal, Record, RunInfo};
 use vigil_strategy::Registry;
 
@@ -89,7 +89,13 @@ pub async fn run(
         }
     }
 
-    let mut engine = new_engine(parts, live.is_some());
+    let dex = match (&cfg.dex, &live) {
+        (Some(d), None) => Some(DexSimVenue::new(d, &parts.universe).map_err(|m| {
+            AgentError::Config(file.field_error(vigil_core::config::FieldError::new("dex", m)))
+        })?),
+        _ => None,
+    };
+    let mut engine = new_engine(parts, live.is_some(), dex);
     status.set_phase(Phase::Recovering);
     let keep = recovery::Keep {
         bars: cfg.feed.kind == FeedKind::Binance && cfg.grade_model.is_some(),
@@ -203,13 +209,14 @@ fn engine_parts(
     build_parts(&setup, registry).map_err(|e| AgentError::Config(file.field_error(e)))
 }
 
-/// A fresh engine: the simulated venue for paper, the external one for live.
-fn new_engine(parts: EngineParts, live: bool) -> AgentEngine {
+/// A fresh engine: the simulated venue (or simulated DEX pools) for paper, the
+/// external one for live.
+fn new_engine(parts: EngineParts, live: bool, dex: Option<DexSimVenue>) -> AgentEngine {
     let observer = JournalObserver::new(&parts.universe);
-    let venue = if live {
-        AgentVenue::External(ExternalVenue::new(parts.venue.taker_rate()))
-    } else {
-        AgentVenue::Sim(SimVenue::new(parts.venue))
+    let venue = match (live, dex) {
+        (true, _) => AgentVenue::External(ExternalVenue::new(parts.venue.taker_rate())),
+        (false, Some(d)) => AgentVenue::Dex(d),
+        (false, None) => AgentVenue::Sim(SimVenue::new(parts.venue)),
     };
     Engine::new(
         parts.universe,

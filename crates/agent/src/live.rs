@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 use vigil_binance::{BinanceExecution, BinanceOptions, ClientConfig, Credentials};
 use vigil_core::{MarketEvent, Order, Portfolio, Timestamp, Universe};
 use vigil_exec::{
-    ExecError, ExecutionPort, ExecutionReport, ExternalVenue, SimVenue, Venue, VenueCommand,
-    VenueError,
+    DexSimVenue, ExecError, ExecutionPort, ExecutionReport, ExternalVenue, SimVenue, Venue,
+    VenueCommand, VenueError,
 };
 
 use vigil_core::config::{FieldError, TomlFile};
@@ -25,6 +25,8 @@ use crate::error::AgentError;
 pub enum AgentVenue {
     /// Paper trading.
     Sim(SimVenue),
+    /// Paper trading on simulated DEX pools (`[dex]`).
+    Dex(DexSimVenue),
     /// Live trading through an adapter.
     External(ExternalVenue),
 }
@@ -33,7 +35,7 @@ impl AgentVenue {
     /// The commands to send (live only).
     pub fn take_outbox(&mut self) -> Vec<VenueCommand> {
         match self {
-            AgentVenue::Sim(_) => Vec::new(),
+            AgentVenue::Sim(_) | AgentVenue::Dex(_) => Vec::new(),
             AgentVenue::External(v) => v.take_outbox(),
         }
     }
@@ -43,12 +45,14 @@ impl Venue for AgentVenue {
     fn taker_fee_rate(&self) -> Decimal {
         match self {
             AgentVenue::Sim(v) => Venue::taker_fee_rate(v),
+            AgentVenue::Dex(v) => v.taker_fee_rate(),
             AgentVenue::External(v) => v.taker_fee_rate(),
         }
     }
     fn open_orders(&self) -> &[Order] {
         match self {
             AgentVenue::Sim(v) => Venue::open_orders(v),
+            AgentVenue::Dex(v) => Venue::open_orders(v),
             AgentVenue::External(v) => Venue::open_orders(v),
         }
     }
@@ -62,6 +66,7 @@ impl Venue for AgentVenue {
     ) {
         match self {
             AgentVenue::Sim(v) => Venue::on_event(v, event, universe, account, out),
+            AgentVenue::Dex(v) => v.on_event(event, universe, account, out),
             AgentVenue::External(v) => v.on_event(event, universe, account, out),
         }
     }
@@ -74,6 +79,7 @@ impl Venue for AgentVenue {
     ) {
         match self {
             AgentVenue::Sim(v) => Venue::submit(v, order, universe, now, out),
+            AgentVenue::Dex(v) => v.submit(order, universe, now, out),
             AgentVenue::External(v) => v.submit(order, universe, now, out),
         }
     }
@@ -86,6 +92,7 @@ impl Venue for AgentVenue {
     ) -> Result<(), VenueError> {
         match self {
             AgentVenue::Sim(v) => Venue::cancel_because(v, id, now, reason, out),
+            AgentVenue::Dex(v) => v.cancel_because(id, now, reason, out),
             AgentVenue::External(v) => v.cancel_because(id, now, reason, out),
         }
     }
