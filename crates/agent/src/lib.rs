@@ -90,9 +90,15 @@ pub async fn run(
     }
 
     let dex = match (&cfg.dex, &live) {
-        (Some(d), None) => Some(DexSimVenue::new(d, &parts.universe).map_err(|m| {
-            AgentError::Config(file.field_error(vigil_core::config::FieldError::new("dex", m)))
-        })?),
+        (Some(d), None) => Some(
+            DexSimVenue::new(d, &parts.universe)
+                .map_err(|m| {
+                    AgentError::Config(
+                        file.field_error(vigil_core::config::FieldError::new("dex", m)),
+                    )
+                })?
+                .with_latency(parts.venue.latency_events),
+        ),
         _ => None,
     };
     let mut engine = new_engine(parts, live.is_some(), dex);

@@ -146,7 +146,8 @@ impl Backtest {
         let (mut rec, portfolio, universe, open_at_end) = match &dex {
             Some(d) => {
                 let v = DexSimVenue::new(d, &universe)
-                    .map_err(|m| ConfigError::whole_file("[dex]", m))?;
+                    .map_err(|m| ConfigError::whole_file("[dex]", m))?
+                    .with_latency(venue.latency_events);
                 drive(
                     Engine::new(universe, portfolio, v, risk, strategy, recorder),
                     stream,

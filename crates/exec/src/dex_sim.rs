@@ -119,6 +119,9 @@ pub struct DexSimVenue {
     gas_cost: Decimal,
     pools: Vec<Option<Pool>>,
     orders: Vec<Order>,
+    /// Per working order: bars of its instrument still to wait before it swaps.
+    delay: Vec<u32>,
+    latency_events: u32,
 }
 
 impl DexSimVenue {
@@ -158,7 +161,16 @@ impl DexSimVenue {
             gas_cost: config.gas_cost,
             pools,
             orders: Vec::new(),
+            delay: Vec::new(),
+            latency_events: 0,
         })
+    }
+
+    /// Makes every order wait this many further bars of its instrument before it
+    /// swaps (the `[venue] latency_events` a backtest's realism report raises).
+    pub fn with_latency(mut self, events: u32) -> DexSimVenue {
+        self.latency_events = events;
+        self
     }
 
     /// The current reserves of an instrument's pool (before its first bar: zero).
@@ -324,7 +336,13 @@ impl Venue for DexSimVenue {
                 k += 1;
                 continue;
             }
+            if self.delay[k] > 0 {
+                self.delay[k] -= 1;
+                k += 1;
+                continue;
+            }
             let order = self.orders.remove(k);
+            self.delay.remove(k);
             let inst = universe.get(bar.instrument);
             let cash = account.cash(inst.quote) - spent;
             let held = account.position(bar.instrument).qty - sold;
@@ -364,6 +382,7 @@ impl Venue for DexSimVenue {
             ts: now,
         });
         self.orders.push(order);
+        self.delay.push(self.latency_events);
     }
     fn cancel_because(
         &mut self,
@@ -378,6 +397,7 @@ impl Venue for DexSimVenue {
             .position(|o| o.id == id)
             .ok_or(VenueError::UnknownOrder(id))?;
         let mut order = self.orders.remove(i);
+        self.delay.remove(i);
         let _ = order.cancel(now, reason);
         out.push(ExecutionReport::Closed { order });
         Ok(())
