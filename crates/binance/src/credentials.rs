@@ -122,9 +122,34 @@ impl Credentials {
             api_secret: self.secret.expose().to_string(),
         })
         .map_err(|e| CredentialsError(e.to_string()))?;
-        eth_keystore::encrypt_key(dir, &mut rand::thread_rng(), payload, password, Some(name))
-            .map_err(|e| CredentialsError(format!("writing the keystore: {e}")))?;
-        Ok(dir.join(name))
+        let err = |what: &str, e: &dyn std::fmt::Display| {
+            CredentialsError(format!("writing the keystore: {what}: {e}"))
+        };
+        // Written in a private (0700) directory beside the target, made 0600, then
+        // renamed into place: the file is never readable by anyone else, even for
+        // a moment.
+        let private = tempfile::Builder::new()
+            .prefix(".vigil-keystore-")
+            .tempdir_in(dir)
+            .map_err(|e| err("creating a private directory", &e))?;
+        eth_keystore::encrypt_key(
+            private.path(),
+            &mut rand::thread_rng(),
+            payload,
+            password,
+            Some(name),
+        )
+        .map_err(|e| err("encrypting", &e))?;
+        let written = private.path().join(name);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&written, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| err("setting mode 0600", &e))?;
+        }
+        let target = dir.join(name);
+        std::fs::rename(&written, &target).map_err(|e| err("moving it into place", &e))?;
+        Ok(target)
     }
 }
 
@@ -167,5 +192,16 @@ mod tests {
         );
         let err = Credentials::from_keystore(&path, "wrong").unwrap_err();
         assert!(err.0.contains("wrong password"), "{}", err.0);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "a file holding secrets is private: {mode:o}");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("binance.json")]);
     }
 }

@@ -35,7 +35,7 @@ pub enum Command {
     /// Encrypt exchange credentials into a keystore file for `[live] keystore`.
     /// Reads BINANCE_API_KEY, BINANCE_API_SECRET and VIGIL_KEYSTORE_PASSWORD from the
     /// environment (never from flags, which end up in shell history).
-    Keystore(keystore::Args),
+    Keystore(keystore::KeystoreArgs),
     /// Show an agent's positions and PnL from its journal.
     Status(status::Args),
     /// Run a backtest over a grid or random sample of strategy parameters, in parallel.
@@ -63,7 +63,7 @@ impl Command {
             Command::Backtest(a) => backtest::run(a, registry),
             Command::Paper(a) => agent::run_paper(a, registry),
             Command::Live(a) => agent::run_live(a, registry),
-            Command::Keystore(a) => keystore::run(a),
+            Command::Keystore(a) => keystore::run_keystore(a),
             Command::Status(a) => status::run(a),
             Command::Sweep(a) => sweep::run(a, registry),
             Command::CheckLookahead(a) => check_lookahead::run(a, registry),
