@@ -17,13 +17,21 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
     (head.to_string(), body.to_string())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_health_status_and_metrics_then_stops_gracefully() {
+/// A running agent with its status endpoint on an ephemeral port.
+struct Running {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    notices: tokio::sync::mpsc::UnboundedReceiver<vigil_agent::Notice>,
+    agent: tokio::task::JoinHandle<Result<vigil_agent::AgentSummary, vigil_agent::AgentError>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts sma-cross (`params`) as agent `name` replaying the shipped BTC bars at 6000×.
+async fn start(name: &str, params: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let data = shipped(BTCUSDT_1M);
-    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30").agent(
-        "status-test",
-        &data.display().to_string(),
+    let cfg = ConfigToml::btcusdt("sma-cross", params).agent(
+        name,
+        &shipped(BTCUSDT_1M).display().to_string(),
         "1m",
         Some(6000),
     ) + "[status]\nlisten = \"127.0.0.1:0\"\n";
@@ -31,11 +39,12 @@ async fn serves_health_status_and_metrics_then_stops_gracefully() {
     std::fs::write(&path, cfg).unwrap();
     let mut registry = vigil_strategy::Registry::new();
     registry.register(vigil_sma_cross::descriptor()).unwrap();
-
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (notice_tx, notices) = tokio::sync::mpsc::unbounded_channel();
     let options = vigil_agent::RunOptions {
         status_addr: Some(addr_tx),
+        notify: Some(notice_tx),
         ..Default::default()
     };
     let agent = tokio::spawn(async move {
@@ -45,6 +54,24 @@ async fn serves_health_status_and_metrics_then_stops_gracefully() {
         .await
     });
     let addr = addr_rx.await.unwrap();
+    Running {
+        addr,
+        stop,
+        notices,
+        agent,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_health_status_and_metrics_then_stops_gracefully() {
+    let Running {
+        addr,
+        stop: stop_tx,
+        agent,
+        _dir,
+        ..
+    } = start("status-test", "fast = 10\nslow = 30").await;
 
     let (head, body) = get(addr, "/health").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -83,32 +110,13 @@ async fn serves_health_status_and_metrics_then_stops_gracefully() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_positions_agree_with_equity() {
     use rust_decimal::Decimal;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 3\nslow = 8").agent(
-        "status-marks",
-        &shipped(BTCUSDT_1M).display().to_string(),
-        "1m",
-        Some(6000),
-    ) + "[status]\nlisten = \"127.0.0.1:0\"\n";
-    let path = dir.path().join("agent.toml");
-    std::fs::write(&path, cfg).unwrap();
-    let mut registry = vigil_strategy::Registry::new();
-    registry.register(vigil_sma_cross::descriptor()).unwrap();
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (notice_tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
-    let options = vigil_agent::RunOptions {
-        status_addr: Some(addr_tx),
-        notify: Some(notice_tx),
-        ..Default::default()
-    };
-    let agent = tokio::spawn(async move {
-        vigil_agent::run(&path, &registry, options, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
-    let addr = addr_rx.await.unwrap();
+    let Running {
+        addr,
+        stop: stop_tx,
+        mut notices,
+        agent,
+        _dir,
+    } = start("status-marks", "fast = 3\nslow = 8").await;
     let dec = |v: &serde_json::Value| v.as_str().unwrap().parse::<Decimal>().unwrap();
     let mut checked = 0;
     // Read the status after processed inputs until a few carry a position.
