@@ -300,8 +300,8 @@ impl Live {
 
     /// Start-up reconciliation: the journal's working orders against the
     /// exchange (fills that happened while down; orders never placed are closed,
-    /// never re-sent), then the balances: the exchange must hold at least what the
-    /// journal says the agent holds.
+    /// never re-sent), then the balances: with those fills applied, the exchange
+    /// must hold at least what the journal says the agent holds, asset by asset.
     pub async fn reconcile(
         &self,
         open: &[Order],
@@ -340,6 +340,26 @@ impl Live {
                     .collect()
             }
         };
+        self.check_balances(&reports, portfolio, universe).await?;
+        Ok(reports)
+    }
+
+    /// The journal's holdings with the fills found at start applied, against the
+    /// exchange's balances, per asset: every shortfall is named, none is excused.
+    async fn check_balances(
+        &self,
+        reports: &[ExecutionReport],
+        portfolio: &Portfolio,
+        universe: &Universe,
+    ) -> Result<(), AgentError> {
+        let mut after = portfolio.clone();
+        for r in reports {
+            if let ExecutionReport::Filled { fill, .. } = r {
+                after.apply_fill(fill).map_err(|e| {
+                    AgentError::Live(format!("applying a fill found at start-up: {e}"))
+                })?;
+            }
+        }
         let balances = self
             .adapter
             .port()
@@ -352,34 +372,29 @@ impl Live {
                 .find(|b| b.asset == asset)
                 .map_or(Decimal::ZERO, |b| b.free + b.locked)
         };
-        // What the journal says the agent owns, before the reconciliation's fills.
         let mut need: Vec<(String, Decimal)> = vec![(
-            universe
-                .asset_symbol(portfolio.account_currency())
-                .to_string(),
-            portfolio.account_cash(),
+            universe.asset_symbol(after.account_currency()).to_string(),
+            after.account_cash(),
         )];
-        for p in portfolio.open_positions() {
+        for p in after.open_positions() {
             let base = universe.get(p.instrument).base;
             need.push((universe.asset_symbol(base).to_string(), p.qty));
         }
-        for (asset, amount) in need {
-            let have = held(&asset);
-            if amount > Decimal::ZERO && have < amount {
-                // Fills reported just now may explain the difference (a buy filled
-                // while down spent the cash); only a shortfall they do not explain
-                // is an error.
-                let explained = reports
-                    .iter()
-                    .any(|r| matches!(r, ExecutionReport::Filled { .. }));
-                if !explained {
-                    return Err(AgentError::Live(format!(
-                        "the exchange holds {have} {asset}, the journal says the agent holds {amount}: refusing to trade until they agree"
-                    )));
-                }
-                tracing::warn!(asset, %have, %amount, "balance below the journal's before applying the fills found at start-up");
-            }
+        let short: Vec<String> = need
+            .iter()
+            .filter(|(asset, amount)| *amount > Decimal::ZERO && held(asset) < *amount)
+            .map(|(asset, amount)| format!("{} {asset} held, {amount} journaled", held(asset)))
+            .collect();
+        if short.is_empty() {
+            return Ok(());
         }
-        Ok(reports)
+        Err(AgentError::Live(format!(
+            "the exchange holds less than the journal says the agent holds, with the {} fill(s) found at start-up applied: {}; refusing to trade until they agree",
+            reports
+                .iter()
+                .filter(|r| matches!(r, ExecutionReport::Filled { .. }))
+                .count(),
+            short.join("; ")
+        )))
     }
 }

@@ -254,6 +254,14 @@ impl MockExchange {
         self.lock().orders.clone()
     }
 
+    /// Sets an asset's free balance, as a withdrawal or a deposit made outside
+    /// the agent would.
+    pub fn set_balance(&self, asset: &str, free: Decimal) {
+        let mut inner = self.lock();
+        let locked = inner.balances.get(asset).map_or(Decimal::ZERO, |b| b.1);
+        inner.balances.insert(asset.to_string(), (free, locked));
+    }
+
     /// Free and locked balance of an asset.
     pub fn balance(&self, asset: &str) -> (Decimal, Decimal) {
         self.lock().balances.get(asset).copied().unwrap_or_default()

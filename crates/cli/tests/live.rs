@@ -261,3 +261,44 @@ async fn credentials_can_come_from_an_encrypted_keystore() {
         "the grid's buys were placed with the keystore's key"
     );
 }
+
+/// Fills found at start-up are applied before the balances are compared, and a
+/// shortfall they do not explain is refused, per asset (any fill used to excuse
+/// every shortfall with a warning).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_shortfall_is_refused_after_the_fills_found_at_start() {
+    let m = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), &m.url(), true);
+    let mut child = vigil(&["live", "--progress-every", "1", "-q"], &cfg)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    while m.orders().len() < 5 {
+        lines.next().expect("the agent exited early").unwrap();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // While it is down two buys fill, and 100 USDT leave the account.
+    m.set_price("BTCUSDT", dec!(46200));
+    assert_eq!(
+        m.orders().iter().filter(|o| o.status == "FILLED").count(),
+        2
+    );
+    let (free, locked) = m.balance("USDT");
+    assert_eq!(free + locked, dec!(9064.06500), "the fills as charged");
+    m.set_balance("USDT", free - dec!(100));
+    let before = m.orders().len();
+
+    let out = vigil(&["live", "-q"], &cfg).output().unwrap();
+    assert!(!out.status.success(), "a shortfall must stop the agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("8964.06500 USDT held, 9064.06500 journaled"),
+        "{err}"
+    );
+    assert!(err.contains("2 fill(s) found at start-up applied"), "{err}");
+    assert_eq!(m.orders().len(), before, "nothing new reached the exchange");
+}
