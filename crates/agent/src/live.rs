@@ -255,6 +255,9 @@ async fn connect_binance(
         },
         order_prefix: prefix,
         test_orders: section.test_orders,
+        // A quote-sized buy keeps back the commission [venue] says the exchange
+        // charges, in case it is charged in the quote asset.
+        quote_buy_reserve: cfg.venue.taker_rate(),
     };
     let live_err = |e: vigil_binance::AdapterError| AgentError::Live(e.to_string());
     let adapter = BinanceExecution::connect(settings, credentials, Arc::new(universe.clone()))

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use vigil_core::{
     ClientOrderId, Fill, InstrumentId, Liquidity, Order, OrderKind, OrderSize, OrderStatus, Side,
     TimeInForce, Timestamp, Universe,
@@ -40,6 +40,11 @@ pub struct BinanceOptions {
     pub order_prefix: String,
     /// Validate orders with `POST /api/v3/order/test` instead of placing them.
     pub test_orders: bool,
+    /// The commission rate a quote-sized buy keeps back (0.001 = 10 bps): such a
+    /// buy's amount includes its costs, and a commission charged in the quote
+    /// asset must not take the agent past its cash. `quoteOrderQty` is the
+    /// amount divided by one plus this rate.
+    pub quote_buy_reserve: Decimal,
 }
 
 /// An adapter error at start-up.
@@ -78,6 +83,7 @@ pub struct BinanceExecution {
     markets: Vec<Option<SymbolFilters>>,
     prefix: String,
     test_orders: bool,
+    quote_buy_reserve: Decimal,
     state: Mutex<State>,
 }
 
@@ -127,6 +133,7 @@ impl BinanceExecution {
             markets,
             prefix,
             test_orders: settings.test_orders,
+            quote_buy_reserve: settings.quote_buy_reserve,
             state: Mutex::new(State {
                 tracked: HashMap::new(),
                 reports: Vec::new(),
@@ -473,7 +480,14 @@ impl ExecutionPort for BinanceExecution {
                     None => (Some(market.round_qty(qty)), None, None),
                 }
             }
-            OrderSize::Quote(amount) if market_order => (None, Some(amount.round_dp(8)), None),
+            OrderSize::Quote(amount) if market_order => {
+                let spend = match req.side {
+                    Side::Buy => amount / (Decimal::ONE + self.quote_buy_reserve),
+                    Side::Sell => amount,
+                };
+                let spend = spend.round_dp_with_strategy(8, RoundingStrategy::ToZero);
+                (None, Some(spend), None)
+            }
             OrderSize::Quote(_) => {
                 return Err(ExecError::Rejected(
                     "quote-sized orders must be market orders".into(),

@@ -64,6 +64,7 @@ fn settings(url: &str, recv_window_ms: u64, test_orders: bool) -> BinanceOptions
         },
         order_prefix: "vgltest".into(),
         test_orders,
+        quote_buy_reserve: rust_decimal::Decimal::ZERO,
     }
 }
 
