@@ -101,6 +101,9 @@ impl Venue for AgentVenue {
             v.observe(report)
         }
     }
+    fn fills_are_final(&self) -> bool {
+        matches!(self, AgentVenue::External(_))
+    }
 }
 
 /// The adapter behind a live agent.

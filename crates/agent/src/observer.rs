@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use vigil_core::{
-    ClientOrderId, Fill, MarketEvent, Order, OrderRequest, OrderStatus, Portfolio, Timestamp,
-    Universe,
+    ClientOrderId, Fill, MarketEvent, Order, OrderRequest, OrderStatus, Portfolio, PortfolioError,
+    Timestamp, Universe,
 };
 use vigil_engine::Observer;
 use vigil_risk::{RiskEvent, Verdict};
@@ -33,6 +33,8 @@ pub struct Counters {
     pub fills: u64,
     /// Verdicts by label.
     pub verdicts: BTreeMap<String, u64>,
+    /// Real-venue fills booked although they overdrew the ledger.
+    pub overdrafts: u64,
 }
 
 /// Collects the records of the event being processed.
@@ -177,6 +179,38 @@ impl Observer for JournalObserver {
         }));
         self.n_fills += 1;
         self.order_event(fill.order_id, fill.ts, status_name(status), None);
+    }
+
+    fn on_overdraft(&mut self, fill: &Fill, shortfall: &PortfolioError) {
+        self.counters.overdrafts += 1;
+        if self.replaying {
+            return;
+        }
+        let symbol = &self.symbols[fill.instrument.index()];
+        tracing::warn!(
+            order_id = fill.order_id.0,
+            instrument = %symbol,
+            side = %fill.side,
+            price = %fill.price,
+            qty = %fill.qty,
+            fee = %fill.fee,
+            %shortfall,
+            "the exchange filled more than the ledger holds; booked as the exchange reported it \
+             (is the [venue] fee below the exchange's commission?)"
+        );
+        self.records.push(Record::RiskEvent {
+            seq: self.seq,
+            n: self.n_risk,
+            ts: fill.ts.nanos(),
+            payload: serde_json::json!({
+                "type": "overdraft",
+                "order_id": fill.order_id.0,
+                "instrument": symbol,
+                "detail": shortfall.to_string(),
+            })
+            .to_string(),
+        });
+        self.n_risk += 1;
     }
 
     fn on_order_closed(&mut self, order: &Order) {

@@ -92,8 +92,53 @@ pub fn main_with(registry: Registry) -> ExitCode {
     match cli.command.run(&registry) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render_error(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes joined by ": ", leaving out a cause whose message
+/// the message before it already quotes (`accounting error: {0}` over its
+/// `#[from]` source would otherwise print the source twice).
+fn render_error(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    let mut last = out.clone();
+    for cause in e.chain().skip(1) {
+        let msg = cause.to_string();
+        if !last.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        last = msg;
+    }
+    out
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::render_error;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("insufficient USDT cash")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("accounting error: {0}")]
+    struct Quoting(#[from] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("journal unusable")]
+    struct Wrapping(#[source] Inner);
+
+    #[test]
+    fn a_quoted_cause_is_printed_once_and_a_wrapped_one_still_shows() {
+        let e = anyhow::Error::from(Quoting(Inner)).context("running the agent");
+        assert_eq!(
+            render_error(&e),
+            "running the agent: accounting error: insufficient USDT cash"
+        );
+        let e = anyhow::Error::from(Wrapping(Inner));
+        assert_eq!(render_error(&e), "journal unusable: insufficient USDT cash");
     }
 }

@@ -307,12 +307,12 @@ async fn a_real_shortfall_is_refused_after_the_fills_found_at_start() {
 /// quote asset: the buy keeps the commission back, so the agent's cash never goes
 /// short and the fill is booked (it used to stop the agent for good with
 /// `insufficient USDT cash: need 200.20, have 200`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_all_in_buy_leaves_room_for_a_commission_in_the_quote_asset() {
-    let m = mock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), &m.url(), true);
-    // sma-cross 2/3 on closes that rise after three flat bars: one all-in buy.
+/// A live sma-cross 2/3 agent with 200 USDT whose closes rise after three flat
+/// bars (one all-in buy at 40,000, where 200 buy exactly 0.005 BTC: no lot
+/// rounding leaves room for the commission by chance), its `[venue]` taker fee
+/// set to `taker_bps`. Returns the config's path.
+fn all_in_buy_agent(dir: &Path, m: &MockExchange, taker_bps: u32) -> PathBuf {
+    let cfg = setup(dir, &m.url(), true);
     let mut csv = String::from("ts,open,high,low,close,volume\n");
     for (i, close) in [47000, 47000, 47000, 47100, 47200, 47300]
         .iter()
@@ -322,41 +322,88 @@ async fn an_all_in_buy_leaves_room_for_a_commission_in_the_quote_asset() {
             "2022-01-01T00:{i:02}:00Z,{close},{close},{close},{close},1.5\n"
         ));
     }
-    std::fs::write(dir.path().join("bars.csv"), csv).unwrap();
+    std::fs::write(dir.join("bars.csv"), csv).unwrap();
     let text = std::fs::read_to_string(&cfg).unwrap();
     let text = text
         .replace("starting_cash = 10000", "starting_cash = 200")
+        .replace(
+            "taker_fee_bps = 10",
+            &format!("taker_fee_bps = {taker_bps}"),
+        )
         .replace(
             "name = \"grid\"\nlow = 45000\nhigh = 47500\nlevels = 6\norder_qty = 0.01",
             "name = \"sma-cross\"\nfast = 2\nslow = 3",
         );
     std::fs::write(&cfg, text).unwrap();
-    // At 40,000 the 200 buy exactly 0.005 BTC: no lot rounding leaves room for the
-    // commission by chance.
     m.set_price("BTCUSDT", dec!(40000));
+    cfg
+}
+
+fn status_json(cfg: &Path) -> serde_json::Value {
+    let st = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["status", "--json"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&st.stdout).unwrap()
+}
+
+fn filled_buys(m: &MockExchange) -> Vec<vigil_binance::mock::MockOrder> {
+    m.orders()
+        .into_iter()
+        .filter(|o| o.side == "BUY" && o.status == "FILLED")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_all_in_buy_leaves_room_for_a_commission_in_the_quote_asset() {
+    let m = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = all_in_buy_agent(dir.path(), &m, 10);
     let out = vigil(&["live", "-q"], &cfg).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let buys: Vec<_> = m
-        .orders()
-        .into_iter()
-        .filter(|o| o.side == "BUY" && o.status == "FILLED")
-        .collect();
+    let buys = filled_buys(&m);
     assert_eq!(buys.len(), 1, "{buys:#?}");
     // 200 / 1.001, so that the 0.1 % commission in USDT fits in the 200.
     assert!(buys[0].quote_qty * dec!(1.001) <= dec!(200), "{buys:#?}");
     assert!(buys[0].quote_qty > dec!(199), "{buys:#?}");
-    let st = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["status", "--json"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let v = status_json(&cfg);
     assert_eq!(v["fills"], 1, "{v}");
     let cash: rust_decimal::Decimal = v["snapshot"]["cash"].as_str().unwrap().parse().unwrap();
     // What is left: the lot rounding and the reserve, never below zero.
     assert!(cash >= rust_decimal::Decimal::ZERO && cash < dec!(1), "{v}");
+}
+
+/// The fallback when the configured fee is below the exchange's commission: the
+/// fill the exchange made is booked as reported (cash overdrawn by the excess
+/// commission, with a warning), never refused, and a restart recovers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commission_above_the_configured_fee_is_booked_not_fatal() {
+    let m = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = all_in_buy_agent(dir.path(), &m, 0);
+    for run in 0..2 {
+        let out = vigil(&["live", "-q"], &cfg).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "run {run}: {stderr}");
+        assert!(!stderr.contains("accounting error"), "run {run}: {stderr}");
+        if run == 0 {
+            assert!(
+                stderr.contains("booked as the exchange reported it"),
+                "{stderr}"
+            );
+        }
+    }
+    let buys = filled_buys(&m);
+    assert_eq!(buys.len(), 1, "the restart sent nothing again: {buys:#?}");
+    assert_eq!(buys[0].quote_qty, dec!(200), "{buys:#?}");
+    let v = status_json(&cfg);
+    assert_eq!(v["fills"], 1, "{v}");
+    let cash: rust_decimal::Decimal = v["snapshot"]["cash"].as_str().unwrap().parse().unwrap();
+    // The exchange's 0.1 % commission on 200, beyond the 200 the agent held.
+    assert_eq!(cash, dec!(-0.2), "{v}");
 }

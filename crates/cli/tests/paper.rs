@@ -1,5 +1,5 @@
 //! Paper trading as a user runs it: parity with the backtest, crash recovery under
-//! SIGKILL, graceful SIGTERM.
+//! SIGKILL, graceful SIGTERM (keeping or cancelling the working orders).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -244,5 +244,78 @@ fn sigterm_stops_gracefully_and_a_restart_resumes() {
     let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
     assert!(out.status.success());
     let out = vigil().arg("paper").arg(&agent).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("run complete"));
+}
+
+/// A grid agent keeps limit orders working; SIGTERM with `cancel_open_orders`
+/// must cancel them, journal the cancels, exit 0, and a restart must resume.
+#[test]
+fn sigterm_with_cancel_open_orders_cancels_the_grid_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    write_head(&shipped(BTCUSDT_1M), 3000, &dir.path().join("bars.csv"));
+    let agent = ConfigToml::btcusdt(
+        "grid",
+        "low = 45000\nhigh = 48000\nlevels = 7\norder_qty = 0.01",
+    )
+    .with("[shutdown]\ncancel_open_orders = true")
+    .agent("grid-stop", "bars.csv", "1m", Some(100_000));
+    let agent_path = dir.path().join("agent.toml");
+    std::fs::write(&agent_path, agent).unwrap();
+    let mut child = vigil()
+        .arg("paper")
+        .arg(&agent_path)
+        .arg("--progress-every")
+        .arg("100")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in stderr.by_ref() {
+        if line.unwrap().starts_with("progress seq=300 ") {
+            break;
+        }
+    }
+    let st = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let rest: Vec<String> = stderr.map_while(Result::ok).collect();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}: {rest:?}", out.status);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (events, order_events) = rt.block_on(async {
+        let j = Journal::open(dir.path().join("grid-stop.sqlite").to_str().unwrap())
+            .await
+            .unwrap();
+        let r = (
+            j.events("grid-stop").await.unwrap(),
+            j.order_events("grid-stop").await.unwrap(),
+        );
+        j.close().await;
+        r
+    });
+    let last = events.last().unwrap();
+    assert!(last.payload.contains("cancel_all"), "{last:?}");
+    let cancelled: Vec<_> = order_events
+        .iter()
+        .filter(|(_, status, reason)| {
+            status == "cancelled" && reason.as_deref() == Some("cancelled at shutdown")
+        })
+        .collect();
+    assert!(
+        cancelled.len() >= 2,
+        "a grid keeps several orders working; cancelled at stop: {cancelled:?}"
+    );
+    // The restart replays the cancel and runs to the end of the data.
+    let out = vigil().arg("paper").arg(&agent_path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("run complete"));
 }

@@ -283,7 +283,25 @@ impl Portfolio {
 
     /// Applies a fill: moves cash, updates the position (average price, realised
     /// PnL), charges the fee and marks the instrument at the fill price.
+    ///
+    /// Refuses a fill that would take cash below zero (without leverage) or a
+    /// position below zero (without shorting): a simulated venue must never make one.
+    #[inline]
     pub fn apply_fill(&mut self, fill: &Fill) -> Result<&Position, PortfolioError> {
+        self.apply(fill, true)
+    }
+
+    /// Books a fill a real venue has already made, even when it takes cash or the
+    /// position below zero. The venue's trade is a fact; the ledger records it
+    /// rather than refuse it (an exchange commission higher than the configured fee
+    /// can overdraw the agent's cash by the difference). Callers warn on the
+    /// overdraft, which [`Portfolio::apply_fill`] would have returned as an error;
+    /// a later buy is then denied by risk until cash is positive again.
+    pub fn book_venue_fill(&mut self, fill: &Fill) -> Result<&Position, PortfolioError> {
+        self.apply(fill, false)
+    }
+
+    fn apply(&mut self, fill: &Fill, strict: bool) -> Result<&Position, PortfolioError> {
         let idx = fill.instrument.index();
         if idx >= self.positions.len() {
             return Err(PortfolioError::UnknownInstrument(fill.instrument));
@@ -314,7 +332,7 @@ impl Portfolio {
                 .and_then(|c| cash.checked_add(c)),
         }
         .ok_or(PortfolioError::Overflow)?;
-        if new_cash.is_sign_negative() && !new_cash.is_zero() && !self.allow_leverage {
+        if strict && new_cash.is_sign_negative() && !new_cash.is_zero() && !self.allow_leverage {
             return Err(PortfolioError::InsufficientCash {
                 asset: self.account_symbol.clone(),
                 needed: notional + fill.fee,
@@ -324,7 +342,7 @@ impl Portfolio {
         let pos = &self.positions[idx];
         let signed = fill.side.sign() * fill.qty;
         let new_qty = pos.qty + signed;
-        if new_qty.is_sign_negative() && !new_qty.is_zero() && !self.allow_short {
+        if strict && new_qty.is_sign_negative() && !new_qty.is_zero() && !self.allow_short {
             return Err(PortfolioError::InsufficientPosition {
                 instrument: fill.instrument,
                 needed: fill.qty,
@@ -455,6 +473,24 @@ mod tests {
         // Nothing changed after refusals.
         assert_eq!(p.equity(), dec!(100));
         assert_eq!(p.fees_paid(), dec!(0));
+    }
+
+    #[test]
+    fn books_a_venue_fill_that_overdraws_cash() {
+        let (u, mut p) = setup(dec!(100));
+        let f = fill(&u, 0, Side::Buy, dec!(100), dec!(1), dec!(0.2));
+        assert!(p.check_fill(&f).is_err());
+        p.book_venue_fill(&f).unwrap();
+        assert_eq!(p.account_cash(), dec!(-0.2));
+        assert_eq!(p.position(InstrumentId(0)).qty, dec!(1));
+        assert_eq!(p.fees_paid(), dec!(0.2));
+        assert_eq!(p.equity(), dec!(99.8));
+        // Invalid fills are still refused.
+        let bad = fill(&u, 0, Side::Buy, dec!(0), dec!(1), dec!(0));
+        assert!(matches!(
+            p.book_venue_fill(&bad),
+            Err(PortfolioError::InvalidFill(_))
+        ));
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub trait Observer {
     /// A fill was applied to the portfolio (which already includes it); `status`
     /// is the order's status after the fill.
     fn on_fill(&mut self, _fill: &Fill, _status: OrderStatus, _portfolio: &Portfolio) {}
+    /// A real venue's fill overdrew the ledger (`shortfall` says by how much) and
+    /// was booked anyway; the fill itself follows through [`Observer::on_fill`].
+    fn on_overdraft(&mut self, _fill: &Fill, _shortfall: &PortfolioError) {}
     /// An order ended without filling completely (cancelled or rejected).
     fn on_order_closed(&mut self, _order: &Order) {}
     /// The risk layer acted on its own (state change, protective exit).
@@ -428,6 +431,23 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         self.risk.state()
     }
 
+    /// Books a fill; returns whether the position is now flat. A real venue's fill
+    /// that overdraws the ledger is booked all the same and the observer is told.
+    #[inline]
+    fn book_fill(&mut self, fill: &Fill) -> Result<bool, EngineError> {
+        match self.portfolio.apply_fill(fill).map(|p| p.is_flat()) {
+            Ok(flat) => Ok(flat),
+            Err(
+                e @ (PortfolioError::InsufficientCash { .. }
+                | PortfolioError::InsufficientPosition { .. }),
+            ) if self.venue.fills_are_final() => {
+                self.observer.on_overdraft(fill, &e);
+                Ok(self.portfolio.book_venue_fill(fill)?.is_flat())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Applies venue reports: fills to the portfolio, callbacks to the strategy.
     fn handle_reports(&mut self, ts: Timestamp) -> Result<(), EngineError> {
         let reports = std::mem::take(&mut self.reports);
@@ -435,7 +455,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             match report {
                 ExecutionReport::Accepted { id, ts } => self.observer.on_accepted(*ts, *id),
                 ExecutionReport::Filled { fill, status } => {
-                    let flat = self.portfolio.apply_fill(fill)?.is_flat();
+                    let flat = self.book_fill(fill)?;
                     self.risk.on_fill(fill, flat);
                     self.observer.on_fill(fill, *status, &self.portfolio);
                     self.with_context(ts, |s, ctx| s.on_fill(fill, ctx));

@@ -110,4 +110,7 @@ impl Venue for ExternalVenue {
             ExecutionReport::Closed { order } => self.open.retain(|o| o.id != order.id),
         }
     }
+    fn fills_are_final(&self) -> bool {
+        true
+    }
 }

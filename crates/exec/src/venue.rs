@@ -52,6 +52,12 @@ pub trait Venue: Send {
     /// A report that came from outside (a live venue): keeps the view of working
     /// orders current. Simulated venues produce their own reports and ignore this.
     fn observe(&mut self, _report: &ExecutionReport) {}
+    /// Whether this venue's fills are trades a real venue already made. Accounting
+    /// books those even when they overdraw the ledger (and the engine tells its
+    /// observer), instead of refusing a fact; a simulated venue's fills must fit.
+    fn fills_are_final(&self) -> bool {
+        false
+    }
 }
 
 /// What the venue tells the engine about an order.

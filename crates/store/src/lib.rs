@@ -594,6 +594,25 @@ impl Journal {
             .map_err(q("reading orders"))
     }
 
+    /// Every order status change of a run, in journal order: `(order id, status,
+    /// reason)`, for instance `(7, "cancelled", Some("shutdown"))`.
+    pub async fn order_events(
+        &self,
+        run_id: &str,
+    ) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT order_id, status, reason FROM order_events WHERE run_id = ? ORDER BY seq, n",
+        ))
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("reading order events"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("reading order events"))
+    }
+
     /// The latest snapshot of a run.
     pub async fn latest_snapshot(
         &self,
