@@ -72,6 +72,7 @@ impl LoadedConfig {
         )?;
         let intervals = opened.intervals;
         let mut merged = opened.stream;
+        let mut warnings = Vec::new();
         for src in &config.data.grades {
             let path = file.resolve(&src.path);
             let grades = read_grades_csv(
@@ -83,6 +84,7 @@ impl LoadedConfig {
                     publication_lag: src.publication_lag,
                 },
             )?;
+            check_grade_symbols(&path, &grades, &universe, &mut warnings)?;
             merged.add(
                 path.display().to_string(),
                 Box::new(VecStream::new(
@@ -126,6 +128,7 @@ impl LoadedConfig {
             strategy,
             stream,
             settings,
+            warnings,
         })
     }
 
@@ -139,4 +142,63 @@ impl LoadedConfig {
             })
             .transpose()
     }
+}
+
+/// Grades whose token is no instrument's base asset reach no strategy. A symbol
+/// that differs from a traded base only in case, or a file in which no symbol
+/// matches, is an error (the run would trade as if the file were empty); other
+/// unmatched symbols are a warning with counts.
+fn check_grade_symbols(
+    path: &std::path::Path,
+    grades: &[vigil_core::Grade],
+    universe: &vigil_core::Universe,
+    warnings: &mut Vec<String>,
+) -> Result<(), BacktestError> {
+    let mut unmatched: std::collections::BTreeMap<&str, u64> = Default::default();
+    let mut matched = 0u64;
+    for g in grades {
+        if universe.instruments_with_base(g.asset).next().is_some() {
+            matched += 1;
+        } else {
+            *unmatched.entry(universe.asset_symbol(g.asset)).or_default() += 1;
+        }
+    }
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let bases: Vec<&str> = universe
+        .instruments()
+        .iter()
+        .map(|i| universe.asset_symbol(i.base))
+        .collect();
+    let listed = unmatched
+        .iter()
+        .map(|(s, n)| format!("`{s}` ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let fail =
+        |m: String| BacktestError::Feed(FeedError::Config(format!("{}: {m}", path.display())));
+    if let Some((s, b)) = unmatched.keys().find_map(|s| {
+        bases
+            .iter()
+            .find(|b| b.eq_ignore_ascii_case(s))
+            .map(|b| (*s, *b))
+    }) {
+        return Err(fail(format!(
+            "grades for `{s}` match no instrument, but `{b}` is traded: token symbols are \
+             case-sensitive"
+        )));
+    }
+    if matched == 0 {
+        return Err(fail(format!(
+            "no grade is for a traded instrument's base asset (traded: {}; graded: {listed})",
+            bases.join(", ")
+        )));
+    }
+    warnings.push(format!(
+        "{}: {} grades are for tokens no instrument trades, and reach no strategy: {listed}",
+        path.display(),
+        unmatched.values().sum::<u64>()
+    ));
+    Ok(())
 }

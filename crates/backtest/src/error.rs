@@ -16,4 +16,7 @@ pub enum BacktestError {
     /// The engine stopped.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// No bar fell within the run: nothing was computed.
+    #[error("{0}")]
+    NoBars(String),
 }

@@ -174,6 +174,10 @@ pub struct BacktestReport {
     /// The same run under harsher costs (filled in by `vigil backtest`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub realism: Option<RealismReport>,
+    /// What the run found suspicious in its inputs but could run with (grades for
+    /// no traded instrument, grades no bar could see). Absent when there is none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl BacktestReport {

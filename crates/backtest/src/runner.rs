@@ -3,7 +3,7 @@
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use vigil_core::config::ConfigError;
-use vigil_core::{Interval, Portfolio, Timestamp, Universe};
+use vigil_core::{Interval, MarketEvent, Portfolio, Timestamp, Universe};
 use vigil_engine::Engine;
 use vigil_exec::{DexSimVenue, DexVenueConfig, FillModel, SimVenue, SimVenueConfig, Venue};
 use vigil_feed::EventStream;
@@ -61,7 +61,70 @@ pub struct Backtest {
     pub(crate) strategy: Box<dyn Strategy>,
     pub(crate) stream: EventStream,
     pub(crate) settings: RunSettings,
+    pub(crate) warnings: Vec<String>,
 }
+
+/// What the stream held, to tell an empty or misaligned run from a quiet one.
+#[derive(Default)]
+struct Tally {
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    bars: u64,
+    grades: u64,
+    grades_before_a_bar: u64,
+}
+
+impl Tally {
+    #[inline]
+    fn saw(&mut self, ts: Timestamp) {
+        self.first.get_or_insert(ts);
+        self.last = Some(ts);
+    }
+
+    #[inline]
+    fn processed(&mut self, event: &MarketEvent) {
+        match event {
+            MarketEvent::Bar(_) => {
+                self.bars += 1;
+                self.grades_before_a_bar = self.grades;
+            }
+            MarketEvent::Grade(_) => self.grades += 1,
+            _ => {}
+        }
+    }
+
+    /// A run without a bar computes nothing: an error naming the window and the
+    /// data's span. Grades no bar could see are a warning.
+    fn check(
+        &self,
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), BacktestError> {
+        let show = |t: Option<Timestamp>| t.map_or("open".to_string(), |t| t.to_string());
+        if self.bars == 0 {
+            let span = match (self.first, self.last) {
+                (Some(a), Some(b)) => format!("the data runs from {a} to {b}"),
+                _ => "the data holds no events".to_string(),
+            };
+            return Err(BacktestError::NoBars(format!(
+                "no bar within the run's window (start {}, end {}): {span}",
+                show(start),
+                show(end)
+            )));
+        }
+        if self.grades > 0 && self.grades_before_a_bar == 0 {
+            warnings.push(format!(
+                "all {} grades came after the last bar: no decision could use them",
+                self.grades
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The parts [`drive`] hands back.
+type Driven = (Recorder, Portfolio, Universe, u64, Tally);
 
 /// Runs the engine over the stream and hands back its parts.
 fn drive<V: Venue>(
@@ -69,10 +132,12 @@ fn drive<V: Venue>(
     stream: EventStream,
     start: Option<Timestamp>,
     end: Option<Timestamp>,
-) -> Result<(Recorder, Portfolio, Universe, u64), BacktestError> {
+) -> Result<Driven, BacktestError> {
+    let mut tally = Tally::default();
     for event in stream {
         let event = event?;
         let ts = event.ts();
+        tally.saw(ts);
         if start.is_some_and(|s| ts < s) {
             continue;
         }
@@ -80,11 +145,12 @@ fn drive<V: Venue>(
             break;
         }
         engine.process(&event)?;
+        tally.processed(&event);
     }
     engine.finish()?;
     let open_at_end = engine.open_orders().len() as u64;
     let (rec, portfolio, universe) = engine.into_parts();
-    Ok((rec, portfolio, universe, open_at_end))
+    Ok((rec, portfolio, universe, open_at_end, tally))
 }
 
 impl Backtest {
@@ -106,6 +172,7 @@ impl Backtest {
             strategy,
             stream,
             settings,
+            warnings: Vec::new(),
         }
     }
 
@@ -132,6 +199,7 @@ impl Backtest {
             strategy,
             stream,
             settings,
+            mut warnings,
         } = self;
         let starting_equity = portfolio.equity();
         let account = universe
@@ -143,7 +211,7 @@ impl Backtest {
             starting_equity,
         );
         let (start, end) = (settings.start, settings.end);
-        let (mut rec, portfolio, universe, open_at_end) = match &dex {
+        let (mut rec, portfolio, universe, open_at_end, tally) = match &dex {
             Some(d) => {
                 let v = DexSimVenue::new(d, &universe)
                     .map_err(|m| ConfigError::whole_file("[dex]", m))?
@@ -169,6 +237,7 @@ impl Backtest {
                 end,
             )?,
         };
+        tally.check(start, end, &mut warnings)?;
         rec.finish(&portfolio);
         tracing::debug!(
             events = rec.events,
@@ -193,6 +262,10 @@ impl Backtest {
             );
         }
         report.orders.open_at_end = open_at_end;
+        for w in &warnings {
+            tracing::debug!(warning = %w, "backtest");
+        }
+        report.warnings = warnings;
         Ok(report)
     }
 }
@@ -300,5 +373,6 @@ fn build_report(
             .collect(),
         equity_curve: rec.equity_curve.clone(),
         realism: None,
+        warnings: Vec::new(),
     }
 }

@@ -93,7 +93,12 @@ pub(crate) fn round_trips(
             } else {
                 qty_left.min(t.qty)
             };
-            let fee = f.fee * part / f.qty;
+            // The fee's share of this part; where fee × part would overflow,
+            // the fraction first (≤ the fee, so it cannot).
+            let fee = match f.fee.checked_mul(part) {
+                Some(x) => x / f.qty,
+                None => f.fee * (part / f.qty),
+            };
             if f.side == t.direction {
                 t.entry_qty += part;
                 t.entry_cost += part * f.price;

@@ -14,6 +14,7 @@ pub mod config;
 pub mod event;
 pub mod grade;
 pub mod instrument;
+pub mod limits;
 pub mod market;
 pub mod order;
 pub mod portfolio;

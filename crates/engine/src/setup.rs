@@ -65,6 +65,16 @@ pub fn build_parts(
             "`starting_cash` must be positive",
         ));
     }
+    if setup.starting_cash > vigil_core::limits::MAX_CASH {
+        return Err(FieldError::new(
+            "starting_cash",
+            format!(
+                "`starting_cash` must be at most {} (exact arithmetic keeps 28 digits \
+                 for prices × quantities and sums of fees)",
+                vigil_core::limits::MAX_CASH
+            ),
+        ));
+    }
     let account = universe.asset(setup.account_currency);
     let portfolio = Portfolio::new(&universe, account, &[(account, setup.starting_cash)])
         .map_err(|e| FieldError::new("account_currency", e.to_string()))?;

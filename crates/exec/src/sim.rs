@@ -45,6 +45,11 @@ pub struct SimVenueConfig {
     pub latency_events: u32,
 }
 
+/// The largest fee or slippage a config may set, in basis points (10 %). No
+/// exchange charges more; a larger figure is a unit mistake (percent for bps), and
+/// at 10 000 bps a sell would fill at a price of zero.
+pub const MAX_COST_BPS: u32 = 1_000;
+
 fn default_fee_bps() -> Decimal {
     Decimal::from(10)
 }
@@ -62,17 +67,21 @@ impl Default for SimVenueConfig {
 }
 
 impl SimVenueConfig {
-    /// Checks that fees and slippage are within 0–10 000 bps, naming the field.
+    /// Checks that fees and slippage are within 0–[`MAX_COST_BPS`] bps, naming
+    /// the field.
     pub fn validate(&self) -> Result<(), FieldError> {
         for (name, v) in [
             ("maker_fee_bps", self.maker_fee_bps),
             ("taker_fee_bps", self.taker_fee_bps),
             ("slippage_bps", self.slippage_bps),
         ] {
-            if v.is_sign_negative() || v > Decimal::from(10_000) {
+            if v.is_sign_negative() || v > Decimal::from(MAX_COST_BPS) {
                 return Err(FieldError::new(
                     name,
-                    format!("`{name}` must be within 0–10000 bps, got {v}"),
+                    format!(
+                        "`{name}` must be within 0–{MAX_COST_BPS} bps (10 %), got {v}; \
+                         the unit is basis points: 10 bps = 0.1 %"
+                    ),
                 ));
             }
         }

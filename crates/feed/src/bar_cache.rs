@@ -6,15 +6,23 @@
 //! mantissa with its decimal scale — so reading one is a copy and a few shifts, and
 //! every `Decimal` comes back exactly as parsed.
 //!
-//! Layout: a 64-byte header (magic `VIGILBAR`, version, record size, bar interval,
-//! the source CSV's length and modification time, its timestamp unit, the record
-//! count), then `count` records of 56 bytes:
+//! Layout: a 96-byte header (magic `VIGILBAR`, version, record size, bar interval,
+//! the source CSV's length, modification time, change time, inode and device, its
+//! timestamp unit, the record count, a CRC-32 of the records), then `count`
+//! records of 56 bytes:
 //! `open_time i64 | open, high, low, close, volume: i64 mantissas | 5 × u8 scales | 3 pad`.
 //!
 //! The cache lives next to the data in `.vigil-cache/` and is rebuilt whenever the
-//! CSV's length or modification time, the interval or the timestamp unit differ from
-//! what the header recorded. It is written to a temporary file and renamed into
-//! place, so a crash or a concurrent run never sees half a cache.
+//! CSV's length, modification time, change time (ctime: any write or `touch -r`
+//! moves it, and no user can set it back), inode or device, the interval or the
+//! timestamp unit differ from what the header recorded. It is written to a
+//! temporary file and renamed into place, so a crash or a concurrent run never
+//! sees half a cache.
+//!
+//! A cache is data like the CSV: every record is validated on read as a CSV row
+//! is (positive prices, `low ≤ open, close ≤ high`, volume not negative, open
+//! times increasing and at least one interval apart), and the records' checksum
+//! is verified before the last chunk of them is handed out.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -28,27 +36,75 @@ use vigil_core::{Bar, InstrumentId, Interval, TimeUnit, Timestamp};
 use crate::error::FeedError;
 
 const MAGIC: &[u8; 8] = b"VIGILBAR";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Bytes per bar record.
 pub const RECORD_SIZE: usize = 56;
 /// Bytes of the header.
-pub const HEADER_SIZE: usize = 64;
+pub const HEADER_SIZE: usize = 96;
 /// Records read per refill of the reader's buffer.
 const CHUNK_RECORDS: usize = 2048;
 
 /// What a cache file was built from; a mismatch means the cache is stale.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VbarHeader {
     /// The bar interval (close time = open time + interval).
     pub interval_nanos: i64,
-    /// Length of the source CSV in bytes (0 for files written directly).
-    pub source_len: u64,
-    /// Modification time of the source CSV, ns since the epoch (0 when direct).
-    pub source_mtime: i64,
+    /// The source CSV's identity (all zero for files written directly).
+    pub source: SourceStamp,
     /// The timestamp unit the CSV was read with (0 = guessed).
     pub ts_unit: u8,
     /// Number of records.
     pub count: u64,
+    /// CRC-32 of the records, filled in by [`VbarWriter::finish`].
+    pub checksum: u32,
+}
+
+/// Metadata that changes whenever a file's content may have: length,
+/// modification and change times (ns since the epoch), inode and device. A
+/// `touch -r` restores the mtime but moves the ctime; a copy moves the inode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStamp {
+    /// Length in bytes.
+    pub len: u64,
+    /// Modification time.
+    pub mtime: i64,
+    /// Status change time (0 where the platform has none).
+    pub ctime: i64,
+    /// Inode number (0 where the platform has none).
+    pub inode: u64,
+    /// Device id (0 where the platform has none).
+    pub dev: u64,
+}
+
+impl SourceStamp {
+    /// The stamp of the file at `path`.
+    pub fn of(path: &Path) -> std::io::Result<SourceStamp> {
+        let meta = std::fs::metadata(path)?;
+        let mtime = meta
+            .modified()?
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        #[cfg(unix)]
+        let (ctime, inode, dev) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                meta.ctime()
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(meta.ctime_nsec()),
+                meta.ino(),
+                meta.dev(),
+            )
+        };
+        #[cfg(not(unix))]
+        let (ctime, inode, dev) = (0, 0, 0);
+        Ok(SourceStamp {
+            len: meta.len(),
+            mtime,
+            ctime,
+            inode,
+            dev,
+        })
+    }
 }
 
 impl VbarHeader {
@@ -58,39 +114,52 @@ impl VbarHeader {
         h[8..12].copy_from_slice(&VERSION.to_le_bytes());
         h[12..16].copy_from_slice(&(RECORD_SIZE as u32).to_le_bytes());
         h[16..24].copy_from_slice(&self.interval_nanos.to_le_bytes());
-        h[24..32].copy_from_slice(&self.source_len.to_le_bytes());
-        h[32..40].copy_from_slice(&self.source_mtime.to_le_bytes());
+        h[24..32].copy_from_slice(&self.source.len.to_le_bytes());
+        h[32..40].copy_from_slice(&self.source.mtime.to_le_bytes());
         h[40] = self.ts_unit;
+        h[44..48].copy_from_slice(&self.checksum.to_le_bytes());
         h[48..56].copy_from_slice(&self.count.to_le_bytes());
+        h[56..64].copy_from_slice(&self.source.ctime.to_le_bytes());
+        h[64..72].copy_from_slice(&self.source.inode.to_le_bytes());
+        h[72..80].copy_from_slice(&self.source.dev.to_le_bytes());
         h
     }
 
     fn decode(path: &Path, h: &[u8; HEADER_SIZE]) -> Result<VbarHeader, FeedError> {
-        let bad = |message: &str| FeedError::Row {
+        let bad = |message: &str| FeedError::BarFile {
             path: path.to_path_buf(),
-            line: 0,
             message: format!("not a vigil bar file: {message}"),
         };
         if &h[0..8] != MAGIC {
             return Err(bad("bad magic"));
         }
         let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
-        let i64_at = |i: usize| i64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
+        let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
         if u32_at(8) != VERSION {
             return Err(bad(&format!(
-                "version {} (this vigil reads {VERSION})",
+                "version {} (this vigil reads {VERSION}; write it again)",
                 u32_at(8)
             )));
         }
         if u32_at(12) as usize != RECORD_SIZE {
             return Err(bad("unexpected record size"));
         }
+        let interval_nanos = u64_at(16) as i64;
+        if interval_nanos <= 0 {
+            return Err(bad("the interval is not positive"));
+        }
         Ok(VbarHeader {
-            interval_nanos: i64_at(16),
-            source_len: i64_at(24) as u64,
-            source_mtime: i64_at(32),
+            interval_nanos,
+            source: SourceStamp {
+                len: u64_at(24),
+                mtime: u64_at(32) as i64,
+                ctime: u64_at(56) as i64,
+                inode: u64_at(64),
+                dev: u64_at(72),
+            },
             ts_unit: h[40],
-            count: i64_at(48) as u64,
+            count: u64_at(48),
+            checksum: u32_at(44),
         })
     }
 }
@@ -119,6 +188,7 @@ fn encode_decimal(d: Decimal) -> Result<(i64, u8), Unrepresentable> {
 pub struct VbarWriter<W: Write> {
     out: W,
     header: VbarHeader,
+    crc: crc32fast::Hasher,
 }
 
 impl VbarWriter<BufWriter<File>> {
@@ -128,7 +198,12 @@ impl VbarWriter<BufWriter<File>> {
         out.write_all(&header.encode())?;
         Ok(VbarWriter {
             out,
-            header: VbarHeader { count: 0, ..header },
+            header: VbarHeader {
+                count: 0,
+                checksum: 0,
+                ..header
+            },
+            crc: crc32fast::Hasher::new(),
         })
     }
 
@@ -136,9 +211,13 @@ impl VbarWriter<BufWriter<File>> {
     pub fn finish(self) -> std::io::Result<u64> {
         use std::io::{Seek, SeekFrom};
         let count = self.header.count;
+        let header = VbarHeader {
+            checksum: self.crc.finalize(),
+            ..self.header
+        };
         let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
-        file.write_all(&self.header.encode())?;
+        file.write_all(&header.encode())?;
         file.sync_all()?;
         Ok(count)
     }
@@ -161,6 +240,7 @@ impl<W: Write> VbarWriter<W> {
             rec[48 + i] = s;
         }
         self.out.write_all(&rec)?;
+        self.crc.update(&rec);
         self.header.count += 1;
         Ok(Ok(()))
     }
@@ -168,17 +248,21 @@ impl<W: Write> VbarWriter<W> {
 
 /// Streams bars from a `.vbar` file in constant memory. The record count is checked
 /// against the file length when opening (a truncated file is an error, not a short
-/// backtest), and timestamps must increase.
+/// backtest); every record is validated like a CSV row, and the records' checksum
+/// is verified before the last chunk is handed out.
 pub struct VbarReader {
     file: File,
     path: PathBuf,
     instrument: InstrumentId,
     interval: i64,
     remaining: u64,
+    unread: u64,
     index: u64,
     buf: Vec<u8>,
     pos: usize,
     prev: i64,
+    crc: crc32fast::Hasher,
+    checksum: u32,
     failed: bool,
 }
 
@@ -199,13 +283,16 @@ impl VbarReader {
         file.read_exact(&mut h).map_err(io)?;
         let header = VbarHeader::decode(path, &h)?;
         let len = file.metadata().map_err(io)?.len();
-        let want = HEADER_SIZE as u64 + header.count * RECORD_SIZE as u64;
-        if len != want {
-            return Err(FeedError::Row {
+        let want = header
+            .count
+            .checked_mul(RECORD_SIZE as u64)
+            .and_then(|n| n.checked_add(HEADER_SIZE as u64));
+        if want != Some(len) {
+            return Err(FeedError::BarFile {
                 path: path.to_path_buf(),
-                line: 0,
                 message: format!(
-                    "truncated or corrupt bar file: {len} bytes, the header promises {want}"
+                    "truncated or corrupt bar file: {len} bytes, the header promises {} records",
+                    header.count
                 ),
             });
         }
@@ -228,31 +315,68 @@ impl VbarReader {
                 instrument,
                 interval: header.interval_nanos,
                 remaining: header.count,
+                unread: header.count,
                 index: 0,
                 buf: Vec::new(),
                 pos: 0,
                 prev: i64::MIN,
+                crc: crc32fast::Hasher::new(),
+                checksum: header.checksum,
                 failed: false,
             },
             header,
         ))
     }
 
-    fn refill(&mut self) -> std::io::Result<()> {
-        let n = (self.remaining.min(CHUNK_RECORDS as u64)) as usize * RECORD_SIZE;
-        self.buf.resize(n, 0);
-        self.file.read_exact(&mut self.buf)?;
+    /// Reads the next chunk; with the last one, checks the records' checksum.
+    fn refill(&mut self) -> Result<(), String> {
+        let records = self.unread.min(CHUNK_RECORDS as u64);
+        self.buf.resize(records as usize * RECORD_SIZE, 0);
+        self.file
+            .read_exact(&mut self.buf)
+            .map_err(|e| format!("reading record {}: {e}", self.index + 1))?;
+        self.unread -= records;
         self.pos = 0;
+        self.crc.update(&self.buf);
+        if self.unread == 0 {
+            let crc = std::mem::take(&mut self.crc).finalize();
+            if crc != self.checksum {
+                return Err(format!(
+                    "the records' checksum is {crc:08x}, the header says {:08x}: the file \
+                     was damaged or edited; delete it (a cache is rebuilt from its CSV)",
+                    self.checksum
+                ));
+            }
+        }
         Ok(())
     }
 
     fn error(&mut self, message: String) -> Option<Result<Bar, FeedError>> {
         self.failed = true;
-        Some(Err(FeedError::Row {
+        Some(Err(FeedError::BarFile {
             path: self.path.clone(),
-            line: self.index,
             message,
         }))
+    }
+
+    /// The checks a CSV row gets: positive prices, `low ≤ open, close ≤ high`,
+    /// volume not negative, open times at least one interval apart.
+    #[inline]
+    fn validate(&self, bar: &Bar) -> Result<(), String> {
+        let step = bar.open_time.nanos().wrapping_sub(self.prev);
+        if self.prev != i64::MIN && (bar.open_time.nanos() <= self.prev || step < self.interval) {
+            return Err(format!(
+                "record {}: open time {} is not one interval after the previous {}",
+                self.index,
+                bar.open_time,
+                Timestamp(self.prev)
+            ));
+        }
+        let ok = crate::bars::ohlcv_problem(bar.open, bar.high, bar.low, bar.close, bar.volume);
+        match ok {
+            None => Ok(()),
+            Some((field, why)) => Err(format!("record {}: `{field}`: {why}", self.index)),
+        }
     }
 }
 
@@ -276,7 +400,7 @@ impl Iterator for VbarReader {
         }
         if self.pos >= self.buf.len() {
             if let Err(e) = self.refill() {
-                return self.error(format!("reading record {}: {e}", self.index + 1));
+                return self.error(e);
             }
         }
         let rec = &self.buf[self.pos..self.pos + RECORD_SIZE];
@@ -294,25 +418,24 @@ impl Iterator for VbarReader {
         let (Some(open), Some(high), Some(low), Some(close), Some(volume)) = values else {
             return self.error(format!("record {}: scale out of range", self.index));
         };
-        if open_time <= self.prev {
-            return self.error(format!(
-                "record {}: open time {} is not after the previous {}",
-                self.index,
-                Timestamp(open_time),
-                Timestamp(self.prev)
-            ));
-        }
-        self.prev = open_time;
-        Some(Ok(Bar {
+        let Some(close_time) = open_time.checked_add(self.interval) else {
+            return self.error(format!("record {}: open time out of range", self.index));
+        };
+        let bar = Bar {
             instrument: self.instrument,
             open_time: Timestamp(open_time),
-            close_time: Bar::close_time_of(Timestamp(open_time), self.interval),
+            close_time: Timestamp(close_time),
             open,
             high,
             low,
             close,
             volume,
-        }))
+        };
+        if let Err(e) = self.validate(&bar) {
+            return self.error(e);
+        }
+        self.prev = open_time;
+        Some(Ok(bar))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -333,16 +456,6 @@ pub fn cache_path(csv: &Path, interval: Interval, unit: Option<TimeUnit>) -> Pat
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "bars".into());
     dir.join(format!("{name}.{interval}.u{}.vbar", unit_code(unit)))
-}
-
-/// Length and modification time (ns) of a file.
-fn fingerprint(path: &Path) -> std::io::Result<(u64, i64)> {
-    let meta = std::fs::metadata(path)?;
-    let mtime = meta
-        .modified()?
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64);
-    Ok((meta.len(), mtime))
 }
 
 /// What [`open_cached`] did.
@@ -377,19 +490,22 @@ pub fn open_cached(
     interval: Interval,
     unit: Option<TimeUnit>,
 ) -> Result<Cached, FeedError> {
-    let (len, mtime) = fingerprint(csv).map_err(|source| FeedError::Io {
+    let source = SourceStamp::of(csv).map_err(|source| FeedError::Io {
         path: csv.to_path_buf(),
         source,
     })?;
     let path = cache_path(csv, interval, unit);
     let want = VbarHeader {
         interval_nanos: interval.nanos(),
-        source_len: len,
-        source_mtime: mtime,
+        source,
         ts_unit: unit_code(unit),
-        count: 0,
+        ..VbarHeader::default()
     };
-    let fresh = |h: &VbarHeader| VbarHeader { count: 0, ..*h } == want;
+    let fresh = |h: &VbarHeader| {
+        h.interval_nanos == want.interval_nanos
+            && h.source == want.source
+            && h.ts_unit == want.ts_unit
+    };
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     if let Ok((reader, header)) = VbarReader::open(&path, instrument, Some(interval)) {
         if fresh(&header) {
@@ -535,10 +651,7 @@ mod tests {
             &p,
             VbarHeader {
                 interval_nanos: iv.nanos(),
-                source_len: 0,
-                source_mtime: 0,
-                ts_unit: 0,
-                count: 0,
+                ..VbarHeader::default()
             },
         )
         .unwrap();
@@ -571,12 +684,138 @@ mod tests {
         assert!(err.to_string().contains("interval"), "{err}");
     }
 
+    /// Ten valid one-minute bars written directly; returns the file's bytes.
+    fn ten_bars(p: &Path) -> Vec<u8> {
+        let iv: Interval = "1m".parse().unwrap();
+        let mut w = VbarWriter::create(
+            p,
+            VbarHeader {
+                interval_nanos: iv.nanos(),
+                ..VbarHeader::default()
+            },
+        )
+        .unwrap();
+        for i in 0..10 {
+            w.push(&Bar {
+                instrument: InstrumentId(0),
+                open_time: Timestamp(i * iv.nanos()),
+                close_time: Timestamp((i + 1) * iv.nanos()),
+                open: Decimal::new(10, 0),
+                high: Decimal::new(12, 0),
+                low: Decimal::new(9, 0),
+                close: Decimal::new(11, 0),
+                volume: Decimal::new(5, 0),
+            })
+            .unwrap()
+            .unwrap();
+        }
+        w.finish().unwrap();
+        std::fs::read(p).unwrap()
+    }
+
+    /// Writes `bytes` with the header's checksum recomputed (an edit a checksum
+    /// alone would not catch).
+    fn write_resealed(p: &Path, bytes: &[u8]) {
+        let mut bytes = bytes.to_vec();
+        let crc = crc32fast::hash(&bytes[HEADER_SIZE..]);
+        bytes[44..48].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(p, &bytes).unwrap();
+    }
+
+    fn read_all(p: &Path) -> Result<Vec<Bar>, String> {
+        let (r, _) = VbarReader::open(p, InstrumentId(0), None).map_err(|e| e.to_string())?;
+        r.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn records_are_validated_like_csv_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.vbar");
+        let bytes = ten_bars(&p);
+        assert_eq!(read_all(&p).unwrap().len(), 10);
+        // Record 4's high (mantissa at offset 16 of the record) set to -5.
+        let at = HEADER_SIZE + 3 * RECORD_SIZE + 16;
+        let mut bad = bytes.clone();
+        bad[at..at + 8].copy_from_slice(&(-5i64).to_le_bytes());
+        write_resealed(&p, &bad);
+        let e = read_all(&p).unwrap_err();
+        assert!(e.contains("record 4: `high`: high is below low"), "{e}");
+        // Record 6 opening one second after record 5: bars overlap.
+        let at = HEADER_SIZE + 5 * RECORD_SIZE;
+        let mut bad = bytes.clone();
+        bad[at..at + 8].copy_from_slice(&(4 * 60_000_000_000i64 + 1_000_000_000).to_le_bytes());
+        write_resealed(&p, &bad);
+        let e = read_all(&p).unwrap_err();
+        assert!(e.contains("record 6: open time"), "{e}");
+    }
+
+    #[test]
+    fn a_bit_flip_that_stays_valid_fails_the_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.vbar");
+        let mut bytes = ten_bars(&p);
+        // Volume of record 2: 5 -> 4, still a valid bar.
+        bytes[HEADER_SIZE + RECORD_SIZE + 40] ^= 1;
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_all(&p).unwrap_err();
+        assert!(e.contains("checksum"), "{e}");
+    }
+
+    #[test]
+    fn a_same_length_edit_with_the_mtime_restored_rebuilds_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("b.csv");
+        let text = "ts,open,high,low,close\n2022-01-01T00:00:00Z,10,12,9,11\n2022-01-01T00:01:00Z,11,12,9,10\n";
+        std::fs::write(&csv, text).unwrap();
+        let iv: Interval = "1m".parse().unwrap();
+        let closes = || match open_cached(&csv, InstrumentId(0), iv, None).unwrap() {
+            Cached::Reader(r, outcome) => (
+                outcome,
+                r.map(|b| b.unwrap().close.to_string()).collect::<Vec<_>>(),
+            ),
+            Cached::Unavailable(why) => panic!("{why}"),
+        };
+        assert_eq!(
+            closes(),
+            (CacheOutcome::Built, vec!["11".into(), "10".into()])
+        );
+        assert_eq!(closes().0, CacheOutcome::Hit);
+        let mtime = std::fs::metadata(&csv).unwrap().modified().unwrap();
+        std::fs::write(&csv, text.replace(",9,10\n", ",9,11\n")).unwrap();
+        // `touch -r`: the old modification time back, same length.
+        std::fs::File::options()
+            .write(true)
+            .open(&csv)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(
+            closes(),
+            (CacheOutcome::Built, vec!["11".into(), "11".into()])
+        );
+    }
+
+    fn valid_bar() -> impl Strategy<Value = (i64, [(i64, u32); 5])> {
+        (
+            0i64..4_000_000_000_000_000_000,
+            (1i64..(1i64 << 40), 0u32..=12),
+            0i64..1000,
+            0i64..1000,
+            0u64..=1000,
+            0u64..=1000,
+            (0i64..(1i64 << 40), 0u32..=12),
+        )
+            .prop_map(|(t, (low, s), up, span, fo, fc, vol)| {
+                // low ≤ open, close ≤ high, all at scale s.
+                let high = low + span + up;
+                let at = |f: u64| low + ((high - low) as u64 * f / 1000) as i64;
+                (t, [(at(fo), s), (high, s), (low, s), (at(fc), s), vol])
+            })
+    }
+
     proptest! {
         #[test]
-        fn any_decimal_bar_round_trips(
-            t in 0i64..4_000_000_000_000_000_000,
-            m in proptest::collection::vec((-(1i64 << 62)..(1i64 << 62), 0u32..=18), 5),
-        ) {
+        fn any_valid_bar_round_trips((t, m) in valid_bar()) {
             let d: Vec<Decimal> = m.iter().map(|&(m, s)| Decimal::new(m, s)).collect();
             let bar = Bar {
                 instrument: InstrumentId(1),
@@ -587,7 +826,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("p.vbar");
             let mut w = VbarWriter::create(&p, VbarHeader {
-                interval_nanos: 60_000_000_000, source_len: 0, source_mtime: 0, ts_unit: 0, count: 0,
+                interval_nanos: 60_000_000_000, ..VbarHeader::default()
             }).unwrap();
             w.push(&bar).unwrap().unwrap();
             w.finish().unwrap();
@@ -597,6 +836,36 @@ mod tests {
             prop_assert_eq!(back[0], bar);
             // Exactly equal, scale included (0.10 stays 0.10).
             prop_assert_eq!(back[0].open.scale(), bar.open.scale());
+        }
+
+        /// Whatever bytes follow a valid header, reading never panics: every
+        /// record is a bar that passes the CSV checks, or an error.
+        #[test]
+        fn arbitrary_records_never_panic_and_never_pass_invalid_bars(
+            body in proptest::collection::vec(any::<u8>(), 0..(RECORD_SIZE * 4)),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("p.vbar");
+            let count = (body.len() / RECORD_SIZE) as u64;
+            let header = VbarHeader {
+                interval_nanos: 60_000_000_000,
+                count,
+                checksum: crc32fast::hash(&body[..count as usize * RECORD_SIZE]),
+                ..VbarHeader::default()
+            };
+            let mut bytes = header.encode().to_vec();
+            bytes.extend_from_slice(&body);
+            std::fs::write(&p, &bytes).unwrap();
+            match VbarReader::open(&p, InstrumentId(0), None) {
+                Err(_) => prop_assert!(body.len() % RECORD_SIZE != 0),
+                Ok((r, _)) => {
+                    for bar in r.flatten() {
+                        prop_assert!(crate::bars::ohlcv_problem(
+                            bar.open, bar.high, bar.low, bar.close, bar.volume
+                        ).is_none());
+                    }
+                }
+            }
         }
     }
 }

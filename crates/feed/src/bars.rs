@@ -9,7 +9,7 @@ use vigil_core::{Bar, InstrumentId, Interval, TimeUnit, Timestamp};
 
 use crate::error::FeedError;
 use crate::lines::{CsvLines, LineError};
-use crate::parse::parse_decimal;
+use crate::parse::parse_decimal_exact;
 
 /// Column aliases accepted for each field (case-insensitive).
 const TS_NAMES: &[&str] = &["ts", "timestamp", "time", "open_time", "date", "datetime"];
@@ -56,6 +56,9 @@ pub struct CsvBarReader<R: Read> {
     path: PathBuf,
     options: BarCsvOptions,
     prev_open: Option<Timestamp>,
+    rows: u64,
+    steps_at_interval: u64,
+    min_step: i64,
     done: bool,
 }
 
@@ -118,6 +121,9 @@ impl<R: Read> CsvBarReader<R> {
             path,
             options,
             prev_open: None,
+            rows: 0,
+            steps_at_interval: 0,
+            min_step: i64::MAX,
             done: false,
         })
     }
@@ -136,10 +142,59 @@ impl<R: Read> CsvBarReader<R> {
         }
     }
 
+    /// Bars `step` ns apart must not overlap: a step below the interval means the
+    /// configured `interval` is longer than the data's bars.
+    #[inline]
+    fn check_step(&mut self, line: u64, step: i64) -> Result<(), FeedError> {
+        let interval = self.options.interval.nanos();
+        if step == interval {
+            self.steps_at_interval += 1;
+        } else if step < interval {
+            let c = self.columns.ts;
+            return Err(self.field_error(
+                line,
+                c,
+                format!(
+                    "this bar opens {} after the previous one, but `interval` = {} \
+                     would make them overlap; is the interval right?",
+                    human_step(step),
+                    self.options.interval
+                ),
+            ));
+        }
+        self.min_step = self.min_step.min(step);
+        Ok(())
+    }
+
+    /// At the end of the file: a file without rows, or bars that are never one
+    /// interval apart (the interval is shorter than the data's bars, so every bar
+    /// would be delivered before it closed), is an error, not an empty or
+    /// look-ahead backtest.
+    fn check_end(&self) -> Result<(), FeedError> {
+        let row = |message: String| FeedError::Row {
+            path: self.path.clone(),
+            line: self.lines.line(),
+            message,
+        };
+        if self.rows == 0 {
+            return Err(row("no bars: the file has a header but no data rows".into()));
+        }
+        if self.rows >= 3 && self.steps_at_interval == 0 {
+            return Err(row(format!(
+                "no two consecutive bars are `interval` = {} apart (the smallest step is {}): \
+                 with a shorter interval than the data's, every bar would be delivered \
+                 before it closed; is the interval right?",
+                self.options.interval,
+                human_step(self.min_step)
+            )));
+        }
+        Ok(())
+    }
+
     #[inline]
     fn decimal(&self, line: u64, col: usize) -> Result<Decimal, FeedError> {
-        parse_decimal(self.lines.field(col))
-            .ok_or_else(|| self.field_error(line, col, "not a number"))
+        parse_decimal_exact(self.lines.field(col))
+            .map_err(|e| self.field_error(line, col, e.to_string()))
     }
 
     fn parse_row(&mut self) -> Result<Bar, FeedError> {
@@ -168,6 +223,7 @@ impl<R: Read> CsvBarReader<R> {
                     prev: prev.to_rfc3339(),
                 });
             }
+            self.check_step(line, open_time.nanos() - prev.nanos())?;
         }
         let open = self.decimal(line, c.open)?;
         let high = self.decimal(line, c.high)?;
@@ -177,22 +233,18 @@ impl<R: Read> CsvBarReader<R> {
             Some(v) => self.decimal(line, v)?,
             None => Decimal::ZERO,
         };
-        if low.is_sign_negative() || low.is_zero() {
-            return Err(self.field_error(line, c.low, "prices must be positive"));
-        }
-        if lt(high, low) {
-            return Err(self.field_error(line, c.high, "high is below low"));
-        }
-        if lt(open, low) || lt(high, open) {
-            return Err(self.field_error(line, c.open, "open is outside [low, high]"));
-        }
-        if lt(close, low) || lt(high, close) {
-            return Err(self.field_error(line, c.close, "close is outside [low, high]"));
-        }
-        if volume.is_sign_negative() && !volume.is_zero() {
-            return Err(self.field_error(line, c.volume.unwrap_or(0), "volume is negative"));
+        if let Some((field, why)) = ohlcv_problem(open, high, low, close, volume) {
+            let col = match field {
+                "low" => c.low,
+                "high" => c.high,
+                "open" => c.open,
+                "close" => c.close,
+                _ => c.volume.unwrap_or(0),
+            };
+            return Err(self.field_error(line, col, why));
         }
         self.prev_open = Some(open_time);
+        self.rows += 1;
         Ok(Bar {
             instrument: self.options.instrument,
             open_time,
@@ -206,6 +258,39 @@ impl<R: Read> CsvBarReader<R> {
     }
 }
 
+/// What is wrong with a bar's prices and volume, as (field, reason): prices
+/// must be positive, `low ≤ open, close ≤ high`, the volume not negative. Shared
+/// by the CSV reader and the `.vbar` reader.
+#[inline]
+pub(crate) fn ohlcv_problem(
+    open: Decimal,
+    high: Decimal,
+    low: Decimal,
+    close: Decimal,
+    volume: Decimal,
+) -> Option<(&'static str, &'static str)> {
+    if low.is_sign_negative() || low.is_zero() {
+        return Some(("low", "prices must be positive"));
+    }
+    // The mantissa test first: any value with a mantissa ≤ 10¹⁵ is ≤ 10¹⁵.
+    if high.mantissa() > 1_000_000_000_000_000 && high > vigil_core::limits::MAX_PRICE {
+        return Some(("high", "above the largest price vigil accepts, 1e15"));
+    }
+    if lt(high, low) {
+        return Some(("high", "high is below low"));
+    }
+    if lt(open, low) || lt(high, open) {
+        return Some(("open", "open is outside [low, high]"));
+    }
+    if lt(close, low) || lt(high, close) {
+        return Some(("close", "close is outside [low, high]"));
+    }
+    if volume.is_sign_negative() && !volume.is_zero() {
+        return Some(("volume", "volume is negative"));
+    }
+    None
+}
+
 /// `a < b`, comparing mantissas directly when the scales agree (the common case:
 /// a file writes all prices with the same number of decimals).
 #[inline]
@@ -215,6 +300,11 @@ fn lt(a: Decimal, b: Decimal) -> bool {
     } else {
         a < b
     }
+}
+
+/// A step between bar open times, in the largest whole unit (`90s`, `1h`).
+fn human_step(nanos: i64) -> String {
+    Interval::from_nanos(nanos).map_or_else(|| format!("{nanos} ns"), |i| i.to_string())
 }
 
 fn line_error(path: &Path, e: LineError) -> FeedError {
@@ -227,6 +317,13 @@ fn line_error(path: &Path, e: LineError) -> FeedError {
             path: path.to_path_buf(),
             line,
             message: "unbalanced or misplaced quote".into(),
+        },
+        LineError::BareCr => FeedError::Row {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "the header line holds a bare carriage return: the file has CR-only \
+                      (classic Mac) line endings; convert it to LF or CRLF"
+                .into(),
         },
     }
 }
@@ -249,7 +346,7 @@ impl<R: Read> Iterator for CsvBarReader<R> {
             }
             Ok(false) => {
                 self.done = true;
-                None
+                self.check_end().err().map(Err)
             }
             Err(e) => {
                 self.done = true;
@@ -333,6 +430,66 @@ mod tests {
             e,
             "b.csv:1: missing column `low|l` (header has: ts,open,high,close)"
         );
+    }
+
+    fn read_with(text: &str, interval: &str) -> Vec<Result<Bar, FeedError>> {
+        let options = BarCsvOptions {
+            interval: interval.parse().unwrap(),
+            ..opts()
+        };
+        CsvBarReader::from_reader(text.as_bytes(), "bars.csv", options)
+            .unwrap()
+            .collect()
+    }
+
+    fn hourly(rows: usize) -> String {
+        let mut t = String::from("ts,open,high,low,close\n");
+        for h in 0..rows {
+            t.push_str(&format!("2022-01-01T{h:02}:00:00Z,1,2,1,2\n"));
+        }
+        t
+    }
+
+    #[test]
+    fn a_header_without_rows_is_an_error_not_an_empty_run() {
+        let rows = read("ts,open,high,low,close\n\n");
+        assert_eq!(rows.len(), 1);
+        let e = rows[0].as_ref().unwrap_err().to_string();
+        assert!(
+            e.contains("no bars: the file has a header but no data rows"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_interval_longer_than_the_bars_is_refused_at_the_first_overlap() {
+        let mut t = String::from("ts,open,high,low,close\n");
+        for m in 0..5 {
+            t.push_str(&format!("2022-01-01T00:{m:02}:00Z,1,2,1,2\n"));
+        }
+        let rows = read_with(&t, "1h");
+        assert_eq!(rows.len(), 2, "one bar, then the error");
+        let e = rows[1].as_ref().unwrap_err().to_string();
+        assert!(
+            e.starts_with("bars.csv:3: field `ts`: this bar opens 1m after the previous one, but `interval` = 1h"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_interval_shorter_than_the_bars_is_refused_at_the_end() {
+        let rows = read_with(&hourly(4), "1m");
+        assert_eq!(rows.len(), 5);
+        let e = rows[4].as_ref().unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "no two consecutive bars are `interval` = 1m apart (the smallest step is 1h)"
+            ),
+            "{e}"
+        );
+        // The right interval reads, and gaps (a missing hour) are allowed.
+        let gappy = hourly(4).replace("2022-01-01T02:00:00Z,1,2,1,2\n", "");
+        assert!(read_with(&gappy, "1h").iter().all(Result::is_ok));
     }
 
     #[test]

@@ -83,6 +83,14 @@ pub enum FeedError {
         /// The previous event's time.
         prev: String,
     },
+    /// A binary bar file (`.vbar`) is damaged, edited or invalid.
+    #[error("{path}: {message}")]
+    BarFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (naming the record where there is one).
+        message: String,
+    },
     /// An invalid option was given to a reader.
     #[error("{0}")]
     Config(String),

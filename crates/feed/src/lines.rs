@@ -27,6 +27,9 @@ pub(crate) struct CsvLines<R: Read> {
 pub(crate) enum LineError {
     Io(std::io::Error),
     Quote(u64),
+    /// The first line holds a carriage return that does not end it: the file
+    /// uses CR-only (classic Mac) line endings and would read as one record.
+    BareCr,
 }
 
 impl From<std::io::Error> for LineError {
@@ -126,8 +129,15 @@ impl<R: Read> CsvLines<R> {
                 e -= 1;
             }
             let mut s = s;
-            if self.line == 1 && self.buf[s..e].starts_with(b"\xEF\xBB\xBF") {
-                s += 3;
+            if self.line == 1 {
+                if self.buf[s..e].starts_with(b"\xEF\xBB\xBF") {
+                    s += 3;
+                }
+                // Checked on the header only (free for the rows): in a CR-only
+                // file the whole file is this one line.
+                if memchr(b'\r', &self.buf[s..e]).is_some() {
+                    return Err(LineError::BareCr);
+                }
             }
             if self.buf[s..e].iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
@@ -249,6 +259,12 @@ mod tests {
         );
         let mut r = CsvLines::new("a,\"b\n".as_bytes());
         assert!(matches!(r.advance(), Err(LineError::Quote(1))));
+    }
+
+    #[test]
+    fn cr_only_line_endings_are_refused_not_read_as_one_record() {
+        let mut r = CsvLines::new("ts,close\r1,2\r3,4\r".as_bytes());
+        assert!(matches!(r.advance(), Err(LineError::BareCr)));
     }
 
     #[test]

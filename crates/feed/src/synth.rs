@@ -107,10 +107,7 @@ pub fn synthesize(
             &path,
             VbarHeader {
                 interval_nanos: step,
-                source_len: 0,
-                source_mtime: 0,
-                ts_unit: 0,
-                count: 0,
+                ..VbarHeader::default()
             },
         )
         .map_err(io(&path))?;

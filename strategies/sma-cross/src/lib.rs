@@ -63,13 +63,14 @@ impl SmaCrossConfig {
 /// to 12 decimals (crypto prices have at most 8).
 const SCALE: u32 = 12;
 
-fn fixed(d: Decimal) -> i128 {
+/// `None` when the close does not fit (beyond ~10²⁶; inputs are limited to 10¹⁵).
+fn fixed(d: Decimal) -> Option<i128> {
     let m = d.mantissa();
     let s = d.scale();
     if s <= SCALE {
-        m * 10i128.pow(SCALE - s)
+        m.checked_mul(10i128.pow(SCALE - s))
     } else {
-        m / 10i128.pow(s - SCALE)
+        Some(m / 10i128.pow(s - SCALE))
     }
 }
 
@@ -120,10 +121,17 @@ impl SmaCross {
     fn push(&mut self, i: usize, close: Decimal) -> Option<(Ordering, Option<Ordering>)> {
         let (fast_n, slow_n) = (self.fast, self.slow);
         let t = self.tracks.get_mut(i)?.as_mut()?;
-        let x = fixed(close);
+        // Checked, never wrapping: a close too large to sum ends the instrument's
+        // averages (no signal) rather than compare wrapped sums.
+        let Some((x, sum_slow, sum_fast)) = fixed(close)
+            .and_then(|x| Some((x, t.sum_slow.checked_add(x)?, t.sum_fast.checked_add(x)?)))
+        else {
+            self.tracks[i] = None;
+            return None;
+        };
         t.window.push_back(x);
-        t.sum_slow += x;
-        t.sum_fast += x;
+        t.sum_slow = sum_slow;
+        t.sum_fast = sum_fast;
         let len = t.window.len();
         if len > fast_n {
             t.sum_fast -= t.window[len - 1 - fast_n];
@@ -258,6 +266,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `slwo`"), "{e}");
+    }
+
+    #[test]
+    fn a_close_too_large_to_sum_never_wraps_into_a_signal() {
+        let mut s = SmaCross::new(&cfg(2, 3), 1).unwrap();
+        for _ in 0..3 {
+            assert!(s.push(0, Decimal::from(100)).is_some() || s.tracks[0].is_some());
+        }
+        // 2·10²⁶ scaled by 10¹² does not fit an i128: no signal, never a wrapped one.
+        let huge = Decimal::from_i128_with_scale(200_000_000_000_000_000_000_000_000, 0);
+        assert_eq!(s.push(0, huge), None);
+        assert_eq!(s.push(0, Decimal::from(101)), None);
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut report = Backtest::from_file(&args.config, registry)?.run()?;
     let elapsed = started.elapsed();
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if !args.no_realism {
         report.realism = Some(vigil_backtest::realism::realism_report(
             &args.config,
