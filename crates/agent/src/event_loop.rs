@@ -310,7 +310,7 @@ impl<'a> EventLoop<'a> {
             self.status.update(|s| s.feed_rejects = rejects);
         }
         if let Some(every) = self.options.progress_every {
-            if (seq as u64) % every.max(1) == 0 {
+            if (seq as u64).is_multiple_of(every.max(1)) {
                 let feed_index = match input {
                     EngineInput::Market { feed_index, .. } => *feed_index as i64,
                     EngineInput::Control { .. } | EngineInput::Venue { .. } => -1,

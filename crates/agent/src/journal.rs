@@ -118,3 +118,45 @@ pub async fn journal_status(config_path: &Path) -> Result<JournalStatus, AgentEr
         starting_cash: cfg.starting_cash,
     })
 }
+
+/// What `vigil journal verify` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct JournalVerification {
+    /// The agent (its run id).
+    pub name: String,
+    /// The journal (password redacted from URLs).
+    pub journal: String,
+    /// Inputs journaled.
+    pub inputs: u64,
+    /// Of which journaled before the chain existed.
+    pub unchained: u64,
+    /// The last input.
+    pub last_seq: Option<i64>,
+    /// The chain value after it.
+    pub chain: Option<String>,
+    /// Where the high-water mark it was checked against is kept.
+    pub mark_at: Option<String>,
+}
+
+/// Verifies an agent's journal without running it: every input present, the
+/// hash chain intact, the high-water mark held ([`Journal::verify_run`]).
+pub async fn verify_journal(config_path: &Path) -> Result<JournalVerification, AgentError> {
+    let (cfg, file) = AgentConfig::load(config_path)?;
+    let target = cfg.journal_target(&file);
+    let journal = Journal::open(&target).await?;
+    let v = journal.verify_run(&cfg.name).await?;
+    journal.close().await;
+    Ok(JournalVerification {
+        name: cfg.name.clone(),
+        journal: if target.contains("://") && target.contains('@') {
+            "(database URL)".into()
+        } else {
+            target
+        },
+        inputs: v.inputs,
+        unchained: v.unchained,
+        last_seq: v.tip.map(|t| t.seq),
+        chain: v.tip_hex(),
+        mark_at: v.mark.map(|(_, at)| at),
+    })
+}

@@ -45,7 +45,7 @@ use vigil_store::{Journal, Record, RunInfo};
 use vigil_strategy::Registry;
 
 pub use crate::error::AgentError;
-pub use crate::journal::{journal_status, JournalStatus};
+pub use crate::journal::{journal_status, verify_journal, JournalStatus, JournalVerification};
 pub use crate::options::{AgentSummary, LatencyStats, Notice, RunOptions};
 pub use crate::phase::Phase;
 pub use vigil_engine::{ControlAction, EngineInput};
@@ -78,6 +78,16 @@ pub async fn run(
     let live = live::connect(&cfg, &file, options.live, &parts.universe).await?;
     let journal_target = cfg.journal_target(&file);
     let journal = Journal::open(&journal_target).await?;
+    // One agent per run: a second fails here, naming the first one's pid.
+    let _lock = journal.lock_run(&cfg.name).await?;
+    // Every input present, the chain intact, nothing rolled back: else refuse.
+    let verified = journal.verify_run(&cfg.name).await?;
+    tracing::info!(
+        inputs = verified.inputs,
+        unchained = verified.unchained,
+        tip = verified.tip_hex().unwrap_or_default(),
+        "journal verified"
+    );
     let start = journal
         .start_run(&run_info(&cfg, &file, options.live))
         .await?;
@@ -189,6 +199,7 @@ pub async fn run(
         return Err(e);
     }
     written?;
+    journal.sync_mark(&cfg.name)?;
     journal.close().await;
     Ok(summary(
         &engine,

@@ -241,7 +241,7 @@ impl Moments {
 /// or fewer than two days per block.
 pub fn probability_of_overfitting(returns: &[&[f64]], blocks: usize) -> Option<Pbo> {
     let trials = returns.len();
-    if trials < 2 || !(4..=20).contains(&blocks) || blocks % 2 != 0 {
+    if trials < 2 || !(4..=20).contains(&blocks) || !blocks.is_multiple_of(2) {
         return None;
     }
     let days = returns.iter().map(|r| r.len()).min()?;

@@ -260,7 +260,7 @@ impl SweepConfig {
     /// Checks what the types cannot: the PBO block count, and that every varied
     /// parameter is one the strategy has (when its plug-in lists them).
     pub fn validate(&self, strategy: Option<&StrategyDescriptor>) -> Result<(), FieldError> {
-        if !(4..=20).contains(&self.pbo_blocks) || self.pbo_blocks % 2 != 0 {
+        if !(4..=20).contains(&self.pbo_blocks) || !self.pbo_blocks.is_multiple_of(2) {
             return Err(FieldError::new(
                 "pbo_blocks",
                 format!(

@@ -319,3 +319,125 @@ fn sigterm_with_cancel_open_orders_cancels_the_grid_and_exits_zero() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("run complete"));
 }
+
+async fn sql(db: &Path, statement: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(statement).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+/// A journal edited, cut short or truncated under a run is refused at restart
+/// (and by `vigil journal verify`), naming the input, instead of resuming from
+/// another history or starting over.
+#[test]
+fn a_tampered_truncated_or_rolled_back_journal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = setup(dir.path(), 400, 1_000_000);
+    let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verify = || {
+        vigil()
+            .args(["journal", "verify"])
+            .arg(&agent)
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        text.contains("run `crash-test` verified: 401 inputs"),
+        "{text}"
+    );
+    let db = dir.path().join("crash-test.sqlite");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let refused = |needle: &str| {
+        for cmd in [vec!["paper", "-q"], vec!["journal", "verify"]] {
+            let out = vigil().args(&cmd).arg(&agent).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{cmd:?} accepted it: {err}");
+            assert!(err.contains(needle), "{cmd:?}: {err}");
+        }
+    };
+    // An order deleted.
+    let first_order: i64 = rt.block_on(async {
+        let j = vigil_store::Journal::open(db.to_str().unwrap())
+            .await
+            .unwrap();
+        let o = j.orders("crash-test").await.unwrap();
+        j.close().await;
+        o.iter().map(|o| o.order_id).max().unwrap()
+    });
+    let backup = std::fs::read(&db).unwrap();
+    rt.block_on(sql(
+        &db,
+        &format!("DELETE FROM orders WHERE order_id = {first_order}"),
+    ));
+    refused("the journal was edited or damaged");
+    // The last 50 inputs cut off (and their records): rolled back.
+    std::fs::write(&db, &backup).unwrap();
+    rt.block_on(async {
+        for t in [
+            "events",
+            "orders",
+            "order_events",
+            "fills",
+            "risk_events",
+            "snapshots",
+        ] {
+            sql(&db, &format!("DELETE FROM {t} WHERE seq > 350")).await;
+        }
+        sql(&db, "UPDATE run_marks SET seq = 350").await;
+    });
+    refused("holds inputs 0..=350 but its high-water mark");
+    // Truncated to zero: the agent used to start a new run.
+    std::fs::write(&db, b"").unwrap();
+    refused("holds no inputs but its high-water mark");
+}
+
+/// A second agent on a running run fails at once, naming the first one's pid.
+#[test]
+fn a_second_agent_on_a_running_run_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = setup(dir.path(), 3000, 100);
+    let mut first = vigil()
+        .arg("paper")
+        .arg(&agent)
+        .arg("--progress-every")
+        .arg("10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("progress seq=10 ") {
+            break;
+        }
+    }
+    let second = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
+    first.kill().unwrap();
+    let _ = first.wait();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "run `crash-test` is already running (pid {})",
+            first.id()
+        )),
+        "{err}"
+    );
+}

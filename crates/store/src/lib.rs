@@ -14,12 +14,22 @@
 #![warn(missing_docs)]
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Row};
+
+pub mod chain;
+pub mod seal;
+mod verify;
+
+pub use chain::ChainHash;
+pub use seal::Mark;
+pub use verify::{PgLock, RunLock, Verified};
 
 /// A journal error, naming the operation.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +66,57 @@ pub enum StoreError {
     /// A run exists with a different configuration.
     #[error("run `{0}` already exists in this journal with a different configuration; use another `name` or journal, or restore the original config")]
     ConfigMismatch(String),
+    /// The file is not an SQLite database (a damaged header, another file).
+    #[error("journal {0}: not an SQLite database (the file header is wrong): it is damaged or not a journal; move it aside or name another journal")]
+    NotADatabase(String),
+    /// The chain does not verify: a record was edited, deleted or inserted.
+    #[error("journal run `{run}`: input {seq}: {what}; the journal was edited or damaged, so resuming would act on a history that did not happen. Restore the journal from a copy, or start a new run (another `name` or journal)")]
+    Tampered {
+        /// The run.
+        run: String,
+        /// The first input that does not verify.
+        seq: i64,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// The database holds less than the run's high-water mark recorded.
+    #[error("journal run `{run}` holds {held} but its high-water mark ({mark_at}) records input {mark_seq}: the database was truncated, replaced by an older copy, or lost its -wal file. Restore the journal, or start a new run (another `name` or journal)")]
+    RolledBack {
+        /// The run.
+        run: String,
+        /// What the database holds (`inputs up to 794`, `no inputs`).
+        held: String,
+        /// The mark's input.
+        mark_seq: i64,
+        /// Where the mark was found.
+        mark_at: String,
+    },
+    /// Another agent is running this run.
+    #[error("run `{run}` is already running ({holder}); stop it first, or give this agent another `name`")]
+    Locked {
+        /// The run.
+        run: String,
+        /// Who holds it (`pid 1234`).
+        holder: String,
+    },
+    /// The mark file could not be read or written.
+    #[error("journal high-water mark {0}")]
+    Mark(String),
+}
+
+/// A non-empty file that does not start with SQLite's header would make the
+/// driver time out after 5 s with "pool timed out"; say what it is at once.
+fn check_sqlite_header(path: &str, target: &str) -> Result<(), StoreError> {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let mut head = [0u8; 16];
+    match f.read(&mut head) {
+        Ok(0) => Ok(()),
+        Ok(n) if n == 16 && &head == b"SQLite format 3\0" => Ok(()),
+        _ => Err(StoreError::NotADatabase(target.to_string())),
+    }
 }
 
 fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -282,6 +343,10 @@ fn redact(url: &str) -> String {
 pub struct Journal {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite file (for the mark and lock files beside it).
+    file: Option<PathBuf>,
+    /// Each run's last appended input and chain value.
+    tips: Arc<Mutex<HashMap<String, Mark>>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -316,8 +381,17 @@ impl Journal {
                         })?;
                     }
                 }
+                check_sqlite_header(path, target)?;
                 (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
             };
+        let file = (backend == Backend::Sqlite).then(|| {
+            PathBuf::from(
+                target
+                    .strip_prefix("sqlite://")
+                    .or(target.strip_prefix("sqlite:"))
+                    .unwrap_or(target),
+            )
+        });
         let open_err = |source| StoreError::Open {
             url: redact(target),
             source,
@@ -351,7 +425,12 @@ impl Journal {
                 source,
             })?;
         MIGRATOR.run(&pool).await?;
-        Ok(Journal { pool, backend })
+        Ok(Journal {
+            pool,
+            backend,
+            file,
+            tips: Arc::default(),
+        })
     }
 
     /// The database kind.
@@ -426,18 +505,43 @@ impl Journal {
             .map_err(q("reading last event"))
     }
 
-    /// Writes a batch of records in one transaction: all or nothing.
+    /// Writes a batch of records in one transaction: all or nothing. Each input
+    /// is linked into the run's hash chain, inputs must follow the last one
+    /// without a gap, and the run's high-water mark moves with the batch.
     pub async fn append(&self, run_id: &str, batch: &[Record]) -> Result<(), StoreError> {
+        let mut tip = self.tip(run_id).await?;
+        let mut chains: HashMap<i64, String> = HashMap::new();
+        for (seq, input) in chain::group(batch) {
+            if input.event.is_none() {
+                return Err(StoreError::BadRecord {
+                    seq,
+                    message: "records of an input appended without the input".into(),
+                });
+            }
+            if seq != tip.seq + 1 {
+                return Err(StoreError::Tampered {
+                    run: run_id.to_string(),
+                    seq,
+                    what: format!("appended after input {}; inputs must follow without a gap (is another agent writing this run?)", tip.seq),
+                });
+            }
+            tip = Mark {
+                seq,
+                chain: chain::link(&tip.chain, &input),
+            };
+            chains.insert(seq, chain::to_hex(&tip.chain));
+        }
         let mut tx = self.pool.begin().await.map_err(q("beginning a batch"))?;
         for r in batch {
             let res = match r {
                 Record::Event { seq, ts, kind, payload } => {
-                    sqlx::query(&self.sql("INSERT INTO events (run_id, seq, ts, kind, payload) VALUES (?, ?, ?, ?, ?)"))
+                    sqlx::query(&self.sql("INSERT INTO events (run_id, seq, ts, kind, payload, chain) VALUES (?, ?, ?, ?, ?, ?)"))
                         .bind(run_id)
                         .bind(*seq)
                         .bind(*ts)
                         .bind(kind.as_str())
                         .bind(payload)
+                        .bind(chains.get(seq).cloned())
                         .execute(&mut *tx)
                         .await
                 }
@@ -514,7 +618,82 @@ impl Journal {
             };
             res.map_err(q("appending a record"))?;
         }
-        tx.commit().await.map_err(q("committing a batch"))
+        if !chains.is_empty() {
+            sqlx::query(&self.sql(
+                "INSERT INTO run_marks (run_id, seq, chain) VALUES (?, ?, ?) \
+                 ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, chain = excluded.chain",
+            ))
+            .bind(run_id)
+            .bind(tip.seq)
+            .bind(chain::to_hex(&tip.chain))
+            .execute(&mut *tx)
+            .await
+            .map_err(q("moving the high-water mark"))?;
+        }
+        tx.commit().await.map_err(q("committing a batch"))?;
+        if !chains.is_empty() {
+            self.tips
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(run_id.to_string(), tip);
+            if let Some(db) = &self.file {
+                seal::write_mark(&seal::mark_path(db, run_id), run_id, &tip)
+                    .map_err(|e| StoreError::Mark(format!("{}: {e}", db.display())))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The run's last appended input and chain value (`seq` −1 before input 0).
+    async fn tip(&self, run_id: &str) -> Result<Mark, StoreError> {
+        if let Some(m) = self
+            .tips
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(run_id)
+        {
+            return Ok(*m);
+        }
+        let row = sqlx::query(
+            &self.sql("SELECT seq, chain FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1"),
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("reading the chain's tip"))?;
+        let Some(row) = row else {
+            return Ok(Mark {
+                seq: -1,
+                chain: chain::GENESIS,
+            });
+        };
+        let seq: i64 = row.try_get(0).map_err(q("reading the chain's tip"))?;
+        let hex: Option<String> = row.try_get(1).map_err(q("reading the chain's tip"))?;
+        // Inputs journaled before the chain existed: the chain starts after them.
+        let chain = match hex {
+            None => chain::GENESIS,
+            Some(h) => chain::from_hex(&h).ok_or_else(|| StoreError::Tampered {
+                run: run_id.to_string(),
+                seq,
+                what: format!("its chain value `{h}` is not a hash"),
+            })?,
+        };
+        Ok(Mark { seq, chain })
+    }
+
+    /// Makes the run's mark file durable (at shutdown).
+    pub fn sync_mark(&self, run_id: &str) -> Result<(), StoreError> {
+        match &self.file {
+            Some(db) => {
+                let p = seal::mark_path(db, run_id);
+                match seal::sync_mark(&p) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(StoreError::Mark(format!("{}: {e}", p.display()))),
+                }
+            }
+            None => Ok(()),
+        }
     }
 
     /// All input events of a run, in order.

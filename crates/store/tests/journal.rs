@@ -124,6 +124,92 @@ async fn exercise(journal: &Journal) {
         "100.25"
     );
     assert!(journal.runs().await.unwrap().iter().any(|r| r.run_id == id));
+
+    // The chain verifies; the failed batch above left no trace in it.
+    let v = journal.verify_run(&id).await.unwrap();
+    assert_eq!((v.inputs, v.unchained), (3, 0));
+    assert_eq!(v.tip.unwrap().seq, 2);
+    assert_eq!(v.mark.as_ref().unwrap().0, v.tip.unwrap());
+    // A gap is refused at append time.
+    let gap = journal.append(&id, &[event(5)]).await.unwrap_err();
+    assert!(matches!(gap, StoreError::Tampered { seq: 5, .. }), "{gap}");
+
+    // One agent per run.
+    let lock = journal.lock_run(&id).await.unwrap();
+    let e = journal.lock_run(&id).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with(&format!("run `{id}` is already running")),
+        "{e}"
+    );
+    lock.release().await.unwrap();
+    journal
+        .lock_run(&id)
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+}
+
+/// Tampering with the rows of a run is found by `verify_run`, naming the input.
+async fn tamper(journal: &Journal, pool: &sqlx::AnyPool, sql: &dyn Fn(&str) -> String) {
+    let id = unique("tamper");
+    journal.start_run(&run(&id, "cfg")).await.unwrap();
+    journal.append(&id, &[event(0), order(1, 0)]).await.unwrap();
+    journal
+        .append(&id, &[event(1), fill(1, 0, 1), fill(1, 1, 1)])
+        .await
+        .unwrap();
+    journal.append(&id, &[event(2)]).await.unwrap();
+    journal.verify_run(&id).await.unwrap();
+    let edit = |q: &str| {
+        let q = sql(&q.replace("RUN", &id));
+        let pool = pool.clone();
+        async move { sqlx::query(&q).execute(&pool).await.unwrap() }
+    };
+    // A fill's price edited: input 1 no longer matches.
+    edit("UPDATE fills SET price = '1' WHERE run_id = 'RUN' AND n = 1").await;
+    let e = journal.verify_run(&id).await.unwrap_err();
+    assert!(matches!(e, StoreError::Tampered { seq: 1, .. }), "{e}");
+    edit("UPDATE fills SET price = '46319.12345678' WHERE run_id = 'RUN' AND n = 1").await;
+    journal.verify_run(&id).await.unwrap();
+    // An order deleted.
+    edit("DELETE FROM orders WHERE run_id = 'RUN'").await;
+    let e = journal.verify_run(&id).await.unwrap_err();
+    assert!(matches!(e, StoreError::Tampered { seq: 0, .. }), "{e}");
+    // The last input deleted (with everything of it): the mark still says 2.
+    let id2 = format!("{id}-b");
+    journal.start_run(&run(&id2, "cfg")).await.unwrap();
+    for s in 0..3 {
+        journal.append(&id2, &[event(s)]).await.unwrap();
+    }
+    sqlx::query(&sql(&format!(
+        "DELETE FROM events WHERE run_id = '{id2}' AND seq = 2"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+    let e = journal.verify_run(&id2).await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::RolledBack { mark_seq: 2, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("holds inputs 0..=1"), "{e}");
+    // An input in the middle deleted: a gap.
+    let id3 = format!("{id}-c");
+    journal.start_run(&run(&id3, "cfg")).await.unwrap();
+    for s in 0..3 {
+        journal.append(&id3, &[event(s)]).await.unwrap();
+    }
+    sqlx::query(&sql(&format!(
+        "DELETE FROM events WHERE run_id = '{id3}' AND seq = 1"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+    let e = journal.verify_run(&id3).await.unwrap_err();
+    assert!(matches!(e, StoreError::Tampered { seq: 2, .. }), "{e}");
 }
 
 #[tokio::test]
@@ -142,6 +228,52 @@ async fn sqlite_journal() {
     // Reopening keeps everything and does not re-apply the schema.
     let again = Journal::open(path.to_str().unwrap()).await.unwrap();
     assert_eq!(again.runs().await.unwrap().len(), 1);
+    let pool = any_pool(&format!("sqlite://{}", path.display())).await;
+    tamper(&again, &pool, &|q| q.to_string()).await;
+}
+
+async fn any_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_truncated_or_foreign_sqlite_file_is_named_not_restarted_or_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.sqlite");
+    let target = path.to_str().unwrap();
+    let journal = Journal::open(target).await.unwrap();
+    journal.start_run(&run("r", "cfg")).await.unwrap();
+    for s in 0..3 {
+        journal.append("r", &[event(s)]).await.unwrap();
+    }
+    journal.sync_mark("r").unwrap();
+    journal.close().await;
+    // Truncated to zero: the mark file beside it remembers input 2.
+    std::fs::write(&path, b"").unwrap();
+    let _ = std::fs::remove_file(dir.path().join("agent.sqlite-wal"));
+    let journal = Journal::open(target).await.unwrap();
+    let e = journal.verify_run("r").await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::RolledBack { mark_seq: 2, .. }),
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("holds no inputs") && text.contains("agent.sqlite.r.mark"),
+        "{text}"
+    );
+    journal.close().await;
+    // A damaged header: named at once, not "pool timed out" after 5 s.
+    std::fs::write(&path, b"SQLite format 2\0and then some bytes").unwrap();
+    let started = std::time::Instant::now();
+    let e = Journal::open(target).await.err().unwrap().to_string();
+    assert!(e.contains("not an SQLite database"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
 
 #[tokio::test]
@@ -157,6 +289,8 @@ async fn postgres_journal() {
     });
     assert_eq!(journal.backend(), vigil_store::Backend::Postgres);
     exercise(&journal).await;
+    let pool = any_pool(&url).await;
+    tamper(&journal, &pool, &|q| q.to_string()).await;
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ pub mod agent;
 pub mod backtest;
 pub mod check_lookahead;
 pub mod grades;
+pub mod journal;
 pub mod keystore;
 pub mod status;
 pub mod strategies;
@@ -51,6 +52,12 @@ pub enum Command {
         #[command(subcommand)]
         command: grades::GradesCommand,
     },
+    /// Check an agent's journal: the hash chain, the sequence, the high-water mark.
+    Journal {
+        /// What to do with the journal.
+        #[command(subcommand)]
+        command: journal::JournalCommand,
+    },
     /// List the registered strategy plug-ins and their parameters.
     Strategies,
 }
@@ -68,6 +75,7 @@ impl Command {
             Command::Sweep(a) => sweep::run(a, registry),
             Command::CheckLookahead(a) => check_lookahead::run(a, registry),
             Command::Grades { command } => grades::run(command),
+            Command::Journal { command } => journal::run(command),
             Command::Strategies => strategies::run(registry),
         }
     }
