@@ -56,6 +56,7 @@ impl LoadedConfig {
         if config.data.bars.is_empty() {
             return Err(file.error("no `[[data.bars]]` sources").into());
         }
+        check_bar_sources(&config.data.bars, file)?;
         let base_dir = self.dir();
         // Each bar file is parsed on a read-ahead thread: order and errors are preserved exactly.
         let opened = open_bar_sources(&config.data.bars, &base_dir, &universe, true).map_err(
@@ -200,5 +201,45 @@ fn check_grade_symbols(
         path.display(),
         unmatched.values().sum::<u64>()
     ));
+    Ok(())
+}
+
+/// Every bar source names a readable file, and no instrument twice; errors name
+/// the config line (`data.bars[i].path`), not just the operating system's words.
+fn check_bar_sources(
+    sources: &[vigil_feed::BarSourceConfig],
+    file: &vigil_core::config::TomlFile,
+) -> Result<(), BacktestError> {
+    for (i, src) in sources.iter().enumerate() {
+        if let Some(first) = sources[..i]
+            .iter()
+            .position(|s| s.instrument == src.instrument)
+        {
+            return Err(file
+                .field_error(FieldError::new(
+                    format!("data.bars[{i}].instrument"),
+                    format!(
+                        "a second bar source for `{}` (the first is `[[data.bars]]` number {}); one file per instrument",
+                        src.instrument,
+                        first + 1
+                    ),
+                ))
+                .into());
+        }
+        let path = file.resolve(&src.path);
+        let problem = match std::fs::metadata(&path) {
+            Err(e) => Some(e.to_string()),
+            Ok(m) if m.is_dir() => Some("is a directory, not a file".to_string()),
+            Ok(_) => None,
+        };
+        if let Some(p) = problem {
+            return Err(file
+                .field_error(FieldError::new(
+                    format!("data.bars[{i}].path"),
+                    format!("`path` {}: {p}", path.display()),
+                ))
+                .into());
+        }
+    }
     Ok(())
 }

@@ -263,3 +263,66 @@ fn grades_for_no_traded_token_are_refused_or_warned_with_counts() {
         "{err}"
     );
 }
+
+#[test]
+fn unclear_config_errors_now_name_the_line_and_say_what_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let cases: Vec<(String, String)> = vec![
+        (
+            text.replace("path = \"bars.csv\"", "path = \"nope.csv\""),
+            format!("bt.toml:{}: `path`", line_of("path = \"bars.csv\"")),
+        ),
+        (
+            text.clone() + "\n[[data.bars]]\ninstrument = \"BTCUSDT\"\npath = \"bars.csv\"\ninterval = \"1m\"\n",
+            "a second bar source for `BTCUSDT`".into(),
+        ),
+        (
+            text.replace("starting_cash = 10000", "starting_cash = 1e30"),
+            "bt.toml:2: not a decimal vigil can hold exactly".into(),
+        ),
+        (
+            format!("start = \"9999-01-01T00:00:00Z\"\n{text}"),
+            "bt.toml:1: `start`: timestamp `9999-01-01T00:00:00Z` is out of range".into(),
+        ),
+        (
+            format!("start = 2022-01-01\n{text}"),
+            "write start = \"2022-01-01\"".into(),
+        ),
+        (
+            text.replace("account_currency = \"USDT\"", "account_currency = \"\""),
+            "`account_currency` must name an asset".into(),
+        ),
+    ];
+    for (config, needle) in cases {
+        std::fs::write(&cfg, &config).unwrap();
+        let e = fails(&cfg);
+        assert!(e.contains(&needle), "want {needle:?} in: {e}");
+    }
+    // A directory where a file should be.
+    std::fs::create_dir(dir.path().join("d.csv")).unwrap();
+    std::fs::write(&cfg, text.replace("bars.csv", "d.csv")).unwrap();
+    assert!(fails(&cfg).contains("is a directory, not a file"));
+}
+
+#[test]
+fn an_error_never_echoes_a_huge_field_back() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bars.csv"),
+        format!(
+            "ts,open,high,low,close\n2022-01-01T00:00:00Z,{},2,1,2\n",
+            "9".repeat(1 << 20)
+        ),
+    )
+    .unwrap();
+    let cfg = setup(dir.path(), "");
+    let e = fails(&cfg);
+    assert!(e.len() < 1000, "{} bytes of error", e.len());
+    assert!(
+        e.contains("bars.csv:2: field `open`") && e.contains("bytes in all"),
+        "{e}"
+    );
+}

@@ -172,11 +172,17 @@ impl TomlFile {
 
     /// Deserialises the file; errors carry the parser's line.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        toml::from_str::<T>(&self.text).map_err(|e| ConfigError {
-            path: self.path.clone(),
-            line: e.span().map(|s| self.line_at(s.start)),
-            field: None,
-            kind: ConfigErrorKind::Syntax(e.message().trim().to_string()),
+        toml::from_str::<T>(&self.text).map_err(|e| {
+            let line = e.span().map(|s| self.line_at(s.start));
+            let line_text = line
+                .and_then(|l| self.text.lines().nth(l - 1))
+                .unwrap_or("");
+            ConfigError {
+                path: self.path.clone(),
+                line,
+                field: None,
+                kind: ConfigErrorKind::Syntax(plain_message(e.message().trim(), line_text)),
+            }
         })
     }
 
@@ -264,6 +270,45 @@ fn select<'a, 'i>(
         }),
         _ => false,
     })
+}
+
+/// At most the first 60 characters of a value, for messages: an error never
+/// echoes a whole field back (a 10 MB field must not become 10 MB on stderr).
+pub fn excerpt(value: &str) -> String {
+    const MAX: usize = 60;
+    match value.char_indices().nth(MAX) {
+        None => value.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &value[..cut], value.len()),
+    }
+}
+
+/// A parser message made plainer: the ones serde and toml give for vigil's
+/// common mistakes, rewritten to say what to write instead.
+fn plain_message(message: &str, line_text: &str) -> String {
+    let message = excerpt_long_values(message);
+    if message.contains("expected a Decimal type representing a fixed-point number") {
+        return "not a decimal vigil can hold exactly: numbers must lie within ±7.9e28 and \
+                carry at most 28 significant digits"
+            .to_string();
+    }
+    let value = line_text.split_once('=').map_or("", |(_, v)| v.trim());
+    if message.starts_with("invalid type: map, expected a string")
+        && value.chars().next().is_some_and(|c| c.is_ascii_digit())
+    {
+        let key = line_text.split_once('=').map_or("", |(k, _)| k.trim());
+        return format!(
+            "`{value}` is a TOML date literal; vigil reads times as strings: write {key} = \"{value}\""
+        );
+    }
+    message
+}
+
+/// A message that quotes a value longer than [`excerpt`] allows, shortened.
+fn excerpt_long_values(message: &str) -> String {
+    if message.len() <= 200 {
+        return message.to_string();
+    }
+    excerpt(message)
 }
 
 /// Reads and deserialises a TOML file in one step, keeping the file for placing

@@ -1,5 +1,6 @@
 //! Time: [`Timestamp`] (nanoseconds since the Unix epoch) and [`Interval`].
 
+use crate::config::excerpt;
 use std::fmt;
 use std::str::FromStr;
 
@@ -115,10 +116,10 @@ impl Timestamp {
             return Ok(ts);
         }
         let dt = DateTime::parse_from_rfc3339(text)
-            .map_err(|_| TimeError::InvalidRfc3339(text.to_string()))?;
+            .map_err(|_| TimeError::InvalidRfc3339(excerpt(text)))?;
         dt.timestamp_nanos_opt()
             .map(Timestamp)
-            .ok_or_else(|| TimeError::OutOfRange(text.to_string()))
+            .ok_or_else(|| TimeError::OutOfRange(excerpt(text)))
     }
 
     /// Like [`Timestamp::parse`], from bytes, with fast paths for the shapes market
@@ -130,16 +131,21 @@ impl Timestamp {
                 return Ok(ts);
             }
         } else if !bytes.is_empty() && bytes.len() <= 19 && bytes.iter().all(u8::is_ascii_digit) {
-            let v = bytes
-                .iter()
-                .fold(0i64, |acc, b| acc * 10 + (b - b'0') as i64);
-            return Timestamp::from_epoch(v, unit.unwrap_or_else(|| TimeUnit::guess(v)));
+            // Checked: 19 digits can exceed i64 (found by the bar_csv fuzz target,
+            // which saw 9640995020095020000 wrap to a time before 1970).
+            let v = bytes.iter().try_fold(0i64, |acc, b| {
+                acc.checked_mul(10)?.checked_add((b - b'0') as i64)
+            });
+            return match v {
+                Some(v) => Timestamp::from_epoch(v, unit.unwrap_or_else(|| TimeUnit::guess(v))),
+                None => Err(TimeError::OutOfRange(
+                    String::from_utf8_lossy(bytes).into_owned(),
+                )),
+            };
         }
         match std::str::from_utf8(bytes) {
             Ok(text) => Timestamp::parse(text, unit),
-            Err(_) => Err(TimeError::Invalid(
-                String::from_utf8_lossy(bytes).into_owned(),
-            )),
+            Err(_) => Err(TimeError::Invalid(excerpt(&String::from_utf8_lossy(bytes)))),
         }
     }
 
@@ -158,9 +164,12 @@ impl Timestamp {
                 return parse_rfc3339_fast(format!("{t}T00:00:00Z").as_bytes())
                     .ok_or_else(|| TimeError::Invalid(text.to_string()));
             }
-            return Timestamp::parse_rfc3339(t).map_err(|_| TimeError::Invalid(text.to_string()));
+            return Timestamp::parse_rfc3339(t).map_err(|e| match e {
+                TimeError::OutOfRange(_) => TimeError::OutOfRange(excerpt(text)),
+                _ => TimeError::Invalid(excerpt(text)),
+            });
         }
-        Err(TimeError::Invalid(text.to_string()))
+        Err(TimeError::Invalid(excerpt(text)))
     }
 
     /// Converts to a `chrono` UTC date-time.
@@ -398,6 +407,18 @@ impl<'de> Deserialize<'de> for Interval {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_19_digit_epoch_beyond_i64_is_out_of_range_not_wrapped() {
+        assert!(matches!(
+            Timestamp::parse_bytes(b"9640995020095020000", None),
+            Err(TimeError::OutOfRange(_))
+        ));
+        assert_eq!(
+            Timestamp::parse_bytes(b"1640995200000000000", None).unwrap(),
+            Timestamp::from_secs(1_640_995_200)
+        );
+    }
 
     #[test]
     fn parses_common_shapes() {

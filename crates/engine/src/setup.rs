@@ -75,6 +75,12 @@ pub fn build_parts(
             ),
         ));
     }
+    if setup.account_currency.trim().is_empty() {
+        return Err(FieldError::new(
+            "account_currency",
+            "`account_currency` must name an asset, e.g. \"USDT\"",
+        ));
+    }
     let account = universe.asset(setup.account_currency);
     let portfolio = Portfolio::new(&universe, account, &[(account, setup.starting_cash)])
         .map_err(|e| FieldError::new("account_currency", e.to_string()))?;

@@ -363,7 +363,7 @@ impl VbarReader {
     /// volume not negative, open times at least one interval apart.
     #[inline]
     fn validate(&self, bar: &Bar) -> Result<(), String> {
-        let step = bar.open_time.nanos().wrapping_sub(self.prev);
+        let step = bar.open_time.nanos().saturating_sub(self.prev);
         if self.prev != i64::MIN && (bar.open_time.nanos() <= self.prev || step < self.interval) {
             return Err(format!(
                 "record {}: open time {} is not one interval after the previous {}",

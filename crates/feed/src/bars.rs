@@ -134,7 +134,7 @@ impl<R: Read> CsvBarReader<R> {
             line,
             field: self.headers[col].clone(),
             value: if col < self.lines.len() {
-                String::from_utf8_lossy(self.lines.field(col)).into_owned()
+                vigil_core::config::excerpt(&String::from_utf8_lossy(self.lines.field(col)))
             } else {
                 String::new()
             },
@@ -223,7 +223,7 @@ impl<R: Read> CsvBarReader<R> {
                     prev: prev.to_rfc3339(),
                 });
             }
-            self.check_step(line, open_time.nanos() - prev.nanos())?;
+            self.check_step(line, open_time.nanos().saturating_sub(prev.nanos()))?;
         }
         let open = self.decimal(line, c.open)?;
         let high = self.decimal(line, c.high)?;

@@ -97,7 +97,7 @@ struct SymbolState {
 
 /// Why an input was rejected.
 #[derive(Debug, PartialEq, Eq)]
-enum Reject {
+pub(crate) enum Reject {
     Malformed(String),
     UnknownSymbol(String),
     OutOfOrder {
@@ -108,7 +108,7 @@ enum Reject {
     Inconsistent(String),
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Event(MarketEvent),
     Duplicate,
     Ignored,
@@ -130,14 +130,14 @@ fn int(v: &Value, field: &str) -> Result<i64, Reject> {
 }
 
 /// The feed's state machine: turns messages and REST rows into events, in order.
-struct Decoder {
+pub(crate) struct Decoder {
     by_symbol: HashMap<String, SymbolState>,
     interval: Interval,
     interval_name: String,
 }
 
 impl Decoder {
-    fn new(symbols: &[BinanceSymbol], interval: Interval) -> Decoder {
+    pub(crate) fn new(symbols: &[BinanceSymbol], interval: Interval) -> Decoder {
         Decoder {
             by_symbol: symbols
                 .iter()
@@ -206,7 +206,7 @@ impl Decoder {
     }
 
     /// Decodes one WebSocket text message (raw or combined-stream wrapped).
-    fn message(&mut self, text: &str) -> Result<Outcome, Reject> {
+    pub(crate) fn message(&mut self, text: &str) -> Result<Outcome, Reject> {
         let v: Value =
             serde_json::from_str(text).map_err(|e| Reject::Malformed(format!("not JSON: {e}")))?;
         let data = v.get("data").unwrap_or(&v);

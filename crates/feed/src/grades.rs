@@ -105,7 +105,7 @@ pub(crate) fn read_grades<R: Read>(
             path: path.to_path_buf(),
             line,
             field: headers[col].clone(),
-            value: rec.get(col).unwrap_or_default().to_string(),
+            value: vigil_core::config::excerpt(rec.get(col).unwrap_or_default()),
             reason,
         };
         let symbol = &rec[symbol_col];

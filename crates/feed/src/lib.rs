@@ -15,6 +15,8 @@ pub mod bar_cache;
 mod bars;
 pub mod binance;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod grade_model;
 mod grades;
 mod lines;

@@ -103,6 +103,10 @@ fn parse_decimal_fast(b: &[u8]) -> Option<Decimal> {
     for &c in digits {
         match c {
             b'0'..=b'9' => {
+                // Any 19 digits fit a u64; a 20th could overflow it.
+                if n_digits == 19 {
+                    return None;
+                }
                 mantissa = mantissa * 10 + (c - b'0') as u64;
                 n_digits += 1;
                 if seen_dot {
@@ -173,6 +177,11 @@ mod tests {
             Ok(dec!(1234567890123456789012345678))
         );
         assert_eq!(exact("x1"), Err(NotANumber));
+        // Found by the bar_csv fuzz target: 20 digits overflowed the fast path.
+        assert_eq!(
+            exact("44444444444444474444"),
+            Ok(dec!(44444444444444474444))
+        );
     }
 
     proptest! {

@@ -644,7 +644,7 @@ impl TokenMetricsClient {
     }
 }
 
-fn parse_envelope(endpoint: &str, body: &str) -> Result<Vec<Value>, ProviderError> {
+pub(crate) fn parse_envelope(endpoint: &str, body: &str) -> Result<Vec<Value>, ProviderError> {
     let v: Value = serde_json::from_str(body).map_err(|e| ProviderError::Malformed {
         endpoint: endpoint.into(),
         message: format!("not JSON: {e}"),

@@ -1,0 +1,7 @@
+//! Token Metrics response bodies.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        vigil_feed::fuzzing::token_metrics_body(text);
+    }
+});
