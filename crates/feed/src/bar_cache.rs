@@ -360,9 +360,10 @@ impl VbarReader {
     }
 
     /// The checks a CSV row gets: positive prices, `low ≤ open, close ≤ high`,
-    /// volume not negative, open times at least one interval apart.
+    /// volume not negative, open times at least one interval apart. `raw_ok`:
+    /// the record's integers already passed [`raw_prices_ok`].
     #[inline]
-    fn validate(&self, bar: &Bar) -> Result<(), String> {
+    fn validate(&self, bar: &Bar, raw_ok: bool) -> Result<(), String> {
         let step = bar.open_time.nanos().saturating_sub(self.prev);
         if self.prev != i64::MIN && (bar.open_time.nanos() <= self.prev || step < self.interval) {
             return Err(format!(
@@ -372,12 +373,35 @@ impl VbarReader {
                 Timestamp(self.prev)
             ));
         }
+        if raw_ok {
+            return Ok(());
+        }
         let ok = crate::bars::ohlcv_problem(bar.open, bar.high, bar.low, bar.close, bar.volume);
         match ok {
             None => Ok(()),
             Some((field, why)) => Err(format!("record {}: `{field}`: {why}", self.index)),
         }
     }
+}
+
+/// The common case decided on the record's integers: the four prices at one
+/// scale, `0 < low ≤ open, close ≤ high`, a high mantissa ≤ 10¹⁵ (so the price
+/// is too), volume not negative. Anything else takes the `Decimal` checks.
+#[inline]
+fn raw_prices_ok(rec: &[u8]) -> bool {
+    let m = |i: usize| i64::from_le_bytes(rec[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
+    let s = &rec[48..53];
+    let (o, h, l, c, v) = (m(0), m(1), m(2), m(3), m(4));
+    s[0] == s[1]
+        && s[1] == s[2]
+        && s[2] == s[3]
+        && l > 0
+        && l <= o
+        && o <= h
+        && l <= c
+        && c <= h
+        && h <= 1_000_000_000_000_000
+        && v >= 0
 }
 
 #[inline]
@@ -408,6 +432,7 @@ impl Iterator for VbarReader {
         self.remaining -= 1;
         self.index += 1;
         let open_time = i64::from_le_bytes(rec[0..8].try_into().expect("8 bytes"));
+        let raw_ok = raw_prices_ok(rec);
         let values = (
             decimal_at(rec, 0),
             decimal_at(rec, 1),
@@ -431,7 +456,7 @@ impl Iterator for VbarReader {
             close,
             volume,
         };
-        if let Err(e) = self.validate(&bar) {
+        if let Err(e) = self.validate(&bar, raw_ok) {
             return self.error(e);
         }
         self.prev = open_time;

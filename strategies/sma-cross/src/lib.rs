@@ -63,14 +63,38 @@ impl SmaCrossConfig {
 /// to 12 decimals (crypto prices have at most 8).
 const SCALE: u32 = 12;
 
+/// 10⁰ … 10²⁸ (a `Decimal`'s scale is at most 28).
+const POW10: [i128; 29] = {
+    let mut t = [1i128; 29];
+    let mut i = 1;
+    while i < 29 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// The largest mantissa that can be scaled up by 10^k without overflow.
+const FITS: [i128; SCALE as usize + 1] = {
+    let mut t = [0i128; SCALE as usize + 1];
+    let mut k = 0;
+    while k <= SCALE as usize {
+        t[k] = i128::MAX / POW10[k];
+        k += 1;
+    }
+    t
+};
+
 /// `None` when the close does not fit (beyond ~10²⁶; inputs are limited to 10¹⁵).
+#[inline]
 fn fixed(d: Decimal) -> Option<i128> {
     let m = d.mantissa();
     let s = d.scale();
     if s <= SCALE {
-        m.checked_mul(10i128.pow(SCALE - s))
+        let k = (SCALE - s) as usize;
+        (m.abs() <= FITS[k]).then(|| m * POW10[k])
     } else {
-        Some(m / 10i128.pow(s - SCALE))
+        Some(m / POW10[(s - SCALE) as usize])
     }
 }
 
