@@ -77,6 +77,55 @@ impl Credentials {
     }
 }
 
+/// scrypt cost of new keystores: N = 2¹⁷ (r = 8, p = 1), 128 MiB and about half
+/// a second per unlock — OWASP's recommendation for scrypt. (The `eth-keystore`
+/// crate writes N = 2¹³; files it wrote still open, since N is read from the file.)
+pub const KEYSTORE_LOG_N: u8 = 17;
+
+/// Encrypts `plaintext` as a Web3 Secret Storage (v3) JSON keystore: scrypt with
+/// N = 2^`log_n`, r = 8, p = 1, a 32-byte key; AES-128-CTR with its first half;
+/// MAC = Keccak-256(second half ‖ ciphertext). `eth_keystore::decrypt_key` (an
+/// independent implementation) opens it.
+pub fn seal_keystore(plaintext: &[u8], password: &str, log_n: u8) -> Result<String, String> {
+    use aes::cipher::{KeyIvInit, StreamCipher};
+    use rand::RngCore;
+    use sha3::Digest;
+    let mut rng = rand::thread_rng();
+    let mut salt = [0u8; 32];
+    let mut iv = [0u8; 16];
+    rng.fill_bytes(&mut salt);
+    rng.fill_bytes(&mut iv);
+    let params = scrypt::Params::new(log_n, 8, 1).map_err(|e| e.to_string())?;
+    let mut key = [0u8; 32];
+    scrypt::scrypt(password.as_bytes(), &salt, &params, &mut key).map_err(|e| e.to_string())?;
+    let mut ciphertext = plaintext.to_vec();
+    ctr::Ctr128BE::<aes::Aes128>::new((&key[..16]).into(), (&iv).into())
+        .apply_keystream(&mut ciphertext);
+    let mac = sha3::Keccak256::new()
+        .chain_update(&key[16..32])
+        .chain_update(&ciphertext)
+        .finalize();
+    let keystore = eth_keystore::EthKeystore {
+        id: uuid::Uuid::new_v4(),
+        version: 3,
+        crypto: eth_keystore::CryptoJson {
+            cipher: "aes-128-ctr".into(),
+            cipherparams: eth_keystore::CipherparamsJson { iv: iv.to_vec() },
+            ciphertext,
+            kdf: eth_keystore::KdfType::Scrypt,
+            kdfparams: eth_keystore::KdfparamsType::Scrypt {
+                dklen: 32,
+                n: 1u32 << log_n,
+                p: 1,
+                r: 8,
+                salt: salt.to_vec(),
+            },
+            mac: mac.to_vec(),
+        },
+    };
+    serde_json::to_string(&keystore).map_err(|e| e.to_string())
+}
+
 /// What a keystore file holds (encrypted).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct KeystorePayload {
@@ -132,15 +181,10 @@ impl Credentials {
             .prefix(".vigil-keystore-")
             .tempdir_in(dir)
             .map_err(|e| err("creating a private directory", &e))?;
-        eth_keystore::encrypt_key(
-            private.path(),
-            &mut rand::thread_rng(),
-            payload,
-            password,
-            Some(name),
-        )
-        .map_err(|e| err("encrypting", &e))?;
         let written = private.path().join(name);
+        let json =
+            seal_keystore(&payload, password, KEYSTORE_LOG_N).map_err(|e| err("encrypting", &e))?;
+        std::fs::write(&written, json).map_err(|e| err("writing", &e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -186,6 +230,10 @@ mod tests {
             !text.contains("the-secret") && !text.contains("the-key"),
             "encrypted at rest"
         );
+        // The scrypt cost the file declares (eth-keystore's own writer uses 2^13).
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["crypto"]["kdfparams"]["n"], 1u64 << KEYSTORE_LOG_N);
+        assert_eq!(v["crypto"]["kdfparams"]["r"], 8);
         assert_eq!(
             Credentials::from_keystore(&path, "correct horse").unwrap(),
             c
