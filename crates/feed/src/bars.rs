@@ -492,6 +492,43 @@ mod tests {
         assert!(read_with(&gappy, "1h").iter().all(Result::is_ok));
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Bars written as CSV (RFC 3339 or epoch-millis times, any decimals)
+        /// read back exactly, scale included.
+        #[test]
+        fn bars_round_trip_through_csv(
+            rows in proptest::collection::vec(
+                (1u32..5, 1i64..1_000_000_000, 0i64..1000, 0u64..=1000, 0u64..=1000, 0i64..1_000_000, 0u32..=8),
+                1..40,
+            ),
+            millis in any::<bool>(),
+        ) {
+            let mut text = String::from("ts,open,high,low,close,volume\n");
+            let mut want = Vec::new();
+            let mut t = Timestamp::from_secs(1_640_995_200);
+            for (i, (gap, low, span, fo, fc, vol, scale)) in rows.into_iter().enumerate() {
+                // Gaps are allowed, but some bars must be one interval apart.
+                let gap = if i == 1 { 1 } else { gap };
+                t = Timestamp(t.nanos() + gap as i64 * 60_000_000_000);
+                let high = low + span;
+                let at = |f: u64| low + ((span as u64 * f) / 1000) as i64;
+                let d = |m: i64| Decimal::new(m, scale);
+                let bar = (t, d(at(fo)), d(high), d(low), d(at(fc)), Decimal::new(vol, scale));
+                let ts = if millis { (t.nanos() / 1_000_000).to_string() } else { t.to_rfc3339() };
+                text.push_str(&format!("{ts},{},{},{},{},{}\n", bar.1, bar.2, bar.3, bar.4, bar.5));
+                want.push(bar);
+            }
+            let got: Vec<Bar> = read(&text).into_iter().collect::<Result<_, _>>().unwrap();
+            prop_assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert_eq!((g.open_time, g.open, g.high, g.low, g.close, g.volume), *w);
+                prop_assert_eq!(g.close.scale(), w.4.scale());
+            }
+        }
+    }
+
     #[test]
     fn stops_after_first_error() {
         let rows = read("ts,open,high,low,close\nbad,1,2,1,2\n2022-01-01T00:00:00Z,1,2,1,2\n");
