@@ -91,6 +91,25 @@ pub struct AgentConfig {
     /// The real venue, for `mode = "live"`.
     #[serde(default)]
     pub live: Option<LiveConfig>,
+    /// Signed operator commands on the status server (`[control]`).
+    #[serde(default)]
+    pub control: Option<ControlConfig>,
+}
+
+/// `[control]`: operator commands (halt, reduce-only, resume, cancel all) as
+/// signed `POST /v1/control/<action>` requests on the status server.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// The key file (TOML `[[keys]]`, relative to the config; keep it mode 0600).
+    pub keys: std::path::PathBuf,
+    /// Largest |now − request time| accepted, in seconds (default 30).
+    #[serde(default = "default_tolerance")]
+    pub tolerance_secs: i64,
+}
+
+fn default_tolerance() -> i64 {
+    30
 }
 
 fn default_snapshot_every() -> u64 {
@@ -356,6 +375,20 @@ impl AgentConfig {
                 "feed.speed",
                 "`speed` must be 0 or positive",
             ));
+        }
+        if let Some(c) = &self.control {
+            if self.status.listen.is_none() {
+                return Err(FieldError::new(
+                    "control",
+                    "[control] commands arrive on the status server: set [status] listen",
+                ));
+            }
+            if !(1..=600).contains(&c.tolerance_secs) {
+                return Err(FieldError::new(
+                    "control.tolerance_secs",
+                    "`tolerance_secs` must be within 1–600",
+                ));
+            }
         }
         if let Some(tm) = &self.token_metrics {
             tm.endpoints()?;

@@ -22,9 +22,10 @@ use vigil_feed::binance::FeedStats;
 use vigil_store::{Journal, Record};
 
 use crate::config::AgentConfig;
+use crate::control::ControlCommand;
 use crate::error::AgentError;
 use crate::feeds::FeedItem;
-use crate::journal::{input_record, snapshot};
+use crate::journal::{input_record, snapshot, Committed};
 use crate::live::Live;
 use crate::options::{Notice, RunOptions};
 use crate::phase::Phase;
@@ -39,6 +40,8 @@ enum Next {
     End(EngineInput),
     /// Time to ask the live venue about working orders.
     Poll,
+    /// A verified operator command.
+    Operator(ControlCommand),
     /// Stop without another input.
     Stop,
     /// The feed failed.
@@ -71,6 +74,8 @@ pub struct EventLoop<'a> {
     skipped_old: u64,
     last_line: Instant,
     last_snapshot: Option<i64>,
+    control: Option<mpsc::Receiver<ControlCommand>>,
+    committed: Arc<Committed>,
 }
 
 /// What the loop needs from setup and recovery.
@@ -97,6 +102,10 @@ pub struct LoopParts<'a> {
     pub last_feed_index: Option<u64>,
     /// Inputs to apply before reading the feed (start-up reconciliation).
     pub pending: Vec<EngineInput>,
+    /// Verified operator commands (with `[control]`).
+    pub control: Option<mpsc::Receiver<ControlCommand>>,
+    /// What the journal writer has committed (paper).
+    pub committed: Arc<Committed>,
 }
 
 impl<'a> EventLoop<'a> {
@@ -119,6 +128,8 @@ impl<'a> EventLoop<'a> {
             skipped_old: 0,
             last_line: Instant::now(),
             last_snapshot: None,
+            control: parts.control,
+            committed: parts.committed,
         }
     }
 
@@ -153,6 +164,11 @@ impl<'a> EventLoop<'a> {
                     self.poll_venue().await;
                     continue;
                 }
+                Next::Operator(cmd) => match self.operator(cmd).await {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(e) => return self.end(finished, Some(e)),
+                },
                 Next::Stop => break,
                 Next::Failed(e) => return self.end(finished, Some(e)),
             };
@@ -173,6 +189,25 @@ impl<'a> EventLoop<'a> {
         self.end(finished, None)
     }
 
+    /// Journals and applies an operator command, and answers it with the
+    /// trading state once the journal holds it.
+    async fn operator(&mut self, cmd: ControlCommand) -> Result<bool, AgentError> {
+        let input = EngineInput::Operator {
+            ts: self.engine.now(),
+            action: cmd.action,
+            by: cmd.by,
+        };
+        if !self.step(input).await? {
+            return Ok(false);
+        }
+        if self.live.is_none() {
+            // Paper: the writer task commits; answer only once it has.
+            self.committed.wait_for(self.seq).await;
+        }
+        let _ = cmd.reply.send(self.engine.trading_state().to_string());
+        Ok(true)
+    }
+
     fn end(&self, finished: bool, failure: Option<AgentError>) -> LoopEnd {
         if self.options.status_line {
             eprintln!();
@@ -188,6 +223,12 @@ impl<'a> EventLoop<'a> {
         poll: &mut tokio::time::Interval,
     ) -> Next {
         let now = self.engine.now();
+        let control = async {
+            match self.control.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = shutdown.as_mut() => {
@@ -199,6 +240,7 @@ impl<'a> EventLoop<'a> {
                     Next::Stop
                 }
             }
+            Some(cmd) = control => Next::Operator(cmd),
             item = feed.recv() => match item {
                 Some(FeedItem::Event(i, event)) => Next::Input(EngineInput::Market { feed_index: i, event }),
                 Some(FeedItem::Live(event)) => {
@@ -253,7 +295,10 @@ impl<'a> EventLoop<'a> {
             l.adapter.set_reference_price(b.instrument, b.close);
         }
         let is_market = input.market_event().is_some();
-        let is_control = matches!(input, EngineInput::Control { .. });
+        let is_control = matches!(
+            input,
+            EngineInput::Control { .. } | EngineInput::Operator { .. }
+        );
         self.engine
             .observer_mut()
             .begin(seq, Some(input_record(seq, &input)));
@@ -313,7 +358,9 @@ impl<'a> EventLoop<'a> {
             if (seq as u64).is_multiple_of(every.max(1)) {
                 let feed_index = match input {
                     EngineInput::Market { feed_index, .. } => *feed_index as i64,
-                    EngineInput::Control { .. } | EngineInput::Venue { .. } => -1,
+                    EngineInput::Control { .. }
+                    | EngineInput::Operator { .. }
+                    | EngineInput::Venue { .. } => -1,
                 };
                 eprintln!(
                     "progress seq={seq} feed_index={feed_index} equity={} fills={}",

@@ -6,7 +6,10 @@ use std::path::Path;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Notify};
 use vigil_engine::{Engine, EngineInput};
 use vigil_exec::Venue;
 use vigil_store::{EventKind, Journal, Record, StoreError, StoredSnapshot};
@@ -24,7 +27,7 @@ pub fn kind_of(input: &EngineInput) -> EventKind {
     match input {
         EngineInput::Market { .. } => EventKind::Market,
         EngineInput::Venue { .. } => EventKind::Venue,
-        EngineInput::Control { .. } => EventKind::Control,
+        EngineInput::Control { .. } | EngineInput::Operator { .. } => EventKind::Control,
     }
 }
 
@@ -59,6 +62,7 @@ pub async fn writer(
     journal: Journal,
     run_id: String,
     mut rx: mpsc::Receiver<Vec<Record>>,
+    committed: Arc<Committed>,
 ) -> Result<(), StoreError> {
     let mut batch: Vec<Record> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -70,9 +74,51 @@ pub async fn writer(
             }
         }
         journal.append(&run_id, &batch).await?;
+        let last = batch.iter().rev().find_map(|r| match r {
+            Record::Event { seq, .. } => Some(*seq),
+            _ => None,
+        });
+        if let Some(seq) = last {
+            committed.set(seq);
+        }
         batch.clear();
     }
     Ok(())
+}
+
+/// The last input the writer task committed: an operator command is answered
+/// only once it is durable, so a kill right after the answer cannot lose it.
+#[derive(Debug)]
+pub struct Committed {
+    seq: AtomicI64,
+    notify: Notify,
+}
+
+impl Committed {
+    /// Nothing committed yet.
+    pub fn new() -> Arc<Committed> {
+        Arc::new(Committed {
+            seq: AtomicI64::new(-1),
+            notify: Notify::new(),
+        })
+    }
+
+    fn set(&self, seq: i64) {
+        self.seq.fetch_max(seq, Ordering::AcqRel);
+        self.notify.notify_waiters();
+    }
+
+    /// Waits until input `seq` is committed.
+    pub async fn wait_for(&self, seq: i64) {
+        loop {
+            // Created before the check: a commit in between still wakes it.
+            let notified = self.notify.notified();
+            if self.seq.load(Ordering::Acquire) >= seq {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// What `vigil status` prints: the latest journaled snapshot and totals.

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod control;
 mod error;
 mod event_loop;
 mod feeds;
@@ -92,8 +93,10 @@ pub async fn run(
         .start_run(&run_info(&cfg, &file, options.live))
         .await?;
     let status = SharedStatus::new(&cfg.name);
+    let mut control = control_endpoint(&cfg, &file, &status)?;
     if let Some(addr) = &cfg.status.listen {
-        let bound = server::serve(addr, status.clone()).await?;
+        let state = control.as_ref().map(|c| c.state.clone());
+        let bound = server::serve(addr, status.clone(), state).await?;
         if let Some(tx) = options.status_addr.take() {
             let _ = tx.send(bound);
         }
@@ -141,8 +144,13 @@ pub async fn run(
         last_feed_index,
         history,
         market,
+        operator_nonces,
         ..
     } = recovered;
+    // Commands are accepted only now, with the nonces spent before a restart known.
+    if let Some(c) = &control {
+        c.state.open(&operator_nonces);
+    }
     let resume = feeds::Resume { history, market };
     let mut feeds = feeds::start(&cfg, &file, &engine, resume, options.notify.clone())?;
     status.update(|s| s.feed_stats = Some(feeds.stats.clone()));
@@ -155,10 +163,12 @@ pub async fn run(
         None => Vec::new(),
     };
     let (journal_tx, journal_rx) = mpsc::channel::<Vec<Record>>(4096);
+    let committed = journal::Committed::new();
     let writer = tokio::spawn(journal::writer(
         journal.clone(),
         cfg.name.clone(),
         journal_rx,
+        committed.clone(),
     ));
 
     status.set_phase(Phase::Running);
@@ -174,6 +184,8 @@ pub async fn run(
         seq,
         last_feed_index,
         pending,
+        control: control.take().map(|c| c.rx),
+        committed,
     });
     let LoopEnd { finished, failure } = event_loop.run(&mut feeds.rx, shutdown).await;
 
@@ -276,4 +288,35 @@ async fn reconcile(
     } else {
         vec![EngineInput::Venue { ts: now, reports }]
     })
+}
+
+/// The control endpoint `[control]` asks for: its keys read and checked now,
+/// so a bad key file stops the agent before it trades.
+fn control_endpoint(
+    cfg: &AgentConfig,
+    file: &vigil_core::config::TomlFile,
+    status: &SharedStatus,
+) -> Result<Option<control::Control>, AgentError> {
+    let Some(c) = &cfg.control else {
+        return Ok(None);
+    };
+    let keys = vigil_control::KeySet::load(&file.resolve(&c.keys)).map_err(|e| {
+        AgentError::Config(file.field_error(vigil_core::config::FieldError::new(
+            "control.keys",
+            e.to_string(),
+        )))
+    })?;
+    if keys.is_empty() {
+        return Err(AgentError::Config(file.field_error(
+            vigil_core::config::FieldError::new("control.keys", "the key file has no [[keys]]"),
+        )));
+    }
+    let verifier = vigil_control::Verifier::new(
+        keys,
+        vigil_control::VerifierConfig {
+            tolerance_secs: c.tolerance_secs,
+            ..Default::default()
+        },
+    );
+    Ok(Some(control::Control::new(verifier, status.clone())))
 }

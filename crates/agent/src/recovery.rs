@@ -26,6 +26,9 @@ pub struct Recovered {
     /// The journaled market inputs with their feed positions, when a replay must
     /// check that its data is still what the run saw.
     pub market: Vec<(u64, MarketEvent)>,
+    /// The nonces (and request times) of the operator commands applied: a
+    /// restarted agent refuses the same requests replayed.
+    pub operator_nonces: Vec<(String, i64)>,
 }
 
 /// What the replay keeps beyond the engine state.
@@ -81,6 +84,7 @@ pub async fn recover(
                 action: ControlAction::Finish,
                 ..
             } => out.finished = true,
+            EngineInput::Operator { by, .. } => out.operator_nonces.push((by.nonce, by.signed_at)),
             EngineInput::Control { .. } | EngineInput::Venue { .. } => {}
         }
         out.inputs += 1;

@@ -75,6 +75,17 @@ pub struct AgentStatus {
     /// The feed's live counters.
     #[serde(skip)]
     pub feed_stats: Option<std::sync::Arc<vigil_feed::binance::FeedStats>>,
+    /// Operator commands accepted, and requests refused by reason.
+    pub control: ControlCounters,
+}
+
+/// What the control endpoint did since the agent started.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ControlCounters {
+    /// Commands verified and applied.
+    pub accepted: u64,
+    /// Requests refused, by reason (`bad_signature`, `replayed`, `stale` …).
+    pub rejected: std::collections::BTreeMap<String, u64>,
 }
 
 impl PositionStatus {
@@ -233,6 +244,21 @@ pub fn prometheus(s: &AgentStatus) -> String {
         "Working orders.",
         &s.open_orders.len().to_string(),
     );
+    let _ = writeln!(
+        out,
+        "# HELP vigil_control_accepted_total Signed operator commands applied.\n# TYPE vigil_control_accepted_total counter\nvigil_control_accepted_total{{agent=\"{name}\"}} {}",
+        s.control.accepted
+    );
+    let _ = writeln!(
+        out,
+        "# HELP vigil_control_rejected_total Control requests refused, by reason.\n# TYPE vigil_control_rejected_total counter"
+    );
+    for (reason, n) in &s.control.rejected {
+        let _ = writeln!(
+            out,
+            "vigil_control_rejected_total{{agent=\"{name}\",reason=\"{reason}\"}} {n}"
+        );
+    }
     let _ = writeln!(out, "# HELP vigil_verdicts_total Risk verdicts by label.");
     let _ = writeln!(out, "# TYPE vigil_verdicts_total counter");
     for (label, n) in &s.counters.verdicts {

@@ -441,3 +441,159 @@ fn a_second_agent_on_a_running_run_is_refused_naming_the_first() {
         "{err}"
     );
 }
+
+const CONTROL_SECRET: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+
+/// A free loopback port (bound, then released for the agent).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a slow paper agent with `[control]`; returns it once its loop runs
+/// (its first progress line: recovery is over and commands are accepted).
+fn start_controlled(agent: &Path) -> std::process::Child {
+    let mut child = vigil()
+        .arg("paper")
+        .arg(agent)
+        .arg("--progress-every")
+        .arg("10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("progress seq=") {
+            break;
+        }
+    }
+    // Keep draining stderr so the agent never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+#[test]
+fn operator_commands_are_signed_journaled_and_never_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = setup(dir.path(), 3000, 200);
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("control-keys.toml"),
+        format!("[[keys]]\nid = \"ops\"\nhmac_secret = \"{CONTROL_SECRET}\"\n"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&agent).unwrap();
+    std::fs::write(
+        &agent,
+        format!("{text}\n[status]\nlisten = \"127.0.0.1:{port}\"\n\n[control]\nkeys = \"control-keys.toml\"\n"),
+    )
+    .unwrap();
+    let ctl = |action: &str| {
+        vigil()
+            .args(["ctl", "send"])
+            .arg(&agent)
+            .arg(action)
+            .env("VIGIL_CONTROL_KEY_ID", "ops")
+            .env("VIGIL_CONTROL_SECRET", CONTROL_SECRET)
+            .output()
+            .unwrap()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let post = |path: &str, headers: Vec<(&str, String)>| {
+        rt.block_on(async {
+            let mut r = reqwest::Client::new().post(format!("http://127.0.0.1:{port}{path}"));
+            for (k, v) in headers {
+                r = r.header(k, v);
+            }
+            let resp = r.body("{}").send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        })
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let secret = hex::decode(CONTROL_SECRET).unwrap();
+    let captured = vigil_control::SignedHeaders::hmac(
+        "ops",
+        &secret,
+        "POST",
+        "/v1/control/reduce-only",
+        now,
+        "captured-1",
+        b"{}",
+    );
+    let headers = |h: &vigil_control::SignedHeaders| {
+        vec![
+            (vigil_control::HEADER_KEY, h.key_id.clone()),
+            (vigil_control::HEADER_TIMESTAMP, h.timestamp.to_string()),
+            (vigil_control::HEADER_NONCE, h.nonce.clone()),
+            (vigil_control::HEADER_SIGNATURE, h.signature.clone()),
+        ]
+    };
+
+    let mut first = start_controlled(&agent);
+    let out = ctl("halt");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("halt: applied; trading state halted"));
+    // Unsigned, and signed with a wrong secret: refused.
+    let (code, body) = post("/v1/control/resume", vec![]);
+    assert_eq!(code, 401, "{body}");
+    let forged = vigil_control::SignedHeaders::hmac(
+        "ops",
+        &[1; 32],
+        "POST",
+        "/v1/control/resume",
+        now,
+        "forged-1",
+        b"{}",
+    );
+    assert_eq!(post("/v1/control/resume", headers(&forged)).0, 401);
+    // The captured request: accepted once.
+    let (code, body) = post("/v1/control/reduce-only", headers(&captured));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"trading_state\":\"reducing\""), "{body}");
+    let (code, body) = post("/v1/control/reduce-only", headers(&captured));
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("replayed"), "{body}");
+    // Killed right after: the commands were journaled before they were answered.
+    first.kill().unwrap();
+    let _ = first.wait();
+
+    let mut second = start_controlled(&agent);
+    let status: serde_json::Value = rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/status"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(status["trading_state"], "reducing", "{status}");
+    let (code, body) = post("/v1/control/reduce-only", headers(&captured));
+    assert_eq!(code, 401, "a request captured before the kill: {body}");
+    assert!(body.contains("replayed"), "{body}");
+    let metrics = rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        metrics
+            .contains("vigil_control_rejected_total{agent=\"crash-test\",reason=\"replayed\"} 1"),
+        "{metrics}"
+    );
+    second.kill().unwrap();
+    let _ = second.wait();
+}

@@ -40,14 +40,41 @@ pub enum EngineInput {
         /// What.
         action: ControlAction,
     },
+    /// An operator's signed command (halt, resume, cancel all …), with who
+    /// signed it: the nonce is journaled so that a restarted agent still refuses
+    /// the same request replayed.
+    Operator {
+        /// When it was applied (the engine clock).
+        ts: Timestamp,
+        /// What.
+        action: ControlAction,
+        /// The signature's key id, nonce and time.
+        by: OperatorStamp,
+    },
 }
+
+/// Who signed an operator command, as journaled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorStamp {
+    /// The key that signed it.
+    pub key_id: String,
+    /// The request's nonce.
+    pub nonce: String,
+    /// The request's own timestamp, seconds since the epoch.
+    pub signed_at: i64,
+}
+
+/// The reason recorded on orders an operator's `cancel_all` cancelled.
+pub const CANCELLED_BY_OPERATOR: &str = "cancelled by the operator";
 
 impl EngineInput {
     /// The time the input takes effect (the engine clock after it).
     pub fn ts(&self) -> Timestamp {
         match self {
             EngineInput::Market { event, .. } => event.ts(),
-            EngineInput::Venue { ts, .. } | EngineInput::Control { ts, .. } => *ts,
+            EngineInput::Venue { ts, .. }
+            | EngineInput::Control { ts, .. }
+            | EngineInput::Operator { ts, .. } => *ts,
         }
     }
 

@@ -16,7 +16,9 @@
 pub mod input;
 pub mod setup;
 
-pub use input::{ControlAction, EngineInput, CANCELLED_AT_SHUTDOWN};
+pub use input::{
+    ControlAction, EngineInput, OperatorStamp, CANCELLED_AT_SHUTDOWN, CANCELLED_BY_OPERATOR,
+};
 
 use rust_decimal::Decimal;
 use vigil_core::{
@@ -214,6 +216,11 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             EngineInput::Market { event, .. } => self.process(event),
             EngineInput::Venue { reports, .. } => self.apply_reports(reports),
             EngineInput::Control { ts, action } => self.control(*ts, action),
+            EngineInput::Operator { ts, action, .. } => match action {
+                ControlAction::CancelAll => self.cancel_all_orders(*ts, CANCELLED_BY_OPERATOR),
+                ControlAction::Finish => Ok(()), // not an operator's to send
+                other => self.control(*ts, other),
+            },
         }
     }
 

@@ -8,6 +8,7 @@ use vigil_strategy::Registry;
 pub mod agent;
 pub mod backtest;
 pub mod check_lookahead;
+pub mod ctl;
 pub mod grades;
 pub mod journal;
 pub mod keystore;
@@ -52,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         command: grades::GradesCommand,
     },
+    /// Operator commands to a running agent (signed), and control keys.
+    Ctl {
+        /// What to do.
+        #[command(subcommand)]
+        command: ctl::CtlCommand,
+    },
     /// Check an agent's journal: the hash chain, the sequence, the high-water mark.
     Journal {
         /// What to do with the journal.
@@ -76,6 +83,7 @@ impl Command {
             Command::CheckLookahead(a) => check_lookahead::run(a, registry),
             Command::Grades { command } => grades::run(command),
             Command::Journal { command } => journal::run(command),
+            Command::Ctl { command } => ctl::run(command),
             Command::Strategies => strategies::run(registry),
         }
     }
