@@ -614,6 +614,31 @@ fn drawdown_limit_at_the_threshold() {
     ));
 }
 
+/// `vigil ctl send … resume` sets the state to Active by hand: it clears a
+/// drawdown halt, and the peak restarts from the first equity after it (else
+/// the next price would halt again at once).
+#[test]
+fn a_manual_resume_resets_a_drawdown_halt_from_the_current_equity() {
+    let mut w = World::new(dec!(10000));
+    w.hold(BTC, dec!(100), dec!(100));
+    let mut r = rm(&w, "max_drawdown_pct = 0.1\ndrawdown_action = \"halt\"");
+    let mut exits = Vec::new();
+    r.on_event(&w.view(), &mut exits);
+    w.price(BTC, dec!(85));
+    r.on_event(&w.view(), &mut exits);
+    assert_eq!(r.state(), TradingState::Halted);
+    r.set_state(TradingState::Active);
+    w.price(BTC, dec!(84));
+    r.on_event(&w.view(), &mut exits);
+    assert_eq!(r.state(), TradingState::Active, "the peak restarted at 84");
+    w.price(BTC, dec!(75.61));
+    r.on_event(&w.view(), &mut exits);
+    assert_eq!(r.state(), TradingState::Active, "9.99 % below the new peak");
+    w.price(BTC, dec!(75.6));
+    r.on_event(&w.view(), &mut exits);
+    assert_eq!(r.state(), TradingState::Halted, "10 % below the new peak");
+}
+
 #[test]
 fn daily_loss_limit_resets_next_day() {
     let mut w = World::new(dec!(10000));
