@@ -208,25 +208,41 @@ fn sigkill_at_random_points_then_restart_gives_the_uninterrupted_result() {
     assert_eq!(a, b, "final equity differs (seed {seed})");
 }
 
+/// Starts `vigil paper <agent> --progress-every <every>` and reads its stderr up
+/// to the first line starting with `prefix`; returns the agent and the rest of
+/// its stderr.
+fn paper_until(
+    agent: &Path,
+    every: u32,
+    prefix: &str,
+    stdout: Stdio,
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStderr>>,
+) {
+    let mut child = vigil()
+        .arg("paper")
+        .arg(agent)
+        .arg("--progress-every")
+        .arg(every.to_string())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with(prefix) {
+            break;
+        }
+    }
+    (child, lines)
+}
+
 #[test]
 fn sigterm_stops_gracefully_and_a_restart_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let (agent, _) = setup(dir.path(), 3000, 100_000);
-    let mut child = vigil()
-        .arg("paper")
-        .arg(&agent)
-        .arg("--progress-every")
-        .arg("100")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    for line in stderr.lines() {
-        if line.unwrap().starts_with("progress seq=300 ") {
-            break;
-        }
-    }
+    let (child, _stderr) = paper_until(&agent, 100, "progress seq=300 ", Stdio::piped());
     let st = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -261,21 +277,7 @@ fn sigterm_with_cancel_open_orders_cancels_the_grid_and_exits_zero() {
     .agent("grid-stop", "bars.csv", "1m", Some(100_000));
     let agent_path = dir.path().join("agent.toml");
     std::fs::write(&agent_path, agent).unwrap();
-    let mut child = vigil()
-        .arg("paper")
-        .arg(&agent_path)
-        .arg("--progress-every")
-        .arg("100")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in stderr.by_ref() {
-        if line.unwrap().starts_with("progress seq=300 ") {
-            break;
-        }
-    }
+    let (child, stderr) = paper_until(&agent_path, 100, "progress seq=300 ", Stdio::piped());
     let st = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -413,21 +415,7 @@ fn a_tampered_truncated_or_rolled_back_journal_is_refused() {
 fn a_second_agent_on_a_running_run_is_refused_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let (agent, _) = setup(dir.path(), 3000, 100);
-    let mut first = vigil()
-        .arg("paper")
-        .arg(&agent)
-        .arg("--progress-every")
-        .arg("10")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().starts_with("progress seq=10 ") {
-            break;
-        }
-    }
+    let (mut first, _lines) = paper_until(&agent, 10, "progress seq=10 ", Stdio::null());
     let second = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
     first.kill().unwrap();
     let _ = first.wait();
@@ -456,21 +444,7 @@ fn free_port() -> u16 {
 /// Starts a slow paper agent with `[control]`; returns it once its loop runs
 /// (its first progress line: recovery is over and commands are accepted).
 fn start_controlled(agent: &Path) -> std::process::Child {
-    let mut child = vigil()
-        .arg("paper")
-        .arg(agent)
-        .arg("--progress-every")
-        .arg("10")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().starts_with("progress seq=") {
-            break;
-        }
-    }
+    let (child, lines) = paper_until(agent, 10, "progress seq=", Stdio::null());
     // Keep draining stderr so the agent never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     child
