@@ -106,6 +106,15 @@ pub struct ControlConfig {
     /// Largest |now − request time| accepted, in seconds (default 30).
     #[serde(default = "default_tolerance")]
     pub tolerance_secs: i64,
+    /// Failed attempts (bad signature, replay, wrong read token) a source may
+    /// make per minute before it must wait, doubling up to 5 minutes (default
+    /// 10; 0 never backs off).
+    #[serde(default = "default_backoff_after")]
+    pub backoff_after: u32,
+}
+
+fn default_backoff_after() -> u32 {
+    10
 }
 
 fn default_tolerance() -> i64 {
@@ -317,9 +326,43 @@ pub struct FeedConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusConfig {
-    /// Address to serve `/health`, `/status` and `/metrics` on, e.g. `127.0.0.1:9184`.
+    /// Address to serve `/`, `/health`, `/status` and `/metrics` on, e.g.
+    /// `127.0.0.1:9184`. A non-loopback address needs `[control]` keys and
+    /// either `[status.tls]` or `insecure_plaintext = true`.
     #[serde(default)]
     pub listen: Option<String>,
+    /// Host names the server answers to besides `localhost` and loopback
+    /// addresses: a request whose `Host` (or `Origin`) names another is refused
+    /// (a DNS-rebinding page cannot read the status).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// A file holding a token that reads (`/status`, `/metrics`, the
+    /// dashboard's stream) must send as `Authorization: Bearer <token>` (keep
+    /// it mode 0600; at least 16 characters).
+    #[serde(default)]
+    pub read_token: Option<std::path::PathBuf>,
+    /// Serve HTTPS with this certificate and key (PEM).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Acknowledge serving plain HTTP on a non-loopback address (anyone on the
+    /// path can read the status; commands stay signed and replay-proof).
+    #[serde(default)]
+    pub insecure_plaintext: bool,
+    /// Show control buttons on the dashboard (they sign in the browser with a
+    /// key the operator pastes; the page never stores it).
+    #[serde(default)]
+    pub dashboard_controls: bool,
+}
+
+/// `[status.tls]`: the server's certificate chain and private key, PEM files
+/// relative to the config.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain.
+    pub cert: std::path::PathBuf,
+    /// The private key (keep it mode 0600).
+    pub key: std::path::PathBuf,
 }
 
 /// Shutdown behaviour.
@@ -376,6 +419,7 @@ impl AgentConfig {
                 "`speed` must be 0 or positive",
             ));
         }
+        self.check_exposure()?;
         if let Some(c) = &self.control {
             if self.status.listen.is_none() {
                 return Err(FieldError::new(
@@ -392,6 +436,36 @@ impl AgentConfig {
         }
         if let Some(tm) = &self.token_metrics {
             tm.endpoints()?;
+        }
+        Ok(())
+    }
+
+    /// The status server's exposure rules: loopback by default; elsewhere only
+    /// with control keys, and with TLS or an explicit plaintext acknowledgement.
+    fn check_exposure(&self) -> Result<(), FieldError> {
+        let Some(listen) = &self.status.listen else {
+            return Ok(());
+        };
+        let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+            FieldError::new(
+                "status.listen",
+                format!("`{listen}` is not an address with a port, e.g. 127.0.0.1:9184"),
+            )
+        })?;
+        if addr.ip().is_loopback() {
+            return Ok(());
+        }
+        if self.control.is_none() {
+            return Err(FieldError::new(
+                "status.listen",
+                format!("`{listen}` is reachable from other machines: add [control] keys (or listen on 127.0.0.1)"),
+            ));
+        }
+        if self.status.tls.is_none() && !self.status.insecure_plaintext {
+            return Err(FieldError::new(
+                "status.listen",
+                format!("`{listen}` is reachable from other machines: add [status.tls] cert and key, or set `insecure_plaintext = true` to accept plain HTTP"),
+            ));
         }
         Ok(())
     }

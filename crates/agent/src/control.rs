@@ -5,22 +5,26 @@
 //! journal has it. The HTTP task never touches the engine; the engine loop never
 //! waits on HTTP.
 //!
-//! Actions: `halt`, `reduce-only`, `resume`, `cancel-all`.
+//! Actions: `halt`, `reduce-only`, `resume`, `cancel-all`, `flatten`,
+//! `reset-risk`, and `approve` / `reject` with a body naming a held order:
+//! `{"id": 17, "hash": "<64 hex digits>"}`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tokio::sync::{mpsc, oneshot};
 use vigil_control::{Request, Verifier};
-use vigil_engine::{ControlAction, OperatorStamp};
+use vigil_core::ClientOrderId;
+use vigil_engine::{ControlAction, OperatorOutcome, OperatorStamp, OrderHash};
 use vigil_risk::TradingState;
 
+use crate::backoff::Backoff;
 use crate::status::SharedStatus;
 
 /// A verified command on its way to the engine loop.
@@ -30,8 +34,17 @@ pub struct ControlCommand {
     pub action: ControlAction,
     /// Who signed it.
     pub by: OperatorStamp,
-    /// The trading state after it was applied and journaled.
-    pub reply: oneshot::Sender<String>,
+    /// What it did, once applied and journaled.
+    pub reply: oneshot::Sender<Applied>,
+}
+
+/// What the engine loop answers for a command it applied and journaled.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The trading state after it.
+    pub trading_state: String,
+    /// What the command did.
+    pub outcome: OperatorOutcome,
 }
 
 /// What the control route shares.
@@ -41,6 +54,7 @@ pub struct ControlState {
     ready: Arc<AtomicBool>,
     tx: mpsc::Sender<ControlCommand>,
     status: SharedStatus,
+    backoff: Arc<Backoff>,
 }
 
 /// The agent's side of the control endpoint: the route's state, and the handle
@@ -53,8 +67,9 @@ pub struct Control {
 }
 
 impl Control {
-    /// A closed control endpoint over `verifier`.
-    pub fn new(verifier: Verifier, status: SharedStatus) -> Control {
+    /// A closed control endpoint over `verifier`; failed attempts count
+    /// against their source in `backoff`.
+    pub fn new(verifier: Verifier, status: SharedStatus, backoff: Arc<Backoff>) -> Control {
         let (tx, rx) = mpsc::channel(1024);
         Control {
             state: ControlState {
@@ -62,6 +77,7 @@ impl Control {
                 ready: Arc::new(AtomicBool::new(false)),
                 tx,
                 status,
+                backoff,
             },
             rx,
         }
@@ -69,6 +85,14 @@ impl Control {
 }
 
 impl ControlState {
+    /// Replaces the accepted keys (a key file re-read); spent nonces stay spent.
+    pub fn set_keys(&self, keys: vigil_control::KeySet) {
+        self.verifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_keys(keys);
+    }
+
     /// Records the nonces applied before a restart, then opens the endpoint.
     pub fn open(&self, spent: &[(String, i64)]) {
         let now = now_secs();
@@ -86,20 +110,50 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The action a path names.
-pub fn action_of(name: &str) -> Option<ControlAction> {
-    Some(match name {
-        "halt" => ControlAction::SetState {
-            state: TradingState::Halted,
-        },
-        "reduce-only" => ControlAction::SetState {
-            state: TradingState::Reducing,
-        },
-        "resume" => ControlAction::SetState {
-            state: TradingState::Active,
-        },
+/// The actions an operator can send, as named in the path.
+pub const ACTIONS: &str =
+    "halt, reduce-only, resume, cancel-all, flatten, reset-risk, approve, reject";
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeldRef {
+    id: u64,
+    hash: OrderHash,
+}
+
+/// The action a path names, with its body (`approve` and `reject` name a held
+/// order by id and hash; the others take an empty object or nothing).
+pub fn action_of(name: &str, body: &[u8]) -> Result<ControlAction, String> {
+    let state = |state| ControlAction::SetState { state };
+    let held = || -> Result<HeldRef, String> {
+        serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "`{name}` needs a body {{\"id\": <order id>, \"hash\": \"<64 hex digits>\"}}: {e}"
+            )
+        })
+    };
+    Ok(match name {
+        "halt" => state(TradingState::Halted),
+        "reduce-only" => state(TradingState::Reducing),
+        "resume" => state(TradingState::Active),
         "cancel-all" => ControlAction::CancelAll,
-        _ => return None,
+        "flatten" => ControlAction::Flatten,
+        "reset-risk" => ControlAction::ResetRisk,
+        "approve" => {
+            let h = held()?;
+            ControlAction::Approve {
+                id: ClientOrderId(h.id),
+                hash: h.hash,
+            }
+        }
+        "reject" => {
+            let h = held()?;
+            ControlAction::Reject {
+                id: ClientOrderId(h.id),
+                hash: h.hash,
+            }
+        }
+        _ => return Err(format!("no action `{name}`: {ACTIONS}")),
     })
 }
 
@@ -114,6 +168,7 @@ fn refuse(code: StatusCode, reason: &str, message: String) -> Response {
 /// `POST /v1/control/<action>`.
 pub async fn handle(
     State(c): State<ControlState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(name): Path<String>,
     method: Method,
     uri: Uri,
@@ -146,19 +201,18 @@ pub async fn handle(
     let accepted = match verified {
         Ok(a) => a,
         Err(r) => {
-            tracing::warn!(reason = r.label(), path, "control request refused");
-            c.status.update(|s| {
-                *s.control.rejected.entry(r.label().to_string()).or_insert(0) += 1;
-            });
+            tracing::warn!(reason = r.label(), path, source = %peer.ip(), "control request refused");
+            c.status.count_refusal(r.label());
+            c.backoff.failed(peer.ip());
             return refuse(StatusCode::UNAUTHORIZED, r.label(), r.to_string());
         }
     };
-    let Some(action) = action_of(&name) else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            "unknown_action",
-            format!("no action `{name}`: halt, reduce-only, resume, cancel-all"),
-        );
+    let action = match action_of(&name, &body) {
+        Ok(a) => a,
+        Err(message) => {
+            c.status.count_refusal("bad_command");
+            return refuse(StatusCode::BAD_REQUEST, "bad_command", message);
+        }
     };
     let (reply, answer) = oneshot::channel();
     let by = OperatorStamp {
@@ -178,11 +232,24 @@ pub async fn handle(
         );
     }
     match tokio::time::timeout(Duration::from_secs(10), answer).await {
-        Ok(Ok(state)) => {
-            tracing::info!(action = name, key = accepted.key_id, %state, "operator command applied");
+        Ok(Ok(done)) => {
+            let applied = done.outcome.applied();
+            tracing::info!(action = name, key = accepted.key_id, state = %done.trading_state, applied, outcome = ?done.outcome, "operator command journaled");
             c.status.update(|s| s.control.accepted += 1);
-            Json(serde_json::json!({"accepted": true, "action": name, "key_id": accepted.key_id, "trading_state": state}))
-                .into_response()
+            let code = if applied {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
+            let body = serde_json::json!({
+                "accepted": true,
+                "applied": applied,
+                "action": name,
+                "key_id": accepted.key_id,
+                "trading_state": done.trading_state,
+                "outcome": done.outcome,
+            });
+            (code, Json(body)).into_response()
         }
         _ => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -190,4 +257,60 @@ pub async fn handle(
             "the engine did not confirm the command (stopping or failed); check /status".into(),
         ),
     }
+}
+
+/// Re-reads the key file on SIGHUP and whenever it changes (checked every
+/// second), without a restart: a rotation adds a key, then retires the old
+/// one. A file that no longer parses, or holds no key, is logged and ignored —
+/// the keys in force stay.
+pub fn watch_keys(path: std::path::PathBuf, state: ControlState) {
+    tokio::spawn(async move {
+        let stamp = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.modified().ok(), m.len()))
+        };
+        let mut last = stamp(&path);
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            #[cfg(unix)]
+            let signalled = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await.is_some(),
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let signalled = std::future::pending::<bool>();
+            let by_signal = tokio::select! {
+                s = signalled => s,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+            };
+            let now = stamp(&path);
+            if !by_signal && now == last {
+                continue;
+            }
+            last = now;
+            match vigil_control::KeySet::load(&path) {
+                Ok(keys) if !keys.is_empty() => {
+                    let ids: Vec<&str> = keys.keys().iter().map(|k| k.id.as_str()).collect();
+                    tracing::info!(file = %path.display(), keys = ?ids, by_signal, "control keys re-read");
+                    state.set_keys(keys);
+                }
+                Ok(_) => {
+                    tracing::error!(file = %path.display(), "the key file has no [[keys]]; the keys in force stay");
+                    state
+                        .status
+                        .note_error("key file re-read: no [[keys]]; old keys kept".into());
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the key file does not parse; the keys in force stay");
+                    state
+                        .status
+                        .note_error(format!("key file re-read failed, old keys kept: {e}"));
+                }
+            }
+        }
+    });
 }

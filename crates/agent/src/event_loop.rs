@@ -22,7 +22,7 @@ use vigil_feed::binance::FeedStats;
 use vigil_store::{Journal, Record};
 
 use crate::config::AgentConfig;
-use crate::control::ControlCommand;
+use crate::control::{Applied, ControlCommand};
 use crate::error::AgentError;
 use crate::feeds::FeedItem;
 use crate::journal::{input_record, snapshot, Committed};
@@ -76,6 +76,7 @@ pub struct EventLoop<'a> {
     last_snapshot: Option<i64>,
     control: Option<mpsc::Receiver<ControlCommand>>,
     committed: Arc<Committed>,
+    outcome: Option<vigil_engine::OperatorOutcome>,
 }
 
 /// What the loop needs from setup and recovery.
@@ -130,6 +131,7 @@ impl<'a> EventLoop<'a> {
             last_snapshot: None,
             control: parts.control,
             committed: parts.committed,
+            outcome: None,
         }
     }
 
@@ -204,7 +206,14 @@ impl<'a> EventLoop<'a> {
             // Paper: the writer task commits; answer only once it has.
             self.committed.wait_for(self.seq).await;
         }
-        let _ = cmd.reply.send(self.engine.trading_state().to_string());
+        let outcome = self
+            .outcome
+            .take()
+            .unwrap_or(vigil_engine::OperatorOutcome::Applied);
+        let _ = cmd.reply.send(Applied {
+            trading_state: self.engine.trading_state().to_string(),
+            outcome,
+        });
         Ok(true)
     }
 
@@ -303,7 +312,12 @@ impl<'a> EventLoop<'a> {
             .observer_mut()
             .begin(seq, Some(input_record(seq, &input)));
         let t0 = Instant::now();
-        self.engine.apply(&input)?;
+        match &input {
+            EngineInput::Operator { ts, action, .. } => {
+                self.outcome = Some(self.engine.operate(*ts, action)?);
+            }
+            other => self.engine.apply(other)?,
+        }
         if self.options.latency && is_market {
             self.latencies.push(t0.elapsed().as_nanos() as u64);
         }

@@ -20,10 +20,13 @@
 
 #![warn(missing_docs)]
 
+mod backoff;
 pub mod config;
 pub mod control;
+mod dashboard;
 mod error;
 mod event_loop;
+mod exposure;
 mod feeds;
 mod journal;
 pub mod live;
@@ -93,10 +96,11 @@ pub async fn run(
         .start_run(&run_info(&cfg, &file, options.live))
         .await?;
     let status = SharedStatus::new(&cfg.name);
-    let mut control = control_endpoint(&cfg, &file, &status)?;
-    if let Some(addr) = &cfg.status.listen {
-        let state = control.as_ref().map(|c| c.state.clone());
-        let bound = server::serve(addr, status.clone(), state).await?;
+    let backoff = std::sync::Arc::new(backoff::Backoff::new(
+        cfg.control.as_ref().map_or(10, |c| c.backoff_after),
+    ));
+    let mut control = control_endpoint(&cfg, &file, &status, &backoff)?;
+    if let Some(bound) = exposure::start(&cfg, &file, &status, &control, backoff).await? {
         if let Some(tx) = options.status_addr.take() {
             let _ = tx.send(bound);
         }
@@ -296,6 +300,7 @@ fn control_endpoint(
     cfg: &AgentConfig,
     file: &vigil_core::config::TomlFile,
     status: &SharedStatus,
+    backoff: &std::sync::Arc<backoff::Backoff>,
 ) -> Result<Option<control::Control>, AgentError> {
     let Some(c) = &cfg.control else {
         return Ok(None);
@@ -318,5 +323,7 @@ fn control_endpoint(
             ..Default::default()
         },
     );
-    Ok(Some(control::Control::new(verifier, status.clone())))
+    let endpoint = control::Control::new(verifier, status.clone(), backoff.clone());
+    control::watch_keys(file.resolve(&c.keys), endpoint.state.clone());
+    Ok(Some(endpoint))
 }

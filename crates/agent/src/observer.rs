@@ -37,6 +37,25 @@ pub struct Counters {
     pub overdrafts: u64,
 }
 
+/// One fill, for `/status` and the dashboard.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FillView {
+    /// When (RFC 3339).
+    pub ts: String,
+    /// The order.
+    pub order_id: u64,
+    /// Instrument.
+    pub instrument: String,
+    /// Side.
+    pub side: String,
+    /// Quantity.
+    pub qty: String,
+    /// Price.
+    pub price: String,
+    /// Fee.
+    pub fee: String,
+}
+
 /// Collects the records of the event being processed.
 pub struct JournalObserver {
     symbols: Vec<String>,
@@ -54,6 +73,8 @@ pub struct JournalObserver {
     pub counters: Counters,
     /// Whether a fill happened during the current event.
     pub filled_this_event: bool,
+    /// The last 20 fills.
+    pub recent_fills: std::collections::VecDeque<FillView>,
 }
 
 impl JournalObserver {
@@ -74,6 +95,7 @@ impl JournalObserver {
             replayed_fills: Vec::new(),
             counters: Counters::default(),
             filled_this_event: false,
+            recent_fills: std::collections::VecDeque::new(),
         }
     }
 
@@ -161,6 +183,18 @@ impl Observer for JournalObserver {
     fn on_fill(&mut self, fill: &Fill, status: OrderStatus, _portfolio: &Portfolio) {
         self.counters.fills += 1;
         self.filled_this_event = true;
+        if self.recent_fills.len() >= 20 {
+            self.recent_fills.pop_front();
+        }
+        self.recent_fills.push_back(FillView {
+            ts: fill.ts.to_rfc3339(),
+            order_id: fill.order_id.0,
+            instrument: self.symbols[fill.instrument.index()].clone(),
+            side: fill.side.to_string(),
+            qty: fill.qty.to_string(),
+            price: fill.price.to_string(),
+            fee: fill.fee.to_string(),
+        });
         if self.replaying {
             self.replayed_fills.push(fill.clone());
             return;

@@ -1,68 +1,290 @@
-//! The status endpoint: `/health`, `/status` (JSON), `/metrics` (Prometheus text),
-//! and with `[control]` the signed operator commands (`POST /v1/control/<action>`).
+//! The agent's HTTP server: the dashboard (`/`), `/health`, `/status` (JSON),
+//! `/metrics` (Prometheus text), `/v1/stream` (server-sent status updates) and,
+//! with `[control]`, the signed operator commands (`POST /v1/control/<action>`).
+//!
+//! Every request passes [`guard`] first: its `Host` (and `Origin`, when sent)
+//! must name this server — loopback, an IP literal, or a configured host name —
+//! so a DNS-rebinding page cannot read the status; reads carry the read token
+//! when one is configured; a source that keeps failing is made to wait.
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use sha2::{Digest, Sha256};
 
+use crate::backoff::Backoff;
 use crate::control::ControlState;
 use crate::error::AgentError;
 use crate::status::{prometheus, AgentStatus, SharedStatus};
+
+/// Who may reach the server, and how reads are authorised.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Host names accepted besides loopback names and IP literals (lower case).
+    pub allowed_hosts: Vec<String>,
+    /// SHA-256 of the read token, when reads need one.
+    pub read_token: Option<[u8; 32]>,
+    /// Whether the dashboard shows control buttons.
+    pub dashboard_controls: bool,
+}
+
+impl Policy {
+    /// Whether `host` (a `Host` header value or an origin's host, port
+    /// allowed) names this server.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = strip_port(host).to_ascii_lowercase();
+        if name.is_empty() {
+            return false;
+        }
+        name == "localhost" || name.parse::<IpAddr>().is_ok() || self.allowed_hosts.contains(&name)
+    }
+
+    /// Whether the request carries the read token (always, when none is set).
+    fn read_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(want) = &self.read_token else {
+            return true;
+        };
+        let got = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| <[u8; 32]>::from(Sha256::digest(t.trim().as_bytes())));
+        // Equal-length digests compared without an early exit.
+        got.is_some_and(|g| g.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
+    }
+}
+
+/// `host:port`, `[v6]:port`, `v6` or `host` → the host.
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    if host.matches(':').count() > 1 {
+        return host; // a bare IPv6 address
+    }
+    host.split(':').next().unwrap_or("")
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ServerState {
+    /// The status the engine loop keeps.
+    pub status: SharedStatus,
+    /// Exposure rules.
+    pub policy: Arc<Policy>,
+    /// Failed attempts per source.
+    pub backoff: Arc<Backoff>,
+}
+
+fn refuse(code: StatusCode, reason: &str, message: &str) -> Response {
+    let body = serde_json::json!({"accepted": false, "reason": reason, "message": message});
+    (code, Json(body)).into_response()
+}
+
+/// Checks `Host`, `Origin`, the read token and the source's back-off before
+/// any handler runs.
+pub async fn guard(
+    State(s): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = peer.ip();
+    if let Some(wait) = s.backoff.blocked(ip) {
+        let mut r = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "backoff",
+            "too many failed attempts from this address; wait",
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let headers = req.headers();
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let origin_ok = origin.is_none_or(|o| {
+        let rest = o.split_once("://").map_or("", |x| x.1);
+        s.policy.host_allowed(rest.split('/').next().unwrap_or(""))
+    });
+    if !host.is_some_and(|h| s.policy.host_allowed(h)) || !origin_ok {
+        tracing::warn!(%ip, host, origin, "request for another host refused");
+        s.status.count_refusal("bad_host");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "bad_host",
+            "this server answers only to its own names (see [status] allowed_hosts)",
+        );
+    }
+    let path = req.uri().path();
+    let is_read = matches!(path, "/status" | "/metrics" | "/v1/stream");
+    if is_read && !s.policy.read_allowed(headers) {
+        tracing::warn!(%ip, path, "read without the read token refused");
+        s.status.count_refusal("bad_read_token");
+        s.backoff.failed(ip);
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "bad_read_token",
+            "send Authorization: Bearer <read token>",
+        );
+    }
+    next.run(req).await
+}
 
 async fn health() -> &'static str {
     "ok\n"
 }
 
-async fn status(State(s): State<SharedStatus>) -> Json<AgentStatus> {
-    Json(s.read())
+async fn status(State(s): State<ServerState>) -> Json<AgentStatus> {
+    Json(s.status.read())
 }
 
-async fn metrics(State(s): State<SharedStatus>) -> impl IntoResponse {
+async fn metrics(State(s): State<ServerState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        prometheus(&s.read()),
+        prometheus(&s.status.read()),
     )
 }
 
-/// The router serving the status endpoints (and the control route, if any).
-pub fn router(shared: SharedStatus, control: Option<ControlState>) -> Router {
-    let status_routes = Router::new()
+/// The router: every route behind [`guard`].
+pub fn router(state: ServerState, control: Option<ControlState>) -> Router {
+    let routes = Router::new()
+        .route("/", get(crate::dashboard::page))
+        .route("/dashboard.js", get(crate::dashboard::script))
         .route("/health", get(health))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
-        .with_state(shared);
-    match control {
-        Some(c) => status_routes.merge(
+        .route("/v1/stream", get(crate::dashboard::stream))
+        .with_state(state.clone());
+    let routes = match control {
+        Some(c) => routes.merge(
             Router::new()
                 .route("/v1/control/{action}", post(crate::control::handle))
                 .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
                 .with_state(c),
         ),
-        None => status_routes,
-    }
+        None => routes,
+    };
+    routes.layer(axum::middleware::from_fn_with_state(state, guard))
 }
 
-/// Binds `addr` and serves the status endpoints on a task of their own (the
-/// engine loop never waits on HTTP); returns the bound address.
+/// How the server speaks.
+pub enum Transport {
+    /// Plain HTTP.
+    Plain,
+    /// HTTPS with a certificate chain and key (PEM files).
+    Tls {
+        /// The certificate chain.
+        cert: std::path::PathBuf,
+        /// The private key.
+        key: std::path::PathBuf,
+    },
+}
+
+/// Binds `addr` and serves on a task of its own (the engine loop never waits
+/// on HTTP); returns the bound address.
 pub async fn serve(
     addr: &str,
-    shared: SharedStatus,
+    state: ServerState,
     control: Option<ControlState>,
-) -> Result<std::net::SocketAddr, AgentError> {
+    transport: Transport,
+) -> Result<SocketAddr, AgentError> {
     let err = |e: std::io::Error| AgentError::Status {
         addr: addr.to_string(),
         message: e.to_string(),
     };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let listener = std::net::TcpListener::bind(addr).map_err(err)?;
+    listener.set_nonblocking(true).map_err(err)?;
     let bound = listener.local_addr().map_err(err)?;
-    tracing::info!(addr = %bound, "status endpoint listening");
-    let app = router(shared, control);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "status endpoint stopped");
+    if bound.ip().is_unspecified() {
+        tracing::warn!(addr = %bound, "the status server listens on every interface");
+    }
+    let app = router(state, control).into_make_service_with_connect_info::<SocketAddr>();
+    match transport {
+        Transport::Plain => {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(err)?;
+            tracing::info!(addr = %bound, "status server listening (http)");
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "status server stopped");
+                }
+            });
         }
-    });
+        Transport::Tls { cert, key } => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .map_err(|e| AgentError::Status {
+                    addr: addr.to_string(),
+                    message: format!(
+                        "TLS certificate {} / key {}: {e}",
+                        cert.display(),
+                        key.display()
+                    ),
+                })?;
+            let server = axum_server::from_tcp_rustls(listener, config).map_err(err)?;
+            tracing::info!(addr = %bound, "status server listening (https)");
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, "status server stopped");
+                }
+            });
+        }
+    }
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_matched_by_name_without_the_port() {
+        let p = Policy {
+            allowed_hosts: vec!["agent.example.com".into()],
+            ..Policy::default()
+        };
+        for ok in [
+            "localhost:9184",
+            "127.0.0.1:9184",
+            "[::1]:9184",
+            "::1",
+            "10.1.2.3",
+            "Agent.Example.com:443",
+        ] {
+            assert!(p.host_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example.com",
+            "agent.example.com.evil.io:80",
+            "",
+            ":80",
+        ] {
+            assert!(!p.host_allowed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_read_token_is_compared_in_full() {
+        let p = Policy {
+            read_token: Some(Sha256::digest(b"0123456789abcdef").into()),
+            ..Policy::default()
+        };
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            h
+        };
+        assert!(p.read_allowed(&with("Bearer 0123456789abcdef")));
+        assert!(!p.read_allowed(&with("Bearer 0123456789abcde")));
+        assert!(!p.read_allowed(&with("Basic 0123456789abcdef")));
+        assert!(!p.read_allowed(&HeaderMap::new()));
+        assert!(Policy::default().read_allowed(&HeaderMap::new()));
+    }
 }

@@ -41,6 +41,73 @@ pub struct OrderStatusView {
     pub status: String,
 }
 
+/// One order held for an operator, for `/status` and `vigil ctl … pending`.
+#[derive(Clone, Debug, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct HeldView {
+    /// Client order id (what `approve` and `reject` name).
+    pub id: u64,
+    /// What `approve` and `reject` must carry: binds them to exactly this order.
+    pub hash: String,
+    /// Instrument.
+    pub instrument: String,
+    /// Side.
+    pub side: String,
+    /// Size, `base:<qty>` or `quote:<amount>`.
+    pub size: String,
+    /// `market` or `limit:<price>`.
+    pub kind: String,
+    /// Estimated notional at the last price.
+    pub notional: Option<String>,
+    /// What the other rules said: `approved`, or `resized:<reason>`.
+    pub other_rules: String,
+    /// When it was held (RFC 3339, engine clock).
+    pub held_at: String,
+    /// When it expires unless approved.
+    pub expires_at: String,
+}
+
+impl HeldView {
+    /// The view of a held order.
+    pub fn of(
+        h: &vigil_engine::HeldOrder,
+        engine_market: &vigil_core::MarketState,
+        u: &Universe,
+    ) -> HeldView {
+        use vigil_core::{OrderKind, OrderSize};
+        let (size, qty) = match h.request.size {
+            OrderSize::Base(q) => (format!("base:{q}"), Some(q)),
+            OrderSize::Quote(q) => (format!("quote:{q}"), None),
+        };
+        let price = h
+            .request
+            .limit_price()
+            .or(engine_market.price(h.request.instrument));
+        let notional = match (h.request.size, price) {
+            (OrderSize::Quote(q), _) => Some(q),
+            (_, Some(p)) => qty.map(|q| q * p),
+            _ => None,
+        };
+        HeldView {
+            id: h.id.0,
+            hash: h.hash.to_string(),
+            instrument: u.get(h.request.instrument).symbol.clone(),
+            side: h.request.side.to_string(),
+            size,
+            kind: match h.request.kind {
+                OrderKind::Market => "market".into(),
+                OrderKind::Limit { price } => format!("limit:{price}"),
+            },
+            notional: notional.map(|n| n.round_dp(8).normalize().to_string()),
+            other_rules: h
+                .resized
+                .as_ref()
+                .map_or("approved".into(), |r| format!("resized:{}", r.label())),
+            held_at: h.held_at.to_rfc3339(),
+            expires_at: h.expires_at.to_rfc3339(),
+        }
+    }
+}
+
 /// What the agent reports about itself.
 #[derive(Clone, Debug, Serialize, Default)]
 pub struct AgentStatus {
@@ -64,6 +131,8 @@ pub struct AgentStatus {
     pub positions: Vec<PositionStatus>,
     /// Working orders.
     pub open_orders: Vec<OrderStatusView>,
+    /// Orders held for an operator's approval.
+    pub held_orders: Vec<HeldView>,
     /// Counters.
     pub counters: Counters,
     /// Malformed or out-of-order feed inputs and failed provider polls (logged,
@@ -77,6 +146,67 @@ pub struct AgentStatus {
     pub feed_stats: Option<std::sync::Arc<vigil_feed::binance::FeedStats>>,
     /// Operator commands accepted, and requests refused by reason.
     pub control: ControlCounters,
+    /// The last fills, newest last (at most 20).
+    pub recent_fills: Vec<crate::observer::FillView>,
+    /// The last errors and warnings worth a human's eye, newest last (at most 20).
+    pub recent_errors: Vec<String>,
+    /// Equity since start, thinned as it grows (for the dashboard).
+    #[serde(skip)]
+    pub equity_history: EquityHistory,
+}
+
+/// Equity over engine time, at most [`EquityHistory::MAX`] points: when full,
+/// every other point goes and the spacing doubles.
+#[derive(Clone, Debug, Default)]
+pub struct EquityHistory {
+    points: Vec<(i64, rust_decimal::Decimal)>,
+    step: i64,
+}
+
+impl EquityHistory {
+    /// The most points kept.
+    pub const MAX: usize = 512;
+
+    /// Adds a point if `ts` is a step past the last one.
+    pub fn push(&mut self, ts: i64, equity: rust_decimal::Decimal) {
+        if self.step == 0 {
+            self.step = 1_000_000_000;
+        }
+        if let Some(&(last, _)) = self.points.last() {
+            if ts.saturating_sub(last) < self.step {
+                return;
+            }
+        }
+        self.points.push((ts, equity));
+        if self.points.len() > Self::MAX {
+            let kept: Vec<_> = self.points.iter().copied().step_by(2).collect();
+            self.points = kept;
+            self.step = self.step.saturating_mul(2);
+        }
+    }
+
+    /// The points as (RFC 3339 time, equity) strings.
+    pub fn points(&self) -> Vec<(String, String)> {
+        self.points
+            .iter()
+            .map(|(t, e)| {
+                (
+                    vigil_core::Timestamp(*t).to_rfc3339(),
+                    e.round_dp(8).to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// How many points are kept.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
 }
 
 /// What the control endpoint did since the agent started.
@@ -134,6 +264,21 @@ impl SharedStatus {
         self.update(|s| s.phase = phase);
     }
 
+    /// Counts a refused request by reason (shown in `/status` and `/metrics`).
+    pub fn count_refusal(&self, reason: &str) {
+        self.update(|s| *s.control.rejected.entry(reason.to_string()).or_insert(0) += 1);
+    }
+
+    /// Notes an error or warning for the dashboard (the log has it too).
+    pub fn note_error(&self, message: String) {
+        self.update(|s| {
+            if s.recent_errors.len() >= 20 {
+                s.recent_errors.remove(0);
+            }
+            s.recent_errors.push(message);
+        });
+    }
+
     /// The current phase.
     pub fn phase(&self) -> Phase {
         self.lock().phase
@@ -169,10 +314,24 @@ impl SharedStatus {
         }
         s.cash = p.account_cash().to_string();
         s.equity = p.equity().to_string();
+        if now.nanos() > i64::MIN {
+            s.equity_history.push(now.nanos(), p.equity());
+        }
         s.trading_state = engine.trading_state().to_string();
         let u = engine.universe();
         s.positions = PositionStatus::all(p, u);
+        if !engine.held_orders().is_empty() || !s.held_orders.is_empty() {
+            s.held_orders = engine
+                .held_orders()
+                .iter()
+                .map(|h| HeldView::of(h, engine.market(), u))
+                .collect();
+        }
         if full {
+            let fills = &engine.observer().recent_fills;
+            if s.recent_fills.len() != fills.len() || s.recent_fills.last() != fills.back() {
+                s.recent_fills = fills.iter().cloned().collect();
+            }
             s.open_orders = engine
                 .open_orders()
                 .iter()
@@ -243,6 +402,12 @@ pub fn prometheus(s: &AgentStatus) -> String {
         "gauge",
         "Working orders.",
         &s.open_orders.len().to_string(),
+    );
+    metric(
+        "vigil_held_orders",
+        "gauge",
+        "Orders held for an operator's approval.",
+        &s.held_orders.len().to_string(),
     );
     let _ = writeln!(
         out,

@@ -21,7 +21,7 @@ fn kline(t: i64) -> String {
 
 async fn status(addr: std::net::SocketAddr) -> serde_json::Value {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut buf = String::new();

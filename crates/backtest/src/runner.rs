@@ -262,6 +262,11 @@ impl Backtest {
             );
         }
         report.orders.open_at_end = open_at_end;
+        if let Some(n) = report.verdicts.get("held:approval_required") {
+            warnings.push(format!(
+                "{n} orders were held for an operator's approval (`approval_notional`); a backtest has no operator, so none was sent: each closed as `approval expired` after `approval_ttl`"
+            ));
+        }
         for w in &warnings {
             tracing::debug!(warning = %w, "backtest");
         }

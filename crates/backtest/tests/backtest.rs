@@ -381,3 +381,30 @@ fn dex_swaps_follow_the_constant_product_formula_with_fee_gas_and_impact() {
     assert!(shallow.assumptions.fill_model.contains("constant-product"));
     assert_eq!(shallow.assumptions.taker_fee_bps, dec!(30));
 }
+
+/// Orders above `approval_notional` are held, not sent and not silently lost:
+/// with no operator in a backtest they expire, and the report says so.
+#[test]
+fn held_orders_expire_in_a_backtest_and_the_report_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_fixture(
+        dir.path(),
+        FIXTURE,
+        "[risk]\napproval_notional = 500\napproval_ttl = \"2m\"",
+    )
+    .unwrap();
+    assert!(r.fills.is_empty(), "{:?}", r.fills);
+    // Both cross-ups (see `hand_checked_fills_fees_and_pnl`) ask to buy for 1000.
+    assert_eq!(
+        r.verdicts.get("held:approval_required"),
+        Some(&2),
+        "{:?}",
+        r.verdicts
+    );
+    assert!(
+        r.warnings.iter().any(|w| w.contains("2 orders were held")),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(r.metrics.final_equity, dec!(1000));
+}

@@ -7,9 +7,11 @@
 //! of [`crate::Engine::apply`] over the journal.
 
 use serde::{Deserialize, Serialize};
-use vigil_core::{MarketEvent, Timestamp};
+use vigil_core::{ClientOrderId, MarketEvent, Timestamp};
 use vigil_exec::ExecutionReport;
 use vigil_risk::TradingState;
+
+use crate::held::OrderHash;
 
 /// One input to the engine, as journaled.
 ///
@@ -104,6 +106,27 @@ pub enum ControlAction {
     },
     /// The feed ended: the strategy's `on_stop` runs and the run is complete.
     Finish,
+    /// Operator: cancel every working order, then close every position with a
+    /// market order checked by risk (which lets it through a halt, since it
+    /// only reduces).
+    Flatten,
+    /// Operator: clear what a limit tripped (drawdown, daily loss, cooldowns);
+    /// a manual halt stays.
+    ResetRisk,
+    /// Operator: send a held order after every other rule passes again.
+    Approve {
+        /// The held order's id.
+        id: ClientOrderId,
+        /// Its hash, as listed.
+        hash: OrderHash,
+    },
+    /// Operator: close a held order unsent; the strategy sees it rejected.
+    Reject {
+        /// The held order's id.
+        id: ClientOrderId,
+        /// Its hash, as listed.
+        hash: OrderHash,
+    },
 }
 
 /// The reason recorded on orders cancelled by [`ControlAction::CancelAll`].

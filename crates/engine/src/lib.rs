@@ -13,9 +13,11 @@
 
 #![warn(missing_docs)]
 
+pub mod held;
 pub mod input;
 pub mod setup;
 
+pub use held::{HeldOrder, OperatorOutcome, OrderHash};
 pub use input::{
     ControlAction, EngineInput, OperatorStamp, CANCELLED_AT_SHUTDOWN, CANCELLED_BY_OPERATOR,
 };
@@ -23,7 +25,7 @@ pub use input::{
 use rust_decimal::Decimal;
 use vigil_core::{
     ClientOrderId, EngineView, Fill, InstrumentId, MarketEvent, MarketState, Order, OrderRequest,
-    OrderStatus, Portfolio, PortfolioError, Timestamp, Universe,
+    OrderStatus, Portfolio, PortfolioError, Side, Timestamp, Universe,
 };
 use vigil_exec::{ExecutionReport, SimVenue, Venue};
 use vigil_risk::{
@@ -101,6 +103,8 @@ pub struct Engine<O: Observer = NoObserver, V: Venue = SimVenue> {
     commands: Vec<Command>,
     reports: Vec<ExecutionReport>,
     exits: Vec<ProtectiveExit>,
+    held: Vec<HeldOrder>,
+    approval_ttl: i64,
     next_order_id: u64,
     taker_fee_rate: Decimal,
     started: bool,
@@ -119,7 +123,10 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         observer: O,
     ) -> Engine<O, V> {
         let market = MarketState::new(universe.len());
+        let approval_ttl = risk.config().approval_ttl_nanos();
         Engine {
+            held: Vec::new(),
+            approval_ttl,
             taker_fee_rate: venue.taker_fee_rate(),
             universe,
             portfolio,
@@ -216,20 +223,191 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             EngineInput::Market { event, .. } => self.process(event),
             EngineInput::Venue { reports, .. } => self.apply_reports(reports),
             EngineInput::Control { ts, action } => self.control(*ts, action),
-            EngineInput::Operator { ts, action, .. } => match action {
-                ControlAction::CancelAll => self.cancel_all_orders(*ts, CANCELLED_BY_OPERATOR),
-                ControlAction::Finish => Ok(()), // not an operator's to send
-                other => self.control(*ts, other),
-            },
+            EngineInput::Operator { ts, action, .. } => self.operate(*ts, action).map(|_| ()),
         }
     }
 
     fn control(&mut self, ts: Timestamp, action: &ControlAction) -> Result<(), EngineError> {
         match action {
             ControlAction::CancelAll => self.cancel_all_orders(ts, CANCELLED_AT_SHUTDOWN),
-            ControlAction::SetState { state } => self.set_trading_state(*state),
             ControlAction::Finish => self.finish(),
+            other => self.operate(ts, other).map(|_| ()),
         }
+    }
+
+    /// Applies an operator's command (what [`EngineInput::Operator`] carries)
+    /// and says what it did.
+    pub fn operate(
+        &mut self,
+        ts: Timestamp,
+        action: &ControlAction,
+    ) -> Result<OperatorOutcome, EngineError> {
+        match action {
+            ControlAction::CancelAll => self.cancel_all_orders(ts, CANCELLED_BY_OPERATOR)?,
+            ControlAction::SetState { state } => self.set_trading_state(*state)?,
+            ControlAction::Finish => {
+                return Ok(OperatorOutcome::Refused {
+                    reason: "`finish` is the feed's to send, not an operator's".into(),
+                })
+            }
+            ControlAction::Flatten => return self.flatten(ts),
+            ControlAction::ResetRisk => {
+                self.risk.reset_limits();
+                self.drain_risk_events(ts)?;
+            }
+            ControlAction::Approve { id, hash } => return self.approve_held(ts, *id, hash),
+            ControlAction::Reject { id, hash } => {
+                return match self.take_held(*id, hash) {
+                    Ok(h) => {
+                        self.close_held(ts, h, held::REJECTED_BY_OPERATOR)?;
+                        Ok(OperatorOutcome::Applied)
+                    }
+                    Err(refused) => Ok(refused),
+                }
+            }
+        }
+        Ok(OperatorOutcome::Applied)
+    }
+
+    /// Orders waiting for an operator, oldest first.
+    pub fn held_orders(&self) -> &[HeldOrder] {
+        &self.held
+    }
+
+    fn take_held(
+        &mut self,
+        id: ClientOrderId,
+        hash: &OrderHash,
+    ) -> Result<HeldOrder, OperatorOutcome> {
+        let Some(i) = self.held.iter().position(|h| h.id == id) else {
+            return Err(OperatorOutcome::Refused {
+                reason: format!(
+                    "no order {} is held (approved, rejected or expired already?)",
+                    id.0
+                ),
+            });
+        };
+        if self.held[i].hash != *hash {
+            return Err(OperatorOutcome::Refused {
+                reason: format!(
+                    "order {} is held with another hash; list the held orders again",
+                    id.0
+                ),
+            });
+        }
+        Ok(self.held.remove(i))
+    }
+
+    /// Closes a held order unsent; the strategy sees it rejected with `reason`.
+    fn close_held(&mut self, ts: Timestamp, h: HeldOrder, reason: &str) -> Result<(), EngineError> {
+        let mut order = Order::new(h.id, h.request, h.held_at);
+        let _ = order.reject(ts, reason);
+        self.reports.push(ExecutionReport::Closed { order });
+        self.handle_reports(ts)?;
+        self.flush_pending(ts)
+    }
+
+    fn flush_pending(&mut self, ts: Timestamp) -> Result<(), EngineError> {
+        if self.commands.is_empty() {
+            Ok(())
+        } else {
+            self.flush_commands(ts)
+        }
+    }
+
+    /// Sends an approved held order if every rule (and the trading state) still
+    /// lets exactly that order through now; otherwise closes it with the reason.
+    fn approve_held(
+        &mut self,
+        ts: Timestamp,
+        id: ClientOrderId,
+        hash: &OrderHash,
+    ) -> Result<OperatorOutcome, EngineError> {
+        let h = match self.take_held(id, hash) {
+            Ok(h) => h,
+            Err(refused) => return Ok(refused),
+        };
+        let view = RiskView {
+            view: EngineView {
+                now: ts,
+                universe: &self.universe,
+                portfolio: &self.portfolio,
+                market: &self.market,
+                open_orders: self.venue.open_orders(),
+                taker_fee_rate: self.taker_fee_rate,
+            },
+            event_instrument: None,
+        };
+        let verdict = self.risk.check_approved(&h.request, &view);
+        self.observer.on_verdict(ts, id, &h.request, &verdict);
+        if let Verdict::Approved(o) = verdict {
+            self.submit(Order::new(id, o, ts), ts)?;
+            return Ok(OperatorOutcome::Sent { id });
+        }
+        let reason = format!("approved, but risk now says {}", verdict.label());
+        self.close_held(ts, h, &reason)?;
+        Ok(OperatorOutcome::Refused { reason })
+    }
+
+    fn submit(&mut self, order: Order, ts: Timestamp) -> Result<(), EngineError> {
+        self.venue
+            .submit(order, &self.universe, ts, &mut self.reports);
+        if !self.reports.is_empty() {
+            self.handle_reports(ts)?;
+        }
+        self.flush_pending(ts)
+    }
+
+    /// Cancels every working order, then closes every position at market,
+    /// each closing order checked by risk as an operator's exit.
+    fn flatten(&mut self, ts: Timestamp) -> Result<OperatorOutcome, EngineError> {
+        self.cancel_all_orders(ts, CANCELLED_BY_OPERATOR)?;
+        let (mut sent, mut denied) = (Vec::new(), Vec::new());
+        for i in 0..self.universe.len() {
+            let inst = InstrumentId(i as u32);
+            let qty = self.portfolio.position(inst).qty;
+            if qty.is_zero() {
+                continue;
+            }
+            let side = if qty > Decimal::ZERO {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            let request = OrderRequest::market(inst, side, qty.abs());
+            let view = RiskView {
+                view: EngineView {
+                    now: ts,
+                    universe: &self.universe,
+                    portfolio: &self.portfolio,
+                    market: &self.market,
+                    open_orders: self.venue.open_orders(),
+                    taker_fee_rate: self.taker_fee_rate,
+                },
+                event_instrument: None,
+            };
+            let verdict = self.risk.check_operator_exit(&request, &view);
+            let id = ClientOrderId(self.next_order_id);
+            self.next_order_id += 1;
+            self.observer.on_verdict(ts, id, &request, &verdict);
+            match verdict.order() {
+                Some(o) => {
+                    self.submit(Order::new(id, *o, ts), ts)?;
+                    sent.push(id);
+                }
+                None => denied.push((self.universe.get(inst).symbol.clone(), verdict.label())),
+            }
+        }
+        Ok(OperatorOutcome::Flattened { sent, denied })
+    }
+
+    /// Closes held orders whose time is up.
+    fn expire_held(&mut self, ts: Timestamp) -> Result<(), EngineError> {
+        while let Some(i) = self.held.iter().position(|h| h.expires_at <= ts) {
+            let h = self.held.remove(i);
+            self.close_held(ts, h, held::APPROVAL_EXPIRED)?;
+        }
+        Ok(())
     }
 
     /// Processes one event (see the crate docs for the order of steps).
@@ -255,6 +433,9 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             self.flush_commands(ts)?;
         }
         self.events += 1;
+        if !self.held.is_empty() {
+            self.expire_held(ts)?;
+        }
 
         // 2. Venue matches working orders against this event.
         self.venue
@@ -480,6 +661,42 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         Ok(())
     }
 
+    /// A verdict without an order: a held order joins the book (unless it is
+    /// full), a denied one is closed as rejected.
+    fn hold_or_reject(
+        &mut self,
+        ts: Timestamp,
+        id: ClientOrderId,
+        request: OrderRequest,
+        verdict: Verdict,
+    ) {
+        let reason = match verdict {
+            Verdict::Held { order, resized } if self.held.len() < held::MAX_HELD => {
+                self.held.push(HeldOrder {
+                    id,
+                    request: order,
+                    asked: request,
+                    resized,
+                    held_at: ts,
+                    expires_at: Timestamp(ts.nanos().saturating_add(self.approval_ttl)),
+                    hash: OrderHash::of(id, &order, ts, &self.universe),
+                });
+                return;
+            }
+            Verdict::Held { .. } => format!(
+                "denied by risk: approval_required ({} orders are held already)",
+                held::MAX_HELD
+            ),
+            Verdict::Denied(r) => format!("denied by risk: {}", r.label()),
+            Verdict::Approved(_) | Verdict::Resized { .. } => {
+                unreachable!("a verdict with an order is sent")
+            }
+        };
+        let mut order = Order::new(id, request, ts);
+        let _ = order.reject(ts, reason);
+        self.reports.push(ExecutionReport::Closed { order });
+    }
+
     /// Sends pending commands through risk to the venue, repeating while callbacks
     /// (rejections) produce new commands.
     fn flush_commands(&mut self, ts: Timestamp) -> Result<(), EngineError> {
@@ -512,15 +729,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
                                 self.venue
                                     .submit(order, &self.universe, ts, &mut self.reports);
                             }
-                            None => {
-                                let mut order = Order::new(id, request, ts);
-                                let reason = match &verdict {
-                                    Verdict::Denied(r) => format!("denied by risk: {}", r.label()),
-                                    _ => unreachable!("verdict without order is a denial"),
-                                };
-                                let _ = order.reject(ts, reason);
-                                self.reports.push(ExecutionReport::Closed { order });
-                            }
+                            None => self.hold_or_reject(ts, id, request, verdict),
                         }
                     }
                     Command::Cancel(id) => {

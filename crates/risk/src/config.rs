@@ -107,9 +107,16 @@ pub struct RiskConfig {
     pub daily_notional_budget: Option<Decimal>,
     /// AI-safety: hard cap on one order's notional.
     pub per_order_cap: Option<Decimal>,
-    /// AI-safety: orders above this notional need an operator's approval.
+    /// AI-safety: orders above this notional need an operator's approval: they
+    /// are held (not sent, not dropped) until approved, rejected or expired.
     pub approval_notional: Option<Decimal>,
+    /// How long a held order waits for an operator before it expires (default
+    /// 15 minutes of engine time).
+    pub approval_ttl: Option<Interval>,
 }
+
+/// How long a held order waits when `approval_ttl` is not set.
+pub const DEFAULT_APPROVAL_TTL_NANOS: i64 = 15 * 60 * 1_000_000_000;
 
 fn yes() -> bool {
     true
@@ -146,6 +153,7 @@ impl Default for RiskConfig {
             daily_notional_budget: None,
             per_order_cap: None,
             approval_notional: None,
+            approval_ttl: None,
         }
     }
 }
@@ -214,12 +222,26 @@ impl RiskConfig {
         if self.grade_kind.is_some() && self.max_grade_age.is_none() && !self.require_grade {
             return err("grade_kind", "needs `max_grade_age` or `require_grade`");
         }
+        if let Some(ttl) = self.approval_ttl {
+            if self.approval_notional.is_none() {
+                return err("approval_ttl", "needs `approval_notional`");
+            }
+            if ttl.nanos() <= 0 {
+                return err("approval_ttl", "must be positive");
+            }
+        }
         if let (Some(cap), Some(max)) = (self.per_order_cap, self.max_order_notional) {
             if max > cap {
                 return err("max_order_notional", "must not exceed `per_order_cap`");
             }
         }
         Ok(())
+    }
+
+    /// How long a held order waits for approval, in nanoseconds.
+    pub fn approval_ttl_nanos(&self) -> i64 {
+        self.approval_ttl
+            .map_or(DEFAULT_APPROVAL_TTL_NANOS, |t| t.nanos())
     }
 
     /// The grade kind watched by the freshness rule.

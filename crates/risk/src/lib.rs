@@ -14,8 +14,8 @@
 //!   follows a stop-out.
 //! * **AI-safety caps**: a per-order cap and a daily notional budget fixed at
 //!   construction (nothing at run time can raise them — strategies never see the
-//!   manager), and an approval threshold above which orders are denied with
-//!   [`DenyReason::ApprovalRequired`] until an operator grants an [`Approval`].
+//!   manager), and an approval threshold above which orders are
+//!   [`Verdict::Held`] for an operator to approve or reject.
 
 #![warn(missing_docs)]
 
@@ -24,7 +24,7 @@ mod manager;
 pub mod rules;
 
 pub use config::{LimitAction, RiskConfig, RiskConfigError};
-pub use manager::{Approval, ExitReason, ProtectiveExit, RiskEvent, RiskManager};
+pub use manager::{ExitReason, ProtectiveExit, RiskEvent, RiskManager};
 
 use std::fmt;
 
@@ -214,6 +214,14 @@ pub enum Verdict {
     },
     /// Do not send.
     Denied(DenyReason),
+    /// Every rule passed, but the order is above `approval_notional`: keep it
+    /// for an operator (not sent, not dropped).
+    Held {
+        /// The order as it would be sent (after any resize).
+        order: OrderRequest,
+        /// Why the rules resized it, if they did.
+        resized: Option<ResizeReason>,
+    },
 }
 
 impl Verdict {
@@ -222,16 +230,18 @@ impl Verdict {
         match self {
             Verdict::Approved(o) => Some(o),
             Verdict::Resized { to, .. } => Some(to),
-            Verdict::Denied(_) => None,
+            Verdict::Denied(_) | Verdict::Held { .. } => None,
         }
     }
 
-    /// A stable label: `approved`, `resized:<reason>`, or `denied:<reason>`.
+    /// A stable label: `approved`, `resized:<reason>`, `denied:<reason>` or
+    /// `held:approval_required`.
     pub fn label(&self) -> String {
         match self {
             Verdict::Approved(_) => "approved".into(),
             Verdict::Resized { reason, .. } => format!("resized:{}", reason.label()),
             Verdict::Denied(r) => format!("denied:{}", r.label()),
+            Verdict::Held { .. } => "held:approval_required".into(),
         }
     }
 }

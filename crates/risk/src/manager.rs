@@ -64,17 +64,13 @@ pub enum RiskEvent {
     },
 }
 
-/// An operator's permission for one order above the approval threshold.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Approval {
-    /// The instrument.
-    pub instrument: InstrumentId,
-    /// The side.
-    pub side: Side,
-    /// The largest notional approved.
-    pub max_notional: Decimal,
-    /// Until when the approval may be used.
-    pub expires_at: Timestamp,
+/// Which gates an order check passes through (see [`RiskManager::check`]).
+#[derive(Clone, Copy)]
+struct Gates {
+    /// The trading state (`Reducing`, `Halted`) and the cooldown.
+    state: bool,
+    /// The approval threshold.
+    approval: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -88,7 +84,8 @@ struct PositionWatch {
 /// changes its limits afterwards.
 pub struct RiskManager {
     state: TradingState,
-    sticky: Option<TradingState>,
+    manual: Option<TradingState>,
+    drawdown: Option<TradingState>,
     daily_state: Option<TradingState>,
     rules: Vec<Box<dyn RiskRule>>,
     config: RiskConfig,
@@ -96,7 +93,6 @@ pub struct RiskManager {
     peak_equity: Option<Decimal>,
     day: i64,
     day_start_equity: Option<Decimal>,
-    approvals: Vec<Approval>,
     events: Vec<RiskEvent>,
     portfolio_rules: bool,
 }
@@ -113,7 +109,8 @@ impl RiskManager {
     pub fn new() -> RiskManager {
         RiskManager {
             state: TradingState::Active,
-            sticky: None,
+            manual: None,
+            drawdown: None,
             daily_state: None,
             rules: Vec::new(),
             config: RiskConfig {
@@ -125,7 +122,6 @@ impl RiskManager {
             peak_equity: None,
             day: i64::MIN,
             day_start_equity: None,
-            approvals: Vec::new(),
             events: Vec::new(),
             portfolio_rules: false,
         }
@@ -258,27 +254,48 @@ impl RiskManager {
     }
 
     fn effective_state(&self) -> TradingState {
-        let mut s = self.sticky.unwrap_or(TradingState::Active);
-        if let Some(d) = self.daily_state {
-            s = s.max(d);
-        }
-        s
+        [self.manual, self.drawdown, self.daily_state]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(TradingState::Active)
     }
 
-    /// Sets the trading state by hand: `Halted` is the kill switch, `Active` clears
-    /// every limit-triggered state (drawdown included).
+    /// Sets the trading state by hand: `Halted` is the kill switch, `Reducing`
+    /// allows only orders that shrink a position. A limit that tripped still
+    /// applies (the stricter state wins) until [`RiskManager::reset_limits`].
+    /// `Active` clears everything: the manual state and every limit-triggered
+    /// one, as [`RiskManager::reset_limits`] does.
     pub fn set_state(&mut self, state: TradingState) {
-        self.sticky = (state != TradingState::Active).then_some(state);
-        self.daily_state = None;
         if state == TradingState::Active {
-            self.peak_equity = None;
+            self.manual = None;
+            self.clear_limits();
+        } else {
+            self.manual = Some(state);
         }
-        self.change_state(state, "manual");
+        let to = self.effective_state();
+        self.change_state(to, "manual");
     }
 
-    /// Grants an operator's approval for one order above the approval threshold.
-    pub fn approve(&mut self, approval: Approval) {
-        self.approvals.push(approval);
+    /// Clears what the limits tripped (a drawdown or daily-loss state, cooldowns
+    /// after stop-outs) and restarts their reference points — the peak and the
+    /// day's starting equity — from the next event's equity. A manual halt or
+    /// reduce-only stays.
+    pub fn reset_limits(&mut self) {
+        self.clear_limits();
+        let to = self.effective_state();
+        self.change_state(to, "reset");
+    }
+
+    fn clear_limits(&mut self) {
+        self.drawdown = None;
+        self.daily_state = None;
+        self.peak_equity = None;
+        self.day_start_equity = None;
+        self.day = i64::MIN;
+        for w in &mut self.watches {
+            w.stopped_at = None;
+        }
     }
 
     /// Risk events (state changes, protective exits) since the last call.
@@ -287,8 +304,49 @@ impl RiskManager {
     }
 
     /// Checks one order intent from a strategy. Every call returns a verdict; an
-    /// approved or resized order counts against rate limits and budgets.
+    /// approved or resized order counts against rate limits and budgets. An order
+    /// that passes every rule but is above `approval_notional` is
+    /// [`Verdict::Held`]: the caller keeps it for an operator and, once approved,
+    /// re-checks it with [`RiskManager::check_approved`].
     pub fn check(&mut self, order: &OrderRequest, view: &RiskView<'_>) -> Verdict {
+        let gates = Gates {
+            state: true,
+            approval: true,
+        };
+        self.check_through(order, view, gates)
+    }
+
+    /// Re-checks a held order an operator approved: every rule and the trading
+    /// state again, at this moment, but not the approval threshold.
+    pub fn check_approved(&mut self, order: &OrderRequest, view: &RiskView<'_>) -> Verdict {
+        let gates = Gates {
+            state: true,
+            approval: false,
+        };
+        self.check_through(order, view, gates)
+    }
+
+    /// Checks an operator's own order that only shrinks a position (a flatten):
+    /// every rule, but neither the trading state nor the approval threshold —
+    /// the operator is the one who approves, and a halt must not trap a position.
+    /// An order that would not reduce a position is denied `reduce_only`.
+    pub fn check_operator_exit(&mut self, order: &OrderRequest, view: &RiskView<'_>) -> Verdict {
+        if !reduces_position(order, view.portfolio) {
+            return Verdict::Denied(DenyReason::ReduceOnly);
+        }
+        let gates = Gates {
+            state: false,
+            approval: false,
+        };
+        self.check_through(order, view, gates)
+    }
+
+    fn check_through(
+        &mut self,
+        order: &OrderRequest,
+        view: &RiskView<'_>,
+        gates: Gates,
+    ) -> Verdict {
         let valid_size = match order.size {
             OrderSize::Base(q) | OrderSize::Quote(q) => q > Decimal::ZERO,
         };
@@ -297,11 +355,12 @@ impl RiskManager {
         }
         let reducing = reduces_position(order, view.portfolio);
         match self.state {
+            _ if !gates.state => {}
             TradingState::Halted => return Verdict::Denied(DenyReason::Halted),
             TradingState::Reducing if !reducing => return Verdict::Denied(DenyReason::ReduceOnly),
             _ => {}
         }
-        if !reducing {
+        if gates.state && !reducing {
             if let (Some(cool), Some(w)) = (
                 self.config.cooldown,
                 self.watches.get(order.instrument.index()),
@@ -315,6 +374,7 @@ impl RiskManager {
         }
         let mut current = *order;
         let mut resized: Option<ResizeReason> = None;
+        let mut hold = false;
         for rule in &mut self.rules {
             match rule.check(&current, view) {
                 Verdict::Approved(_) => {}
@@ -323,25 +383,25 @@ impl RiskManager {
                     resized = Some(reason);
                 }
                 denied @ Verdict::Denied(_) => return denied,
-            }
-        }
-        if let (Some(threshold), false) = (self.config.approval_notional, reducing) {
-            let price = reference_price(&current, view);
-            let n = price.map(|p| notional(&current, p));
-            if n.is_none_or(|n| n > threshold) {
-                let found = self.approvals.iter().position(|a| {
-                    a.instrument == current.instrument
-                        && a.side == current.side
-                        && a.expires_at >= view.now
-                        && n.is_some_and(|n| n <= a.max_notional)
-                });
-                match found {
-                    Some(i) => {
-                        self.approvals.remove(i);
-                    }
-                    None => return Verdict::Denied(DenyReason::ApprovalRequired),
+                // A user rule may ask for an operator too (an order's source, say).
+                Verdict::Held { order, resized: r } => {
+                    current = order;
+                    resized = r.or(resized);
+                    hold = true;
                 }
             }
+        }
+        if let (Some(threshold), true, false) =
+            (self.config.approval_notional, gates.approval, reducing)
+        {
+            let n = reference_price(&current, view).map(|p| notional(&current, p));
+            hold |= n.is_none_or(|n| n > threshold);
+        }
+        if hold && gates.approval {
+            return Verdict::Held {
+                order: current,
+                resized,
+            };
         }
         for rule in &mut self.rules {
             rule.on_sent(&current, view);
@@ -390,8 +450,8 @@ impl RiskManager {
         let peak = self.peak_equity.map_or(equity, |p| p.max(equity));
         self.peak_equity = Some(peak);
         if let Some(limit) = self.config.max_drawdown_pct {
-            if self.sticky.is_none() && peak > Decimal::ZERO && (peak - equity) >= peak * limit {
-                self.sticky = Some(action_state(self.config.drawdown_action));
+            if self.drawdown.is_none() && peak > Decimal::ZERO && (peak - equity) >= peak * limit {
+                self.drawdown = Some(action_state(self.config.drawdown_action));
                 let to = self.effective_state();
                 self.change_state(to, "max_drawdown");
             }

@@ -8,7 +8,7 @@ use vigil_core::{
     Side, TimeInForce, Timestamp, Universe,
 };
 use vigil_risk::{
-    Approval, DenyReason, ExitReason, ResizeReason, RiskConfig, RiskEvent, RiskManager, RiskView,
+    DenyReason, ExitReason, ResizeReason, RiskConfig, RiskEvent, RiskManager, RiskView,
     TradingState, Verdict,
 };
 
@@ -508,36 +508,74 @@ fn daily_budget() {
 }
 
 #[test]
-fn approval_threshold() {
-    let w = World::new(dec!(100000));
-    let mut r = rm(&w, "approval_notional = 500");
+fn orders_above_the_approval_threshold_are_held_and_approval_rechecks_the_rest() {
+    let w = World::new(dec!(1000));
+    let mut r = rm(&w, "approval_notional = 500\nmax_order_notional = 800");
     assert!(matches!(
         r.check(&buy(dec!(5)), &w.view()),
         Verdict::Approved(_)
     ));
     assert_eq!(
         r.check(&buy(dec!(5.001)), &w.view()),
-        Verdict::Denied(DenyReason::ApprovalRequired)
+        Verdict::Held {
+            order: buy(dec!(5.001)),
+            resized: None
+        }
     );
-    r.approve(Approval {
-        instrument: BTC,
-        side: Side::Buy,
-        max_notional: dec!(1000),
-        expires_at: Timestamp(w.now.nanos() + MIN),
-    });
     assert_eq!(
-        r.check(&buy(dec!(10.001)), &w.view()),
-        Verdict::Denied(DenyReason::ApprovalRequired),
-        "above the approved size"
+        r.check(&buy(dec!(5.001)), &w.view()).label(),
+        "held:approval_required"
     );
+    assert_eq!(
+        r.check(&buy(dec!(5.001)), &w.view()).order(),
+        None,
+        "a held order is not sent"
+    );
+    // The rules run before the threshold: a resize is kept, a denial wins.
+    assert_eq!(
+        r.check(&buy(dec!(9)), &w.view()),
+        Verdict::Held {
+            order: buy(dec!(8)),
+            resized: Some(ResizeReason::MaxOrderNotional)
+        }
+    );
+    // Approved: the threshold is skipped, everything else is checked again.
     assert!(matches!(
-        r.check(&buy(dec!(10)), &w.view()),
+        r.check_approved(&buy(dec!(8)), &w.view()),
         Verdict::Approved(_)
     ));
+    r.set_state(TradingState::Halted);
     assert_eq!(
-        r.check(&buy(dec!(10)), &w.view()),
-        Verdict::Denied(DenyReason::ApprovalRequired),
-        "an approval is used once"
+        r.check_approved(&buy(dec!(8)), &w.view()),
+        Verdict::Denied(DenyReason::Halted),
+        "an approval does not override the kill switch"
+    );
+}
+
+#[test]
+fn an_operator_exit_passes_a_halt_but_only_when_it_reduces() {
+    let mut w = World::new(dec!(100000));
+    w.hold(BTC, dec!(2), dec!(100));
+    let mut r = rm(&w, "approval_notional = 10\nprice_band_pct = 0.01");
+    r.set_state(TradingState::Halted);
+    let sell = OrderRequest::market(BTC, Side::Sell, dec!(2));
+    assert_eq!(
+        r.check(&sell, &w.view()),
+        Verdict::Denied(DenyReason::Halted)
+    );
+    assert_eq!(
+        r.check_operator_exit(&sell, &w.view()),
+        Verdict::Approved(sell)
+    );
+    assert_eq!(
+        r.check_operator_exit(&buy(dec!(1)), &w.view()),
+        Verdict::Denied(DenyReason::ReduceOnly)
+    );
+    let far = OrderRequest::limit(BTC, Side::Sell, dec!(2), dec!(50));
+    assert_eq!(
+        r.check_operator_exit(&far, &w.view()),
+        Verdict::Denied(DenyReason::PriceBand),
+        "the other rules still apply"
     );
 }
 
@@ -637,6 +675,48 @@ fn a_manual_resume_resets_a_drawdown_halt_from_the_current_equity() {
     w.price(BTC, dec!(75.6));
     r.on_event(&w.view(), &mut exits);
     assert_eq!(r.state(), TradingState::Halted, "10 % below the new peak");
+}
+
+/// `reset-risk` clears what a limit tripped and restarts its reference point,
+/// but never lifts an operator's own halt.
+#[test]
+fn reset_limits_clears_a_drawdown_but_not_a_manual_state() {
+    let mut w = World::new(dec!(10000));
+    w.hold(BTC, dec!(100), dec!(100));
+    let mut r = rm(&w, "max_drawdown_pct = 0.1\ndrawdown_action = \"reduce\"");
+    let mut exits = Vec::new();
+    r.on_event(&w.view(), &mut exits);
+    w.price(BTC, dec!(85));
+    r.on_event(&w.view(), &mut exits);
+    assert_eq!(r.state(), TradingState::Reducing);
+    r.reset_limits();
+    assert_eq!(r.state(), TradingState::Active);
+    w.price(BTC, dec!(84));
+    r.on_event(&w.view(), &mut exits);
+    assert_eq!(r.state(), TradingState::Active, "the peak restarted at 84");
+    w.price(BTC, dec!(75.6));
+    r.on_event(&w.view(), &mut exits);
+    assert_eq!(r.state(), TradingState::Reducing, "10 % below the new peak");
+    r.set_state(TradingState::Halted);
+    r.reset_limits();
+    assert_eq!(r.state(), TradingState::Halted, "the manual halt stays");
+    let reasons: Vec<String> = r
+        .drain_events()
+        .into_iter()
+        .map(|e| match e {
+            RiskEvent::StateChanged { reason, to, .. } => format!("{to}:{reason}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "reducing:max_drawdown",
+            "active:reset",
+            "reducing:max_drawdown",
+            "halted:manual"
+        ]
+    );
 }
 
 #[test]

@@ -1,0 +1,129 @@
+//! Where `vigil ctl` sends: an agent named by its config or by its URL, and
+//! the signed request itself.
+
+use anyhow::Context;
+use rand::RngCore;
+use vigil_control::SignedHeaders;
+
+use crate::cmd::runtime;
+
+/// A running agent's server.
+pub struct Target {
+    /// `http://host:port` (or `https://…`), without a trailing slash.
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Target {
+    /// `target` is a URL (`http://…`, `https://…`) or an agent config whose
+    /// `[status] listen` names the server.
+    pub fn resolve(target: &str) -> anyhow::Result<Target> {
+        let base = if target.starts_with("http://") || target.starts_with("https://") {
+            target.trim_end_matches('/').to_string()
+        } else {
+            let (cfg, _) = vigil_agent::config::AgentConfig::load(std::path::Path::new(target))?;
+            let listen = cfg
+                .status
+                .listen
+                .as_deref()
+                .context("the agent has no [status] listen address to send commands to")?;
+            let host = listen.replace("0.0.0.0", "127.0.0.1");
+            let scheme = if cfg.status.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{host}")
+        };
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        Ok(Target { base, client })
+    }
+
+    /// Signs and posts `body` to `/v1/control/<action>`; the status and the
+    /// JSON answer.
+    pub fn send(
+        &self,
+        action: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        let path = format!("/v1/control/{action}");
+        let h = sign_from_env("POST", &path, &body)?;
+        let url = format!("{}{path}", self.base);
+        runtime()?.block_on(async {
+            let r = self
+                .client
+                .post(&url)
+                .header(vigil_control::HEADER_KEY, &h.key_id)
+                .header(vigil_control::HEADER_TIMESTAMP, h.timestamp.to_string())
+                .header(vigil_control::HEADER_NONCE, &h.nonce)
+                .header(vigil_control::HEADER_SIGNATURE, &h.signature)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .with_context(|| format!("sending to {url}"))?;
+            let status = r.status();
+            let text = r.text().await?;
+            let v = serde_json::from_str(&text)
+                .unwrap_or_else(|_| serde_json::json!({"message": text.trim()}));
+            anyhow::Ok((status, v))
+        })
+    }
+
+    /// `GET /status`, with `VIGIL_READ_TOKEN` as a bearer token when set.
+    pub fn status(&self) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}/status", self.base);
+        runtime()?.block_on(async {
+            let mut req = self.client.get(&url);
+            if let Ok(token) = std::env::var("VIGIL_READ_TOKEN") {
+                req = req.bearer_auth(token.trim());
+            }
+            let r = req.send().await.with_context(|| format!("reading {url}"))?;
+            let status = r.status();
+            let text = r.text().await?;
+            anyhow::ensure!(
+                status.is_success(),
+                "{url}: {status}: {} (set VIGIL_READ_TOKEN if the agent asks for a read token)",
+                text.trim()
+            );
+            serde_json::from_str(&text).with_context(|| format!("{url}: not JSON"))
+        })
+    }
+}
+
+/// Signs a request with the key the environment holds.
+pub fn sign_from_env(method: &str, path: &str, body: &[u8]) -> anyhow::Result<SignedHeaders> {
+    let key_id = std::env::var("VIGIL_CONTROL_KEY_ID").context("set VIGIL_CONTROL_KEY_ID")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let mut nonce = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let nonce = hex::encode(nonce);
+    let secret = |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        match std::env::var(name) {
+            Ok(v) => Ok(Some(
+                hex::decode(v.trim()).with_context(|| format!("{name} is not hex"))?,
+            )),
+            Err(_) => Ok(None),
+        }
+    };
+    Ok(
+        match (
+            secret("VIGIL_CONTROL_SECRET")?,
+            secret("VIGIL_CONTROL_ED25519")?,
+        ) {
+            (Some(s), None) => SignedHeaders::hmac(&key_id, &s, method, path, now, &nonce, body),
+            (None, Some(seed)) => {
+                let seed: [u8; 32] = seed.try_into().map_err(|_| {
+                    anyhow::anyhow!("VIGIL_CONTROL_ED25519 must be 32 bytes of hex")
+                })?;
+                let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+                SignedHeaders::ed25519(&key_id, &key, method, path, now, &nonce, body)
+            }
+            _ => anyhow::bail!("set exactly one of VIGIL_CONTROL_SECRET and VIGIL_CONTROL_ED25519"),
+        },
+    )
+}
