@@ -176,6 +176,20 @@ impl Observer for JournalObserver {
         });
     }
 
+    fn on_approval(&mut self, ts: Timestamp, id: ClientOrderId, verdict: &Verdict) {
+        *self
+            .counters
+            .verdicts
+            .entry(format!("approval:{}", verdict.label()))
+            .or_insert(0) += 1;
+        let status = if verdict.order().is_some() {
+            "approved"
+        } else {
+            "approval_denied"
+        };
+        self.order_event(id, ts, status, Some(verdict.label()));
+    }
+
     fn on_accepted(&mut self, ts: Timestamp, id: ClientOrderId) {
         self.order_event(id, ts, "accepted", None);
     }

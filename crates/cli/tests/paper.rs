@@ -2,32 +2,17 @@
 //! SIGKILL, graceful SIGTERM (keeping or cancelling the working orders).
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod support;
+
+use support::{free_port, paper_until, setup, start_controlled, vigil, CONTROL_SECRET};
 use vigil_store::Journal;
 use vigil_testkit::{shipped, write_head, ConfigToml, BTCUSDT_1M};
 
 /// (order id, side, price, qty, fee, ts in ns).
 type FillKey = (i64, String, String, String, String, i64);
-
-fn vigil() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-}
-
-/// Writes the first `bars` bars of the shipped BTC data, an agent config and the
-/// equivalent backtest config.
-fn setup(dir: &Path, bars: usize, speed: u64) -> (PathBuf, PathBuf) {
-    write_head(&shipped(BTCUSDT_1M), bars, &dir.join("bars.csv"));
-    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30").with(
-        "[venue]\ntaker_fee_bps = 10\nmaker_fee_bps = 2\nslippage_bps = 1\n\n\
-         [risk]\nmax_position_weight = 1.0\nstop_loss_pct = 0.004\nmarket_protection_bps = 30",
-    );
-    let agent = cfg.agent("crash-test", "bars.csv", "1m", Some(speed));
-    std::fs::write(dir.join("agent.toml"), agent).unwrap();
-    std::fs::write(dir.join("backtest.toml"), cfg.backtest("bars.csv", "1m")).unwrap();
-    (dir.join("agent.toml"), dir.join("backtest.toml"))
-}
 
 /// (order id, side, price, qty, fee, ts in ns) of every fill of the backtest.
 fn backtest_fills(cfg: &Path, dir: &Path) -> (Vec<FillKey>, String) {
@@ -206,36 +191,6 @@ fn sigkill_at_random_points_then_restart_gives_the_uninterrupted_result() {
     let (a, b): (rust_decimal::Decimal, rust_decimal::Decimal) =
         (equity.unwrap().parse().unwrap(), bt_equity.parse().unwrap());
     assert_eq!(a, b, "final equity differs (seed {seed})");
-}
-
-/// Starts `vigil paper <agent> --progress-every <every>` and reads its stderr up
-/// to the first line starting with `prefix`; returns the agent and the rest of
-/// its stderr.
-fn paper_until(
-    agent: &Path,
-    every: u32,
-    prefix: &str,
-    stdout: Stdio,
-) -> (
-    std::process::Child,
-    std::io::Lines<BufReader<std::process::ChildStderr>>,
-) {
-    let mut child = vigil()
-        .arg("paper")
-        .arg(agent)
-        .arg("--progress-every")
-        .arg(every.to_string())
-        .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().starts_with(prefix) {
-            break;
-        }
-    }
-    (child, lines)
 }
 
 #[test]
@@ -430,26 +385,6 @@ fn a_second_agent_on_a_running_run_is_refused_naming_the_first() {
     );
 }
 
-const CONTROL_SECRET: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
-
-/// A free loopback port (bound, then released for the agent).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts a slow paper agent with `[control]`; returns it once its loop runs
-/// (its first progress line: recovery is over and commands are accepted).
-fn start_controlled(agent: &Path) -> std::process::Child {
-    let (child, lines) = paper_until(agent, 10, "progress seq=", Stdio::null());
-    // Keep draining stderr so the agent never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
-
 #[test]
 fn operator_commands_are_signed_journaled_and_never_replayed() {
     let dir = tempfile::tempdir().unwrap();
@@ -468,7 +403,7 @@ fn operator_commands_are_signed_journaled_and_never_replayed() {
     .unwrap();
     let ctl = |action: &str| {
         vigil()
-            .args(["ctl", "send"])
+            .arg("ctl")
             .arg(&agent)
             .arg(action)
             .env("VIGIL_CONTROL_KEY_ID", "ops")

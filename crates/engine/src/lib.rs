@@ -45,6 +45,10 @@ pub trait Observer {
         _verdict: &Verdict,
     ) {
     }
+    /// An operator approved held order `id`, and risk re-checked it: `verdict`
+    /// is that second verdict (the first, [`Verdict::Held`], came through
+    /// [`Observer::on_verdict`]). Approved, the order goes to the venue next.
+    fn on_approval(&mut self, _ts: Timestamp, _id: ClientOrderId, _verdict: &Verdict) {}
     /// An order was accepted by the venue.
     fn on_accepted(&mut self, _ts: Timestamp, _id: ClientOrderId) {}
     /// A fill was applied to the portfolio (which already includes it); `status`
@@ -339,7 +343,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             event_instrument: None,
         };
         let verdict = self.risk.check_approved(&h.request, &view);
-        self.observer.on_verdict(ts, id, &h.request, &verdict);
+        self.observer.on_approval(ts, id, &verdict);
         if let Verdict::Approved(o) = verdict {
             self.submit(Order::new(id, o, ts), ts)?;
             return Ok(OperatorOutcome::Sent { id });

@@ -29,6 +29,9 @@ impl Observer for Ledger {
     fn on_verdict(&mut self, _: Timestamp, id: ClientOrderId, _: &OrderRequest, v: &Verdict) {
         self.verdicts.entry(id.0).or_default().push(v.label());
     }
+    fn on_approval(&mut self, _: Timestamp, id: ClientOrderId, v: &Verdict) {
+        self.verdicts.entry(id.0).or_default().push(v.label());
+    }
     fn on_fill(&mut self, f: &Fill, _: OrderStatus, _: &Portfolio) {
         *self.filled.entry(f.order_id.0).or_default() += f.qty;
     }
