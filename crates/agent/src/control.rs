@@ -214,6 +214,7 @@ pub async fn handle(
             return refuse(StatusCode::BAD_REQUEST, "bad_command", message);
         }
     };
+    let verified_at = std::time::Instant::now();
     let (reply, answer) = oneshot::channel();
     let by = OperatorStamp {
         key_id: accepted.key_id.clone(),
@@ -235,7 +236,11 @@ pub async fn handle(
         Ok(Ok(done)) => {
             let applied = done.outcome.applied();
             tracing::info!(action = name, key = accepted.key_id, state = %done.trading_state, applied, outcome = ?done.outcome, "operator command journaled");
-            c.status.update(|s| s.control.accepted += 1);
+            let micros = verified_at.elapsed().as_micros() as u64;
+            c.status.update(|s| {
+                s.control.accepted += 1;
+                s.control.record_latency(micros);
+            });
             let code = if applied {
                 StatusCode::OK
             } else {

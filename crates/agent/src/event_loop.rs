@@ -202,18 +202,26 @@ impl<'a> EventLoop<'a> {
         if !self.step(input).await? {
             return Ok(false);
         }
-        if self.live.is_none() {
-            // Paper: the writer task commits; answer only once it has.
-            self.committed.wait_for(self.seq).await;
-        }
         let outcome = self
             .outcome
             .take()
             .unwrap_or(vigil_engine::OperatorOutcome::Applied);
-        let _ = cmd.reply.send(Applied {
+        let applied = Applied {
             trading_state: self.engine.trading_state().to_string(),
             outcome,
-        });
+        };
+        if self.live.is_some() {
+            // Live: `step` appended to the journal itself.
+            let _ = cmd.reply.send(applied);
+        } else {
+            // Paper: the writer task commits; the answer waits for that on a
+            // task of its own, so the loop goes on with the next input.
+            let (committed, seq) = (self.committed.clone(), self.seq);
+            tokio::spawn(async move {
+                committed.wait_for(seq).await;
+                let _ = cmd.reply.send(applied);
+            });
+        }
         Ok(true)
     }
 

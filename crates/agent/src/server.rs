@@ -218,16 +218,10 @@ pub async fn serve(
             });
         }
         Transport::Tls { cert, key } => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                .await
-                .map_err(|e| AgentError::Status {
-                    addr: addr.to_string(),
-                    message: format!(
-                        "TLS certificate {} / key {}: {e}",
-                        cert.display(),
-                        key.display()
-                    ),
-                })?;
+            let config = tls_config(&cert, &key).map_err(|message| AgentError::Status {
+                addr: addr.to_string(),
+                message,
+            })?;
             let server = axum_server::from_tcp_rustls(listener, config).map_err(err)?;
             tracing::info!(addr = %bound, "status server listening (https)");
             tokio::spawn(async move {
@@ -238,6 +232,44 @@ pub async fn serve(
         }
     }
     Ok(bound)
+}
+
+/// The server's TLS settings from PEM files, with an explicit crypto provider
+/// (the dependency tree enables two; rustls will not pick one on its own).
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<axum_server::tls_rustls::RustlsConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "TLS certificate {}: no certificate in it",
+            cert.display()
+        ));
+    }
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| {
+            format!(
+                "TLS certificate {} / key {}: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(axum_server::tls_rustls::RustlsConfig::from_config(
+        Arc::new(config),
+    ))
 }
 
 #[cfg(test)]

@@ -216,6 +216,29 @@ pub struct ControlCounters {
     pub accepted: u64,
     /// Requests refused, by reason (`bad_signature`, `replayed`, `stale` …).
     pub rejected: std::collections::BTreeMap<String, u64>,
+    /// From a command verified to it applied and journaled, in microseconds:
+    /// the median and 99th percentile over the last 1,024 commands.
+    pub latency_p50_us: Option<u64>,
+    /// See `latency_p50_us`.
+    pub latency_p99_us: Option<u64>,
+    /// The samples behind the percentiles.
+    #[serde(skip)]
+    pub latency_samples: std::collections::VecDeque<u64>,
+}
+
+impl ControlCounters {
+    /// Records one command's verified → applied time.
+    pub fn record_latency(&mut self, micros: u64) {
+        if self.latency_samples.len() >= 1024 {
+            self.latency_samples.pop_front();
+        }
+        self.latency_samples.push_back(micros);
+        let mut sorted: Vec<u64> = self.latency_samples.iter().copied().collect();
+        sorted.sort_unstable();
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        self.latency_p50_us = Some(at(0.5));
+        self.latency_p99_us = Some(at(0.99));
+    }
 }
 
 impl PositionStatus {

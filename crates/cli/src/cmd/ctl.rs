@@ -14,7 +14,8 @@
 //! `VIGIL_CONTROL_KEY_ID` names it, and `VIGIL_CONTROL_SECRET` (an HMAC secret,
 //! hex) or `VIGIL_CONTROL_ED25519` (an Ed25519 signing key, hex) holds it.
 //! Reads (`pending`, `status`, `watch`) send `VIGIL_READ_TOKEN` when the agent
-//! asks for one.
+//! asks for one. `VIGIL_CA_CERT` names a PEM certificate to trust for an agent
+//! serving HTTPS with its own certificate.
 
 mod keys;
 mod target;

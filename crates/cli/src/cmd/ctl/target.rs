@@ -35,9 +35,16 @@ impl Target {
             };
             format!("{scheme}://{host}")
         };
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
+        let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+        // An agent with its own (self-signed) certificate: trust that one.
+        if let Ok(path) = std::env::var("VIGIL_CA_CERT") {
+            let pem = std::fs::read(&path).with_context(|| format!("VIGIL_CA_CERT {path}"))?;
+            client = client.add_root_certificate(
+                reqwest::Certificate::from_pem(&pem)
+                    .with_context(|| format!("VIGIL_CA_CERT {path}: not a PEM certificate"))?,
+            );
+        }
+        let client = client.build()?;
         Ok(Target { base, client })
     }
 
