@@ -48,6 +48,7 @@ pub fn spawn_replay(
     universe: &Universe,
     journaled: Vec<(u64, MarketEvent)>,
     tx: mpsc::Sender<FeedItem>,
+    clock: Arc<ReplayClock>,
 ) -> Result<std::thread::JoinHandle<()>, AgentError> {
     let opened =
         open_bar_sources(&cfg.feed.bars, &file.dir(), universe, false).map_err(|e| match e {
@@ -75,6 +76,7 @@ pub fn spawn_replay(
         .name("vigil-replay".into())
         .spawn(move || {
             let mut pace: Option<(Instant, i64)> = None;
+            let clock = clock;
             let mut check = Check::new(journaled);
             for (i, item) in stream.enumerate() {
                 let i = i as u64;
@@ -83,6 +85,9 @@ pub fn spawn_replay(
                         Err(e) => FeedItem::Error(e),
                         Ok(true) => continue,
                         Ok(false) => {
+                            if pace.is_none() {
+                                clock.started(ev.ts().nanos());
+                            }
                             pace_to(&mut pace, speed, ev.ts().nanos());
                             FeedItem::Event(i, ev)
                         }
@@ -101,6 +106,50 @@ pub fn spawn_replay(
             let _ = tx.blocking_send(FeedItem::End);
         })
         .expect("spawning the replay thread"))
+}
+
+/// The replay's own clock: when its first paced event was due, so lag is
+/// measured against when an event *should* have arrived at `speed`×, not
+/// against the wall clock (a 2022 bar replayed today is not 4.9 years late).
+#[derive(Debug)]
+pub struct ReplayClock {
+    /// The pace (0: as fast as possible).
+    pub speed: f64,
+    start: std::sync::Mutex<Option<(i64, i64)>>,
+}
+
+impl ReplayClock {
+    /// A clock for a replay at `speed`×.
+    pub fn new(speed: f64) -> ReplayClock {
+        ReplayClock {
+            speed,
+            start: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn started(&self, first_ts: i64) {
+        let wall = wall_nanos();
+        *self.start.lock().unwrap_or_else(|p| p.into_inner()) = Some((wall, first_ts));
+    }
+
+    /// Seconds between when event time `ts` was due and now (0 unpaced or
+    /// before the first event).
+    pub fn lag_seconds(&self, ts: i64) -> f64 {
+        let start = *self.start.lock().unwrap_or_else(|p| p.into_inner());
+        match start {
+            Some((wall0, t0)) if self.speed > 0.0 => {
+                let due = wall0 as f64 + (ts - t0) as f64 / self.speed;
+                ((wall_nanos() as f64 - due) / 1e9).max(0.0)
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+fn wall_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Sleeps until event time `ts` is due at `speed`× real time (0: no pacing).
@@ -362,6 +411,8 @@ pub struct Feeds {
     pub thread: Option<std::thread::JoinHandle<()>>,
     /// Rejected inputs and failed polls.
     pub stats: Arc<FeedStats>,
+    /// A replay's clock (lag is measured against it).
+    pub replay_clock: Option<Arc<ReplayClock>>,
 }
 
 /// What a feed resumes from.
@@ -384,21 +435,32 @@ pub fn start(
 ) -> Result<Feeds, AgentError> {
     let (tx, rx) = mpsc::channel::<FeedItem>(1024);
     let stats = Arc::new(FeedStats::default());
-    let thread = match cfg.feed.kind {
-        FeedKind::Replay => Some(spawn_replay(
+    let replay_clock =
+        (cfg.feed.kind == FeedKind::Replay).then(|| Arc::new(ReplayClock::new(cfg.feed.speed)));
+    let thread = match &replay_clock {
+        Some(clock) => Some(spawn_replay(
             cfg,
             file,
             engine.universe(),
             resume.market,
             tx.clone(),
+            clock.clone(),
         )?),
-        FeedKind::Binance => {
-            spawn_binance(cfg, engine, resume.history, tx.clone(), stats.clone());
-            None
-        }
+        None => match cfg.feed.kind {
+            FeedKind::Binance => {
+                spawn_binance(cfg, engine, resume.history, tx.clone(), stats.clone());
+                None
+            }
+            FeedKind::Replay => unreachable!("a replay has a clock"),
+        },
     };
     if let Some(tm) = &cfg.token_metrics {
         spawn_token_metrics(tm, file, engine, tx, stats.clone(), notify)?;
     }
-    Ok(Feeds { rx, thread, stats })
+    Ok(Feeds {
+        rx,
+        thread,
+        stats,
+        replay_clock,
+    })
 }

@@ -157,7 +157,10 @@ pub async fn run(
     }
     let resume = feeds::Resume { history, market };
     let mut feeds = feeds::start(&cfg, &file, &engine, resume, options.notify.clone())?;
-    status.update(|s| s.feed_stats = Some(feeds.stats.clone()));
+    status.update(|s| {
+        s.feed_stats = Some(feeds.stats.clone());
+        s.replay_clock = feeds.replay_clock.clone();
+    });
     let pending = match &live {
         Some(l) => {
             status.set_phase(Phase::Reconciling);

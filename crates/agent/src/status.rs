@@ -119,8 +119,16 @@ pub struct AgentStatus {
     pub seq: i64,
     /// Time of the last market event (RFC 3339).
     pub last_event_time: Option<String>,
-    /// Wall-clock seconds between the last event's time and its processing.
+    /// Seconds between when the last event was due and its processing: against
+    /// the wall clock for a live feed, against the replay's own clock (its
+    /// `speed`×) for a replay; 0 for an unpaced replay.
     pub feed_lag_seconds: f64,
+    /// What `feed_lag_seconds` is measured against: `wall`, `replay` or
+    /// `unpaced`.
+    pub feed_clock: &'static str,
+    /// A replay's clock.
+    #[serde(skip)]
+    pub replay_clock: Option<std::sync::Arc<crate::feeds::ReplayClock>>,
     /// Cash in the account currency.
     pub cash: String,
     /// Equity.
@@ -330,10 +338,18 @@ impl SharedStatus {
         let now = engine.now();
         if now.nanos() > i64::MIN {
             s.last_event_time = Some(now.to_rfc3339());
-            let wall = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as i64);
-            s.feed_lag_seconds = (wall - now.nanos()) as f64 / 1e9;
+            let (lag, clock) = match &s.replay_clock {
+                Some(c) if c.speed > 0.0 => (c.lag_seconds(now.nanos()), "replay"),
+                Some(_) => (0.0, "unpaced"),
+                None => {
+                    let wall = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as i64);
+                    ((wall - now.nanos()) as f64 / 1e9, "wall")
+                }
+            };
+            s.feed_lag_seconds = lag;
+            s.feed_clock = clock;
         }
         s.cash = p.account_cash().to_string();
         s.equity = p.equity().to_string();

@@ -84,6 +84,10 @@ async fn serves_health_status_and_metrics_then_stops_gracefully() {
     assert!(v["equity"].is_string());
     assert!(v["positions"].is_array() && v["open_orders"].is_array());
     assert!(v["counters"]["events"].is_u64());
+    // A 2022 replay is measured against its own clock, not years behind the wall.
+    assert_eq!(v["feed_clock"], "replay", "{v}");
+    let lag = v["feed_lag_seconds"].as_f64().unwrap();
+    assert!((0.0..60.0).contains(&lag), "replay lag {lag} s");
 
     let (head, body) = get(addr, "/metrics").await;
     assert!(head.contains("text/plain"), "{head}");
