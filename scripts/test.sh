@@ -13,14 +13,15 @@ if [[ -z "${VIGIL_TEST_POSTGRES_URL:-}" ]]; then
   echo "*** VIGIL_TEST_POSTGRES_URL is not set: the PostgreSQL journal tests will be SKIPPED ***" >&2
 fi
 
-# The report test renders HTML in a real headless browser: Debian's chromium.
-if ! command -v chromium >/dev/null 2>&1 && [[ -z "${VIGIL_CHROMIUM:-}" ]]; then
+# The report test renders HTML in a real headless browser (Debian's chromium);
+# the dashboard test drives one through ChromeDriver (chromium-driver).
+if { ! command -v chromium || ! command -v chromedriver; } >/dev/null 2>&1 && [[ -z "${VIGIL_CHROMIUM:-}" ]]; then
   if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing chromium (headless report check)" >&2
+    echo "== installing chromium and chromium-driver (headless browser checks)" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q chromium >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
-      || echo "*** could not install chromium: the headless report check will be SKIPPED ***" >&2
+    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; } \
+      || echo "*** could not install chromium: the headless browser checks will be SKIPPED ***" >&2
   else
     echo "*** chromium not found (and not root to apt-get it): the headless report check will be SKIPPED ***" >&2
   fi

@@ -158,6 +158,7 @@ pub fn router(state: ServerState, control: Option<ControlState>) -> Router {
     let routes = Router::new()
         .route("/", get(crate::dashboard::page))
         .route("/dashboard.js", get(crate::dashboard::script))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/health", get(health))
         .route("/status", get(status))
         .route("/metrics", get(metrics))

@@ -16,7 +16,8 @@ function render(d) {
   $("clock").textContent = "engine time " + text(s.last_event_time) + " · seq " + s.seq;
   const st = $("state"); st.textContent = s.trading_state || "-"; st.className = "state-" + s.trading_state;
   $("phase").textContent = s.phase;
-  $("equity").textContent = s.equity; $("cash").textContent = s.cash;
+  const money = (v) => (v === undefined || v === "" ? "-" : Number(v).toFixed(2));
+  $("equity").textContent = money(s.equity); $("cash").textContent = money(s.cash);
   $("lag").textContent = Number(s.feed_lag_seconds).toFixed(2) + " s";
   $("rejects").textContent = s.feed_rejects;
   fill("positions", s.positions, (p) => cells(document.createElement("tr"), [p.instrument, p.qty, p.avg_price, p.mark, p.unrealised_pnl]));
@@ -33,7 +34,7 @@ function render(d) {
     }
     tr.appendChild(td); return tr;
   });
-  fill("fills", s.recent_fills || [], (f) => cells(document.createElement("tr"), [f.ts, f.order_id, f.instrument, f.side, f.qty, f.price, f.fee]));
+  fill("fills", (s.recent_fills || []).slice().reverse(), (f) => cells(document.createElement("tr"), [f.ts, f.order_id, f.instrument, f.side, f.qty, f.price, f.fee]));
   fill("verdicts", Object.entries(s.counters.verdicts), ([k, v]) => cells(document.createElement("tr"), [k, v]));
   const errs = Object.entries(s.control.rejected).map(([k, v]) => "refused " + k + ": " + v).concat(s.recent_errors || []);
   fill("errors", errs, (e) => cells(document.createElement("tr"), [e]));
