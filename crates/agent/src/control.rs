@@ -264,6 +264,30 @@ pub async fn handle(
     }
 }
 
+/// The password environment variable of encrypted key files.
+pub const KEYSTORE_PASSWORD_ENV: &str = "VIGIL_KEYSTORE_PASSWORD";
+
+/// Reads the accepted keys from a key file (TOML `[[keys]]`) or from an
+/// encrypted keystore holding one (`vigil ctl keys seal`), whose password is in
+/// `VIGIL_KEYSTORE_PASSWORD`.
+pub fn load_keys(path: &std::path::Path) -> Result<vigil_control::KeySet, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = if raw.trim_ascii_start().starts_with(b"{") {
+        let password = std::env::var(KEYSTORE_PASSWORD_ENV).map_err(|_| {
+            format!(
+                "{}: an encrypted key file needs {KEYSTORE_PASSWORD_ENV}",
+                path.display()
+            )
+        })?;
+        let bytes = vigil_binance::open_sealed(path, &password).map_err(|e| e.0)?;
+        String::from_utf8(bytes)
+            .map_err(|_| format!("{}: the keystore does not hold a key file", path.display()))?
+    } else {
+        String::from_utf8(raw).map_err(|_| format!("{}: not UTF-8 text", path.display()))?
+    };
+    vigil_control::KeySet::parse(&text).map_err(|m| format!("{}: {m}", path.display()))
+}
+
 /// Re-reads the key file on SIGHUP and whenever it changes (checked every
 /// second), without a restart: a rotation adds a key, then retires the old
 /// one. A file that no longer parses, or holds no key, is logged and ignored —
@@ -297,7 +321,7 @@ pub fn watch_keys(path: std::path::PathBuf, state: ControlState) {
                 continue;
             }
             last = now;
-            match vigil_control::KeySet::load(&path) {
+            match load_keys(&path) {
                 Ok(keys) if !keys.is_empty() => {
                     let ids: Vec<&str> = keys.keys().iter().map(|k| k.id.as_str()).collect();
                     tracing::info!(file = %path.display(), keys = ?ids, by_signal, "control keys re-read");
@@ -318,4 +342,30 @@ pub fn watch_keys(path: std::path::PathBuf, state: ControlState) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_loads_plain_or_sealed_and_a_wrong_password_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[[keys]]\nid = \"ops\"\nhmac_secret = \"{}\"\n",
+            "ab".repeat(32)
+        );
+        let plain = dir.path().join("keys.toml");
+        std::fs::write(&plain, &text).unwrap();
+        assert_eq!(load_keys(&plain).unwrap().keys()[0].id, "ops");
+        let sealed = dir.path().join("keys.keystore");
+        vigil_binance::write_sealed(&sealed, text.as_bytes(), "a long password").unwrap();
+        // The only test that sets this variable.
+        std::env::set_var(KEYSTORE_PASSWORD_ENV, "a long password");
+        assert_eq!(load_keys(&sealed).unwrap().keys()[0].id, "ops");
+        std::env::set_var(KEYSTORE_PASSWORD_ENV, "another password");
+        let err = load_keys(&sealed).unwrap_err();
+        assert!(err.contains("cannot decrypt"), "{err}");
+        assert!(!err.contains(&"ab".repeat(32)));
+    }
 }

@@ -308,11 +308,8 @@ fn control_endpoint(
     let Some(c) = &cfg.control else {
         return Ok(None);
     };
-    let keys = vigil_control::KeySet::load(&file.resolve(&c.keys)).map_err(|e| {
-        AgentError::Config(file.field_error(vigil_core::config::FieldError::new(
-            "control.keys",
-            e.to_string(),
-        )))
+    let keys = control::load_keys(&file.resolve(&c.keys)).map_err(|e| {
+        AgentError::Config(file.field_error(vigil_core::config::FieldError::new("control.keys", e)))
     })?;
     if keys.is_empty() {
         return Err(AgentError::Config(file.field_error(

@@ -141,12 +141,7 @@ impl Credentials {
         path: &std::path::Path,
         password: &str,
     ) -> Result<Credentials, CredentialsError> {
-        let bytes = eth_keystore::decrypt_key(path, password).map_err(|e| {
-            CredentialsError(format!(
-                "{}: cannot decrypt the keystore (wrong password or damaged file): {e}",
-                path.display()
-            ))
-        })?;
+        let bytes = open_sealed(path, password)?;
         let payload: KeystorePayload = serde_json::from_slice(&bytes).map_err(|_| {
             CredentialsError(format!(
                 "{}: not a vigil credentials keystore",
@@ -171,30 +166,55 @@ impl Credentials {
             api_secret: self.secret.expose().to_string(),
         })
         .map_err(|e| CredentialsError(e.to_string()))?;
-        let err = |what: &str, e: &dyn std::fmt::Display| {
-            CredentialsError(format!("writing the keystore: {what}: {e}"))
-        };
-        // Written in a private (0700) directory beside the target, made 0600, then
-        // renamed into place: the file is never readable by anyone else, even for
-        // a moment.
-        let private = tempfile::Builder::new()
-            .prefix(".vigil-keystore-")
-            .tempdir_in(dir)
-            .map_err(|e| err("creating a private directory", &e))?;
-        let written = private.path().join(name);
-        let json =
-            seal_keystore(&payload, password, KEYSTORE_LOG_N).map_err(|e| err("encrypting", &e))?;
-        std::fs::write(&written, json).map_err(|e| err("writing", &e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&written, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| err("setting mode 0600", &e))?;
-        }
-        let target = dir.join(name);
-        std::fs::rename(&written, &target).map_err(|e| err("moving it into place", &e))?;
-        Ok(target)
+        write_sealed(&dir.join(name), &payload, password)
     }
+}
+
+/// Decrypts any vigil keystore file to the bytes sealed in it.
+pub fn open_sealed(path: &std::path::Path, password: &str) -> Result<Vec<u8>, CredentialsError> {
+    eth_keystore::decrypt_key(path, password).map_err(|e| {
+        CredentialsError(format!(
+            "{}: cannot decrypt the keystore (wrong password or damaged file): {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Encrypts `payload` into the keystore file `target` (see [`seal_keystore`]).
+/// Written in a private (0700) directory beside the target, made 0600, then
+/// renamed into place: the file is never readable by anyone else, even for a
+/// moment.
+pub fn write_sealed(
+    target: &std::path::Path,
+    payload: &[u8],
+    password: &str,
+) -> Result<std::path::PathBuf, CredentialsError> {
+    let err = |what: &str, e: &dyn std::fmt::Display| {
+        CredentialsError(format!("writing the keystore: {what}: {e}"))
+    };
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = target
+        .file_name()
+        .ok_or_else(|| CredentialsError(format!("{}: not a file name", target.display())))?;
+    let private = tempfile::Builder::new()
+        .prefix(".vigil-keystore-")
+        .tempdir_in(dir)
+        .map_err(|e| err("creating a private directory", &e))?;
+    let written = private.path().join(name);
+    let json =
+        seal_keystore(payload, password, KEYSTORE_LOG_N).map_err(|e| err("encrypting", &e))?;
+    std::fs::write(&written, json).map_err(|e| err("writing", &e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&written, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| err("setting mode 0600", &e))?;
+    }
+    std::fs::rename(&written, target).map_err(|e| err("moving it into place", &e))?;
+    Ok(target.to_path_buf())
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub mod mock;
 pub mod sign;
 
 pub use client::{BinanceClient, BinanceError, ClientConfig};
-pub use credentials::{ApiKey, ApiSecret, Credentials};
+pub use credentials::{
+    open_sealed, write_sealed, ApiKey, ApiSecret, Credentials, CredentialsError,
+};
 pub use execution::{AdapterError, BinanceExecution, BinanceOptions};
 pub use filters::SymbolFilters;

@@ -309,6 +309,39 @@ fn keys_rotate_without_a_restart_by_file_change_and_by_sighup() {
     accepted_with("ops2", &swapped, "the SIGHUP re-read was not applied");
     let old = ctl_as(&agent, "ops2", &secret, &["resume"]);
     assert!(text(&old).contains("bad_signature"), "{}", text(&old));
+
+    // An operator key kept in an encrypted keystore: never printed, signs all the same.
+    let store = dir.path().join("ops3.keystore");
+    let made = vigil()
+        .args(["ctl", "keys", "new", "ops3", "--config"])
+        .arg(&agent)
+        .arg("--keystore")
+        .arg(&store)
+        .env("VIGIL_KEYSTORE_PASSWORD", "correct horse battery")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    assert!(
+        !text(&made).contains("VIGIL_CONTROL_SECRET="),
+        "{}",
+        text(&made)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let o = vigil()
+            .arg("ctl")
+            .arg(&agent)
+            .arg("halt")
+            .env("VIGIL_CONTROL_KEYSTORE", &store)
+            .env("VIGIL_KEYSTORE_PASSWORD", "correct horse battery")
+            .output()
+            .unwrap();
+        if o.status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the keystore key: {}", text(&o));
+        std::thread::sleep(Duration::from_millis(200));
+    }
     child.kill().unwrap();
     let _ = child.wait();
 }

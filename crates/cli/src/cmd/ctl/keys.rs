@@ -19,6 +19,15 @@ pub enum KeysCommand {
         /// The agent config.
         config: PathBuf,
     },
+    /// Encrypt an agent's key file into a keystore (the agent reads either;
+    /// the password comes from `VIGIL_KEYSTORE_PASSWORD`). Point `[control]
+    /// keys` at the output, then delete the plain file.
+    Seal {
+        /// The plain key file.
+        keys: PathBuf,
+        /// The keystore to write (never overwritten).
+        out: PathBuf,
+    },
     /// Retire a key now: its `not_after` becomes the current time. A running
     /// agent stops accepting it as soon as it re-reads the file (on SIGHUP, or
     /// within a couple of seconds of the change).
@@ -43,15 +52,85 @@ pub struct NewArgs {
     /// mode 0600 if missing.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Write the operator's secret into this encrypted keystore (password from
+    /// `VIGIL_KEYSTORE_PASSWORD`) instead of printing it; `vigil ctl` reads it
+    /// when `VIGIL_CONTROL_KEYSTORE` names the file.
+    #[arg(long)]
+    pub keystore: Option<PathBuf>,
+}
+
+/// What an operator's signing keystore holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signer {
+    /// The key's id.
+    pub key_id: String,
+    /// An HMAC secret, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_secret: Option<String>,
+    /// An Ed25519 seed, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ed25519_seed: Option<String>,
+}
+
+fn keystore_password() -> anyhow::Result<String> {
+    let p = std::env::var(vigil_agent::control::KEYSTORE_PASSWORD_ENV)
+        .context("VIGIL_KEYSTORE_PASSWORD is not set")?;
+    anyhow::ensure!(
+        p.len() >= 12,
+        "VIGIL_KEYSTORE_PASSWORD: use at least 12 characters"
+    );
+    Ok(p)
+}
+
+/// A key file's text, decrypted if it is a keystore; and whether it was.
+fn read_key_text(path: &Path) -> anyhow::Result<Option<(String, bool)>> {
+    let raw = match std::fs::read(path) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if raw.trim_ascii_start().starts_with(b"{") {
+        let bytes = vigil_binance::open_sealed(path, &keystore_password()?)
+            .map_err(|e| anyhow::anyhow!(e.0))?;
+        return Ok(Some((String::from_utf8(bytes)?, true)));
+    }
+    Ok(Some((String::from_utf8(raw)?, false)))
+}
+
+/// Writes a key file back the way it was (sealed or plain, mode 0600).
+fn write_key_text(path: &Path, text: &str, sealed: bool) -> anyhow::Result<()> {
+    if sealed {
+        vigil_binance::write_sealed(path, text.as_bytes(), &keystore_password()?)
+            .map_err(|e| anyhow::anyhow!(e.0))?;
+        Ok(())
+    } else {
+        write_private(path, text)
+    }
 }
 
 /// Runs a `keys` subcommand.
 pub fn run(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::New(a) => new_key(a),
+        KeysCommand::Seal { keys, out } => {
+            anyhow::ensure!(
+                !out.exists(),
+                "{} exists; not overwriting it",
+                out.display()
+            );
+            let text = std::fs::read_to_string(&keys)
+                .with_context(|| format!("reading {}", keys.display()))?;
+            vigil_control::KeySet::parse(&text)
+                .map_err(|m| anyhow::anyhow!("{}: {m}", keys.display()))?;
+            vigil_binance::write_sealed(&out, text.as_bytes(), &keystore_password()?)
+                .map_err(|e| anyhow::anyhow!(e.0))?;
+            println!("sealed {} into {} (mode 0600); point [control] keys at it and delete the plain file", keys.display(), out.display());
+            Ok(())
+        }
         KeysCommand::List { config } => {
             let path = key_file(&config)?;
-            let keys = vigil_control::KeySet::load(&path)?;
+            let keys = vigil_agent::control::load_keys(&path).map_err(anyhow::Error::msg)?;
             let now = now();
             println!("{}:", path.display());
             for k in keys.keys() {
@@ -116,11 +195,7 @@ fn new_key(a: NewArgs) -> anyhow::Result<()> {
     match &a.config {
         Some(config) => {
             let path = key_file(config)?;
-            let old = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-            };
+            let (old, sealed) = read_key_text(&path)?.unwrap_or_default();
             let text = format!(
                 "{old}{}\n{entry}",
                 if old.is_empty() || old.ends_with("\n\n") {
@@ -132,19 +207,43 @@ fn new_key(a: NewArgs) -> anyhow::Result<()> {
             // Refuse what the agent would refuse (a duplicate id, say).
             vigil_control::KeySet::parse(&text)
                 .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
-            write_private(&path, &text)?;
+            write_key_text(&path, &text, sealed)?;
             println!("# added key `{}` to {}", a.id, path.display());
         }
         None => println!("# the agent's key file ([control] keys; keep it mode 0600):\n{entry}"),
     }
-    println!("# the operator's environment (secret: shown once, keep it in a vault):\n{env}");
+    match &a.keystore {
+        Some(out) => {
+            anyhow::ensure!(
+                !out.exists(),
+                "{} exists; not overwriting it",
+                out.display()
+            );
+            let (hmac_secret, ed25519_seed) = if a.ed25519 {
+                (None, Some(hex::encode(seed)))
+            } else {
+                (Some(hex::encode(seed)), None)
+            };
+            let signer = serde_json::to_vec(&Signer {
+                key_id: a.id.clone(),
+                hmac_secret,
+                ed25519_seed,
+            })?;
+            vigil_binance::write_sealed(out, &signer, &keystore_password()?)
+                .map_err(|e| anyhow::anyhow!(e.0))?;
+            println!("# the operator's secret is in {} (encrypted, mode 0600); use it with\nVIGIL_CONTROL_KEYSTORE={}", out.display(), out.display());
+        }
+        None => println!(
+            "# the operator's environment (secret: shown once, keep it in a vault):\n{env}"
+        ),
+    }
     Ok(())
 }
 
 /// Sets `not_after` of key `id` to now.
 fn retire(path: &Path, id: &str) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (text, sealed) =
+        read_key_text(path)?.with_context(|| format!("{}: no such key file", path.display()))?;
     let mut doc: toml::Table =
         toml::from_str(&text).with_context(|| format!("{}: not TOML", path.display()))?;
     let now = now().to_rfc3339();
@@ -161,7 +260,7 @@ fn retire(path: &Path, id: &str) -> anyhow::Result<()> {
     anyhow::ensure!(found, "{}: no key `{id}`", path.display());
     let out = toml::to_string(&doc)?;
     vigil_control::KeySet::parse(&out).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
-    write_private(path, &out)?;
+    write_key_text(path, &out, sealed)?;
     println!("key `{id}` retired at {now} in {}", path.display());
     Ok(())
 }

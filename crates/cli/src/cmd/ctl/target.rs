@@ -100,35 +100,60 @@ impl Target {
     }
 }
 
-/// Signs a request with the key the environment holds.
+/// Signs a request with the key the environment holds, or the keystore
+/// `VIGIL_CONTROL_KEYSTORE` names (password in `VIGIL_KEYSTORE_PASSWORD`).
 pub fn sign_from_env(method: &str, path: &str, body: &[u8]) -> anyhow::Result<SignedHeaders> {
+    if let Ok(file) = std::env::var("VIGIL_CONTROL_KEYSTORE") {
+        let password = std::env::var("VIGIL_KEYSTORE_PASSWORD")
+            .context("VIGIL_CONTROL_KEYSTORE needs VIGIL_KEYSTORE_PASSWORD")?;
+        let bytes = vigil_binance::open_sealed(std::path::Path::new(&file), &password)
+            .map_err(|e| anyhow::anyhow!(e.0))?;
+        let s: super::keys::Signer = serde_json::from_slice(&bytes)
+            .map_err(|_| anyhow::anyhow!("{file}: not a vigil control keystore"))?;
+        return sign_with(&s.key_id, s.hmac_secret, s.ed25519_seed, method, path, body);
+    }
     let key_id = std::env::var("VIGIL_CONTROL_KEY_ID").context("set VIGIL_CONTROL_KEY_ID")?;
+    let var = |n: &str| std::env::var(n).ok();
+    sign_with(
+        &key_id,
+        var("VIGIL_CONTROL_SECRET"),
+        var("VIGIL_CONTROL_ED25519"),
+        method,
+        path,
+        body,
+    )
+}
+
+fn sign_with(
+    key_id: &str,
+    hmac_hex: Option<String>,
+    seed_hex: Option<String>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> anyhow::Result<SignedHeaders> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
     let mut nonce = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut nonce);
     let nonce = hex::encode(nonce);
-    let secret = |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
-        match std::env::var(name) {
-            Ok(v) => Ok(Some(
-                hex::decode(v.trim()).with_context(|| format!("{name} is not hex"))?,
-            )),
-            Err(_) => Ok(None),
-        }
+    let decode = |v: Option<String>, name: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        v.map(|v| hex::decode(v.trim()).with_context(|| format!("{name} is not hex")))
+            .transpose()
     };
     Ok(
         match (
-            secret("VIGIL_CONTROL_SECRET")?,
-            secret("VIGIL_CONTROL_ED25519")?,
+            decode(hmac_hex, "the HMAC secret")?,
+            decode(seed_hex, "the Ed25519 seed")?,
         ) {
-            (Some(s), None) => SignedHeaders::hmac(&key_id, &s, method, path, now, &nonce, body),
+            (Some(s), None) => SignedHeaders::hmac(key_id, &s, method, path, now, &nonce, body),
             (None, Some(seed)) => {
                 let seed: [u8; 32] = seed.try_into().map_err(|_| {
                     anyhow::anyhow!("VIGIL_CONTROL_ED25519 must be 32 bytes of hex")
                 })?;
                 let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-                SignedHeaders::ed25519(&key_id, &key, method, path, now, &nonce, body)
+                SignedHeaders::ed25519(key_id, &key, method, path, now, &nonce, body)
             }
             _ => anyhow::bail!("set exactly one of VIGIL_CONTROL_SECRET and VIGIL_CONTROL_ED25519"),
         },
