@@ -87,7 +87,13 @@ pub fn main_with(registry: Registry) -> ExitCode {
     // `scripts/docs-check.py` checks that every command line the docs show still
     // parses: with this set, the command stops after parsing.
     if std::env::var_os("VIGIL_PARSE_ONLY").is_some() {
-        return ExitCode::SUCCESS;
+        return match cli.command.parse_check() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     match cli.command.run(&registry) {
         Ok(()) => ExitCode::SUCCESS,

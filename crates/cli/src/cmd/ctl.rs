@@ -119,13 +119,32 @@ pub fn run(command: CtlCommand) -> anyhow::Result<()> {
             command_action(&target, &action, b"{}".to_vec())
         }
         CtlCommand::Target(args) => {
-            let a = TargetArgs::try_parse_from(args).map_err(|e| {
-                let _ = e.print();
-                anyhow::anyhow!("see `vigil ctl <agent.toml> --help`")
-            })?;
-            run_target(a)
+            match TargetArgs::try_parse_from(args) {
+                Ok(a) => run_target(a),
+                Err(e) if !e.use_stderr() => {
+                    // --help, --version: not an error.
+                    let _ = e.print();
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = e.print();
+                    anyhow::bail!("see `vigil ctl <agent.toml> --help`")
+                }
+            }
         }
     }
+}
+
+/// Parses `vigil ctl <target> <command>` without running it.
+pub fn parse_check(command: &CtlCommand) -> anyhow::Result<()> {
+    if let CtlCommand::Target(args) = command {
+        if let Err(e) = TargetArgs::try_parse_from(args) {
+            if e.use_stderr() {
+                anyhow::bail!("{}", e.render().to_string().trim_start_matches("error: "));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn run_target(a: TargetArgs) -> anyhow::Result<()> {
