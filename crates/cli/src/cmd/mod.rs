@@ -54,7 +54,9 @@ pub enum Command {
         command: grades::GradesCommand,
     },
     /// Operator commands to a running agent (signed), and control keys.
-    #[command(after_help = "Commands to an agent: vigil ctl <agent.toml | URL> <command>\n  halt | reduce-only | resume | cancel-all | flatten | reset-risk\n  approve <id> <hash> | reject <id> <hash> | pending | status | watch\nThe key comes from VIGIL_CONTROL_KEY_ID with VIGIL_CONTROL_SECRET or VIGIL_CONTROL_ED25519,\nor from the keystore VIGIL_CONTROL_KEYSTORE (password: VIGIL_KEYSTORE_PASSWORD).\nSee `vigil ctl <agent.toml> --help` and docs/operating.md.")]
+    #[command(
+        after_help = "Commands to an agent: vigil ctl <agent.toml | URL> <command>\n  halt | reduce-only | resume | cancel-all | flatten | reset-risk\n  approve <id> <hash> | reject <id> <hash> | pending | status | watch\nThe key comes from VIGIL_CONTROL_KEY_ID with VIGIL_CONTROL_SECRET or VIGIL_CONTROL_ED25519,\nor from the keystore VIGIL_CONTROL_KEYSTORE (password: VIGIL_KEYSTORE_PASSWORD).\nSee `vigil ctl <agent.toml> --help` and docs/operating.md."
+    )]
     Ctl {
         /// What to do.
         #[command(subcommand)]
