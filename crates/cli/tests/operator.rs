@@ -96,6 +96,14 @@ fn a_held_order_is_approved_once_even_across_a_sigkill_then_flattened() {
     assert_eq!(held["side"], "buy", "{held}");
     assert_eq!(held["other_rules"], "approved", "{held}");
 
+    let watched = ctl(&agent, &["watch", "--lines", "1"]);
+    assert!(watched.status.success(), "{}", text(&watched));
+    assert!(text(&watched).contains(" held="), "{}", text(&watched));
+    assert!(
+        text(&watched).contains("phase=running state=active"),
+        "{}",
+        text(&watched)
+    );
     let listed = ctl(&agent, &["pending"]);
     assert!(listed.status.success(), "{}", text(&listed));
     let listed = text(&listed);
