@@ -11,7 +11,8 @@ use crate::backoff::Backoff;
 use crate::config::AgentConfig;
 use crate::control::Control;
 use crate::error::AgentError;
-use crate::server::{self, Policy, ServerState, Transport};
+use crate::policy::{Policy, ServerState};
+use crate::server::{self, Transport};
 use crate::status::SharedStatus;
 
 /// The shortest read token accepted.

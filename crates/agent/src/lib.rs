@@ -33,6 +33,7 @@ pub mod live;
 pub mod observer;
 mod options;
 mod phase;
+mod policy;
 mod recovery;
 pub mod server;
 pub mod status;

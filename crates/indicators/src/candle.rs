@@ -1,0 +1,66 @@
+//! The bar an indicator reads, in `f64`.
+
+use rust_decimal::prelude::ToPrimitive;
+use vigil_core::Bar;
+
+/// One bar in `f64`, with its open time (nanoseconds since the epoch; a
+/// session VWAP resets on its UTC day).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Candle {
+    /// Open time, nanoseconds since the epoch.
+    pub ts: i64,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+}
+
+impl Candle {
+    /// A bar from prices (volume 0, time 0): handy in tests and examples.
+    pub fn ohlc(open: f64, high: f64, low: f64, close: f64) -> Candle {
+        Candle {
+            ts: 0,
+            open,
+            high,
+            low,
+            close,
+            volume: 0.0,
+        }
+    }
+
+    /// Whether every field is finite.
+    #[inline]
+    pub fn is_finite(&self) -> bool {
+        self.open.is_finite()
+            && self.high.is_finite()
+            && self.low.is_finite()
+            && self.close.is_finite()
+            && self.volume.is_finite()
+    }
+
+    /// (high + low + close) / 3.
+    #[inline]
+    pub fn typical(&self) -> f64 {
+        (self.high + self.low + self.close) / 3.0
+    }
+}
+
+impl From<&Bar> for Candle {
+    fn from(b: &Bar) -> Candle {
+        let f = |d: rust_decimal::Decimal| d.to_f64().unwrap_or(f64::NAN);
+        Candle {
+            ts: b.open_time.nanos(),
+            open: f(b.open),
+            high: f(b.high),
+            low: f(b.low),
+            close: f(b.close),
+            volume: f(b.volume),
+        }
+    }
+}

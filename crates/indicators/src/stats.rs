@@ -1,0 +1,421 @@
+//! Rolling statistics: min, max, standard deviation, z-score, percent rank,
+//! linear-regression slope, correlation of two series.
+
+use crate::ring::{Extreme, Ring};
+use crate::{value_indicator, Candle, Indicator, IndicatorError, ValueIndicator};
+
+/// TA-Lib treats magnitudes at or below this as zero.
+const TINY: f64 = 1e-8;
+
+macro_rules! extreme {
+    ($name:ident, $max:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            q: Extreme,
+            n: usize,
+            i: u64,
+            out: Option<f64>,
+            warm: usize,
+            ignored: u64,
+        }
+
+        impl $name {
+            /// Over the last `period` (≥ 1) values.
+            pub fn new(period: usize) -> Result<$name, IndicatorError> {
+                let p = crate::period("period", period, 1)?;
+                Ok($name {
+                    q: Extreme::new(p, $max),
+                    n: p,
+                    i: 0,
+                    out: None,
+                    warm: p - 1,
+                    ignored: 0,
+                })
+            }
+
+            fn fresh(&self) -> $name {
+                $name::new(self.n).expect("checked at construction")
+            }
+
+            /// How many inputs ago the extreme was (0: the latest).
+            pub fn age(&self) -> Option<u64> {
+                self.q.get().map(|(at, _)| self.i - 1 - at)
+            }
+        }
+
+        impl ValueIndicator for $name {
+            #[inline]
+            fn update(&mut self, x: f64) -> Option<f64> {
+                if !x.is_finite() {
+                    self.ignored += 1;
+                    return self.out;
+                }
+                self.q.push(self.i, x);
+                self.i += 1;
+                if self.i >= self.n as u64 {
+                    self.out = self.q.get().map(|(_, v)| v);
+                }
+                self.out
+            }
+        }
+        value_indicator!($name, f64);
+    };
+}
+
+extreme!(
+    RollingMax,
+    true,
+    "The highest of the last `period` values (O(1) amortised). Warm-up `period − 1`."
+);
+extreme!(
+    RollingMin,
+    false,
+    "The lowest of the last `period` values (O(1) amortised). Warm-up `period − 1`."
+);
+
+/// Running sums of a window: Σx and Σx².
+#[derive(Clone, Debug)]
+struct Moments {
+    ring: Ring,
+    sum: f64,
+    sum2: f64,
+}
+
+impl Moments {
+    fn new(n: usize) -> Moments {
+        Moments {
+            ring: Ring::new(n),
+            sum: 0.0,
+            sum2: 0.0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, x: f64) {
+        self.sum += x;
+        self.sum2 += x * x;
+        if let Some(old) = self.ring.push(x) {
+            self.sum -= old;
+            self.sum2 -= old * old;
+        }
+    }
+
+    /// (mean, population standard deviation) once full; as TA-Lib, a
+    /// variance at or below zero (rounding) gives 0.
+    #[inline]
+    fn mean_std(&self) -> Option<(f64, f64)> {
+        if !self.ring.is_full() {
+            return None;
+        }
+        let n = self.ring.cap() as f64;
+        let mean = self.sum / n;
+        let var = self.sum2 / n - mean * mean;
+        Some((mean, if var < TINY { 0.0 } else { var.sqrt() }))
+    }
+}
+
+/// A window's mean and population standard deviation (for Bollinger bands).
+#[derive(Clone, Debug)]
+pub(crate) struct StdDevWindow(Moments);
+
+impl StdDevWindow {
+    pub(crate) fn new(n: usize) -> StdDevWindow {
+        StdDevWindow(Moments::new(n))
+    }
+
+    /// Adds `x`; (mean, stdev) once full.
+    #[inline]
+    pub(crate) fn push(&mut self, x: f64) -> Option<(f64, f64)> {
+        self.0.push(x);
+        self.0.mean_std()
+    }
+}
+
+/// Population standard deviation of the last `period` values (TA-Lib's
+/// STDDEV with one deviation). Warm-up `period − 1`.
+#[derive(Clone, Debug)]
+pub struct StdDev {
+    m: Moments,
+    out: Option<f64>,
+    warm: usize,
+    ignored: u64,
+}
+
+impl StdDev {
+    /// Over `period` (≥ 2) values.
+    pub fn new(period: usize) -> Result<StdDev, IndicatorError> {
+        let p = crate::period("period", period, 2)?;
+        Ok(StdDev {
+            m: Moments::new(p),
+            out: None,
+            warm: p - 1,
+            ignored: 0,
+        })
+    }
+
+    fn fresh(&self) -> StdDev {
+        StdDev::new(self.m.ring.cap()).expect("checked at construction")
+    }
+}
+
+impl ValueIndicator for StdDev {
+    #[inline]
+    fn update(&mut self, x: f64) -> Option<f64> {
+        if !x.is_finite() {
+            self.ignored += 1;
+            return self.out;
+        }
+        self.m.push(x);
+        if let Some((_, sd)) = self.m.mean_std() {
+            self.out = Some(sd);
+        }
+        self.out
+    }
+}
+value_indicator!(StdDev, f64);
+
+/// Z-score: `(x − mean) / stdev` over the last `period` values, the latest
+/// included (0 when the window is flat). Warm-up `period − 1`.
+#[derive(Clone, Debug)]
+pub struct ZScore {
+    m: Moments,
+    out: Option<f64>,
+    warm: usize,
+    ignored: u64,
+}
+
+impl ZScore {
+    /// Over `period` (≥ 2) values.
+    pub fn new(period: usize) -> Result<ZScore, IndicatorError> {
+        let p = crate::period("period", period, 2)?;
+        Ok(ZScore {
+            m: Moments::new(p),
+            out: None,
+            warm: p - 1,
+            ignored: 0,
+        })
+    }
+
+    fn fresh(&self) -> ZScore {
+        ZScore::new(self.m.ring.cap()).expect("checked at construction")
+    }
+}
+
+impl ValueIndicator for ZScore {
+    #[inline]
+    fn update(&mut self, x: f64) -> Option<f64> {
+        if !x.is_finite() {
+            self.ignored += 1;
+            return self.out;
+        }
+        self.m.push(x);
+        if let Some((mean, sd)) = self.m.mean_std() {
+            self.out = Some(if sd > 0.0 { (x - mean) / sd } else { 0.0 });
+        }
+        self.out
+    }
+}
+value_indicator!(ZScore, f64);
+
+/// Percent rank, 0–100: the share of the `period` values before this one that
+/// are below it. An update scans the window (O(period)). Warm-up `period`.
+#[derive(Clone, Debug)]
+pub struct PercentRank {
+    ring: Ring,
+    out: Option<f64>,
+    warm: usize,
+    ignored: u64,
+}
+
+impl PercentRank {
+    /// Against the previous `period` (≥ 1) values.
+    pub fn new(period: usize) -> Result<PercentRank, IndicatorError> {
+        let p = crate::period("period", period, 1)?;
+        Ok(PercentRank {
+            ring: Ring::new(p),
+            out: None,
+            warm: p,
+            ignored: 0,
+        })
+    }
+
+    fn fresh(&self) -> PercentRank {
+        PercentRank::new(self.ring.cap()).expect("checked at construction")
+    }
+}
+
+impl ValueIndicator for PercentRank {
+    #[inline]
+    fn update(&mut self, x: f64) -> Option<f64> {
+        if !x.is_finite() {
+            self.ignored += 1;
+            return self.out;
+        }
+        if self.ring.is_full() {
+            let below = self.ring.iter().filter(|&v| v < x).count();
+            self.out = Some(100.0 * below as f64 / self.ring.cap() as f64);
+        }
+        self.ring.push(x);
+        self.out
+    }
+}
+value_indicator!(PercentRank, f64);
+
+/// Slope of the least-squares line through the last `period` values (per
+/// input), as TA-Lib's LINEARREG_SLOPE. O(1): running Σy and Σxy, recomputed
+/// from the window every `period` inputs so rounding cannot drift. Warm-up
+/// `period − 1`.
+#[derive(Clone, Debug)]
+pub struct LinRegSlope {
+    ring: Ring,
+    sum_y: f64,
+    sum_xy: f64,
+    since: usize,
+    out: Option<f64>,
+    warm: usize,
+    ignored: u64,
+}
+
+impl LinRegSlope {
+    /// Over `period` (≥ 2) values.
+    pub fn new(period: usize) -> Result<LinRegSlope, IndicatorError> {
+        let p = crate::period("period", period, 2)?;
+        Ok(LinRegSlope {
+            ring: Ring::new(p),
+            sum_y: 0.0,
+            sum_xy: 0.0,
+            since: 0,
+            out: None,
+            warm: p - 1,
+            ignored: 0,
+        })
+    }
+
+    fn fresh(&self) -> LinRegSlope {
+        LinRegSlope::new(self.ring.cap()).expect("checked at construction")
+    }
+}
+
+impl ValueIndicator for LinRegSlope {
+    #[inline]
+    fn update(&mut self, y: f64) -> Option<f64> {
+        if !y.is_finite() {
+            self.ignored += 1;
+            return self.out;
+        }
+        let n = self.ring.cap();
+        match self.ring.push(y) {
+            // x = 0 for the oldest: every x drops by one as the window slides.
+            Some(old) => {
+                self.sum_xy += -(self.sum_y - old) + (n as f64 - 1.0) * y;
+                self.sum_y += y - old;
+            }
+            None => {
+                self.sum_xy += (self.ring.len() as f64 - 1.0) * y;
+                self.sum_y += y;
+            }
+        }
+        self.since += 1;
+        if self.since >= n {
+            self.since = 0;
+            self.sum_y = self.ring.iter().sum();
+            self.sum_xy = self
+                .ring
+                .iter()
+                .enumerate()
+                .map(|(i, v)| i as f64 * v)
+                .sum();
+        }
+        if self.ring.is_full() {
+            let nf = n as f64;
+            let sum_x = nf * (nf - 1.0) / 2.0;
+            let sum_xx = nf * (nf - 1.0) * (2.0 * nf - 1.0) / 6.0;
+            self.out =
+                Some((nf * self.sum_xy - sum_x * self.sum_y) / (nf * sum_xx - sum_x * sum_x));
+        }
+        self.out
+    }
+}
+value_indicator!(LinRegSlope, f64);
+
+/// Pearson correlation of two series over the last `period` pairs, −1–1 (0
+/// when either is flat), with TA-Lib CORREL's running sums. Feed pairs with
+/// [`Correlation::update_pair`]; `update_bar` correlates a bar's close with
+/// its volume. Warm-up `period − 1`.
+#[derive(Clone, Debug)]
+pub struct Correlation {
+    xs: Ring,
+    ys: Ring,
+    sx: f64,
+    sy: f64,
+    sxy: f64,
+    sx2: f64,
+    sy2: f64,
+    out: Option<f64>,
+    warm: usize,
+    ignored: u64,
+}
+
+impl Correlation {
+    /// Over `period` (≥ 2) pairs.
+    pub fn new(period: usize) -> Result<Correlation, IndicatorError> {
+        let p = crate::period("period", period, 2)?;
+        Ok(Correlation {
+            xs: Ring::new(p),
+            ys: Ring::new(p),
+            sx: 0.0,
+            sy: 0.0,
+            sxy: 0.0,
+            sx2: 0.0,
+            sy2: 0.0,
+            out: None,
+            warm: p - 1,
+            ignored: 0,
+        })
+    }
+
+    fn fresh(&self) -> Correlation {
+        Correlation::new(self.xs.cap()).expect("checked at construction")
+    }
+
+    /// Feeds one pair.
+    #[inline]
+    pub fn update_pair(&mut self, x: f64, y: f64) -> Option<f64> {
+        if !x.is_finite() || !y.is_finite() {
+            self.ignored += 1;
+            return self.out;
+        }
+        self.sx += x;
+        self.sy += y;
+        self.sxy += x * y;
+        self.sx2 += x * x;
+        self.sy2 += y * y;
+        if let (Some(ox), Some(oy)) = (self.xs.push(x), self.ys.push(y)) {
+            self.sx -= ox;
+            self.sy -= oy;
+            self.sxy -= ox * oy;
+            self.sx2 -= ox * ox;
+            self.sy2 -= oy * oy;
+        }
+        if self.xs.is_full() {
+            let n = self.xs.cap() as f64;
+            let d = (self.sx2 - self.sx * self.sx / n) * (self.sy2 - self.sy * self.sy / n);
+            self.out = Some(if d > TINY {
+                (self.sxy - self.sx * self.sy / n) / d.sqrt()
+            } else {
+                0.0
+            });
+        }
+        self.out
+    }
+}
+
+impl Indicator for Correlation {
+    type Output = f64;
+    #[inline]
+    fn update_bar(&mut self, bar: &Candle) -> Option<f64> {
+        self.update_pair(bar.close, bar.volume)
+    }
+    crate::bar_indicator_common!();
+}
