@@ -74,44 +74,59 @@ extreme!(
     "The lowest of the last `period` values (O(1) amortised). Warm-up `period − 1`."
 );
 
-/// Running sums of a window: Σx and Σx².
+/// A window's mean and sum of squared deviations, updated in O(1) by
+/// Welford's sliding rule and recomputed from the window every `n` inputs:
+/// no `Σx²/n − mean²` cancellation (prices near 50,000 would lose eight
+/// digits of a standard deviation near 15 to it).
 #[derive(Clone, Debug)]
 struct Moments {
     ring: Ring,
-    sum: f64,
-    sum2: f64,
+    mean: f64,
+    m2: f64,
+    since: usize,
 }
 
 impl Moments {
     fn new(n: usize) -> Moments {
         Moments {
             ring: Ring::new(n),
-            sum: 0.0,
-            sum2: 0.0,
+            mean: 0.0,
+            m2: 0.0,
+            since: 0,
         }
     }
 
     #[inline]
     fn push(&mut self, x: f64) {
-        self.sum += x;
-        self.sum2 += x * x;
-        if let Some(old) = self.ring.push(x) {
-            self.sum -= old;
-            self.sum2 -= old * old;
+        match self.ring.push(x) {
+            None => {
+                let d = x - self.mean;
+                self.mean += d / self.ring.len() as f64;
+                self.m2 += d * (x - self.mean);
+            }
+            Some(old) => {
+                let n = self.ring.cap() as f64;
+                let mean = self.mean + (x - old) / n;
+                self.m2 += (x - old) * (x - mean + old - self.mean);
+                self.mean = mean;
+                self.since += 1;
+                if self.since >= self.ring.cap() {
+                    self.since = 0;
+                    self.mean = self.ring.iter().sum::<f64>() / n;
+                    self.m2 = self.ring.iter().map(|v| (v - self.mean) * (v - self.mean)).sum();
+                }
+            }
         }
     }
 
-    /// (mean, population standard deviation) once full; as TA-Lib, a
-    /// variance at or below zero (rounding) gives 0.
+    /// (mean, population standard deviation) once full.
     #[inline]
     fn mean_std(&self) -> Option<(f64, f64)> {
         if !self.ring.is_full() {
             return None;
         }
-        let n = self.ring.cap() as f64;
-        let mean = self.sum / n;
-        let var = self.sum2 / n - mean * mean;
-        Some((mean, if var < TINY { 0.0 } else { var.sqrt() }))
+        let var = self.m2 / self.ring.cap() as f64;
+        Some((self.mean, if var > 0.0 { var.sqrt() } else { 0.0 }))
     }
 }
 
