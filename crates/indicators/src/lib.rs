@@ -41,6 +41,7 @@ mod error;
 mod ma;
 mod momentum;
 mod ring;
+pub mod spec;
 mod stats;
 mod trend;
 mod volatility;

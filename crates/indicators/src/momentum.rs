@@ -15,8 +15,10 @@ const TINY: f64 = 1e-8;
 #[derive(Clone, Debug)]
 pub struct Rsi {
     period: usize,
-    prev: Option<f64>,
-    changes: usize,
+    nm1: f64,
+    inv: f64,
+    prev: f64,
+    seen: usize,
     gain: f64,
     loss: f64,
     out: Option<f64>,
@@ -30,8 +32,10 @@ impl Rsi {
         let p = crate::period("period", period, 2)?;
         Ok(Rsi {
             period: p,
-            prev: None,
-            changes: 0,
+            nm1: p as f64 - 1.0,
+            inv: 1.0 / p as f64,
+            prev: 0.0,
+            seen: 0,
             gain: 0.0,
             loss: 0.0,
             out: None,
@@ -44,6 +48,7 @@ impl Rsi {
         Rsi::new(self.period).expect("checked at construction")
     }
 
+    #[inline]
     fn ratio(&self) -> f64 {
         let total = self.gain + self.loss;
         if total.abs() < TINY {
@@ -61,33 +66,26 @@ impl ValueIndicator for Rsi {
             self.ignored += 1;
             return self.out;
         }
-        let prev = self.prev.replace(x)?;
-        let d = x - prev;
-        let n = self.period as f64;
-        if self.changes < self.period {
-            if d < 0.0 {
-                self.loss -= d;
-            } else {
-                self.gain += d;
-            }
-            self.changes += 1;
-            if self.changes == self.period {
-                self.gain /= n;
-                self.loss /= n;
-                self.out = Some(self.ratio());
-            }
+        let d = x - self.prev;
+        self.prev = x;
+        let (g, l) = if d < 0.0 { (0.0, -d) } else { (d, 0.0) };
+        if self.seen > self.period {
+            self.gain = (self.gain * self.nm1 + g) * self.inv;
+            self.loss = (self.loss * self.nm1 + l) * self.inv;
+            self.out = Some(self.ratio());
             return self.out;
         }
-        self.gain *= n - 1.0;
-        self.loss *= n - 1.0;
-        if d < 0.0 {
-            self.loss -= d;
-        } else {
-            self.gain += d;
+        // Warm-up: the first input has no change; then `period` changes summed.
+        if self.seen > 0 {
+            self.gain += g;
+            self.loss += l;
         }
-        self.gain /= n;
-        self.loss /= n;
-        self.out = Some(self.ratio());
+        self.seen += 1;
+        if self.seen > self.period {
+            self.gain *= self.inv;
+            self.loss *= self.inv;
+            self.out = Some(self.ratio());
+        }
         self.out
     }
 }

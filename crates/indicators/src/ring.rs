@@ -37,19 +37,31 @@ impl Ring {
         self.len == self.buf.len()
     }
 
+    /// `head + i` wrapped (no division: `i` < capacity).
+    #[inline]
+    fn at(&self, i: usize) -> usize {
+        let j = self.head + i;
+        if j >= self.buf.len() {
+            j - self.buf.len()
+        } else {
+            j
+        }
+    }
+
     /// Adds `x`; returns the value it pushed out, if full.
     #[inline]
     pub fn push(&mut self, x: f64) -> Option<f64> {
-        let cap = self.buf.len();
-        if self.len < cap {
-            let i = (self.head + self.len) % cap;
+        if self.len < self.buf.len() {
+            let i = self.at(self.len);
             self.buf[i] = x;
             self.len += 1;
             None
         } else {
-            let old = self.buf[self.head];
-            self.buf[self.head] = x;
-            self.head = (self.head + 1) % cap;
+            let old = std::mem::replace(&mut self.buf[self.head], x);
+            self.head += 1;
+            if self.head == self.buf.len() {
+                self.head = 0;
+            }
             Some(old)
         }
     }
@@ -57,12 +69,17 @@ impl Ring {
     /// The `i`-th oldest value.
     #[inline]
     pub fn get(&self, i: usize) -> f64 {
-        self.buf[(self.head + i) % self.buf.len()]
+        self.buf[self.at(i)]
     }
 
     /// Oldest to newest.
     pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
-        (0..self.len).map(move |i| self.get(i))
+        let (a, b) = self.buf.split_at(self.head);
+        let first = b.len().min(self.len);
+        b[..first]
+            .iter()
+            .chain(a[..self.len - first].iter())
+            .copied()
     }
 }
 
@@ -96,7 +113,12 @@ impl Extreme {
 
     #[inline]
     fn slot(&self, i: usize) -> usize {
-        (self.head + i) % self.idx.len()
+        let j = self.head + i;
+        if j >= self.idx.len() {
+            j - self.idx.len()
+        } else {
+            j
+        }
     }
 
     /// Adds value `x` at input index `i` (increasing).
@@ -121,7 +143,10 @@ impl Extreme {
         self.len += 1;
         // Drop candidates that left the window.
         while self.len > 0 && self.idx[self.head] + self.window <= i {
-            self.head = (self.head + 1) % self.idx.len();
+            self.head += 1;
+            if self.head == self.idx.len() {
+                self.head = 0;
+            }
             self.len -= 1;
         }
     }

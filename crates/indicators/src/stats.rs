@@ -113,7 +113,11 @@ impl Moments {
                 if self.since >= self.ring.cap() {
                     self.since = 0;
                     self.mean = self.ring.iter().sum::<f64>() / n;
-                    self.m2 = self.ring.iter().map(|v| (v - self.mean) * (v - self.mean)).sum();
+                    self.m2 = self
+                        .ring
+                        .iter()
+                        .map(|v| (v - self.mean) * (v - self.mean))
+                        .sum();
                 }
             }
         }

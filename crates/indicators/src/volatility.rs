@@ -89,7 +89,7 @@ impl Indicator for Atr {
         let tr = self.tr.update_bar(bar)?;
         let n = self.period as f64;
         match self.out {
-            Some(prev) => self.out = Some((prev * (n - 1.0) + tr) / n),
+            Some(prev) => self.out = Some((prev * (n - 1.0) + tr) * (1.0 / n)),
             None => {
                 self.sum += tr;
                 self.seen += 1;

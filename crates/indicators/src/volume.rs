@@ -33,11 +33,18 @@ impl Indicator for Obv {
             self.ignored += 1;
             return self.out;
         }
-        let obv = match (self.prev, self.out) {
-            (Some(p), Some(o)) if bar.close > p => o + bar.volume,
-            (Some(p), Some(o)) if bar.close < p => o - bar.volume,
-            (Some(_), Some(o)) => o,
-            _ => bar.volume,
+        let obv = match self.out {
+            Some(o) => {
+                let p = self.prev.unwrap_or(bar.close);
+                if bar.close > p {
+                    o + bar.volume
+                } else if bar.close < p {
+                    o - bar.volume
+                } else {
+                    o
+                }
+            }
+            None => bar.volume,
         };
         self.prev = Some(bar.close);
         self.out = Some(obv);

@@ -7,7 +7,13 @@ use vigil_indicators::*;
 
 fn close(a: f64, b: f64, what: &str) -> Result<(), TestCaseError> {
     let tol = 1e-9 * a.abs().max(b.abs()).max(1.0);
-    prop_assert!((a - b).abs() <= tol, "{}: streaming {} vs recomputed {}", what, a, b);
+    prop_assert!(
+        (a - b).abs() <= tol,
+        "{}: streaming {} vs recomputed {}",
+        what,
+        a,
+        b
+    );
     Ok(())
 }
 
@@ -26,7 +32,10 @@ fn candles(xs: &[(f64, f64, f64, f64)]) -> Vec<Candle> {
 }
 
 fn series() -> impl Strategy<Value = Vec<(f64, f64, f64, f64)>> {
-    proptest::collection::vec((50.0f64..150.0, 0.0f64..5.0, 0.0f64..5.0, 0.0f64..1000.0), 1..120)
+    proptest::collection::vec(
+        (50.0f64..150.0, 0.0f64..5.0, 0.0f64..5.0, 0.0f64..1000.0),
+        1..120,
+    )
 }
 
 proptest! {

@@ -56,13 +56,23 @@ fn check(fx: &Fixture, name: &str, ours: &[Option<f64>]) {
         };
         let err = (a - b).abs() / b.abs().max(1.0);
         worst = worst.max(err);
-        assert!(err <= 1e-9, "{name} row {i}: vigil {a} TA-Lib {b} (error {err:e})");
+        assert!(
+            err <= 1e-9,
+            "{name} row {i}: vigil {a} TA-Lib {b} (error {err:e})"
+        );
     }
     eprintln!("{name:<16} worst relative error {worst:.2e}");
 }
 
-fn closes<I: ValueIndicator>(fx: &Fixture, mut ind: I, f: impl Fn(I::Output) -> f64) -> Vec<Option<f64>> {
-    fx.bars.iter().map(|b| ind.update(b.close).map(&f)).collect()
+fn closes<I: ValueIndicator>(
+    fx: &Fixture,
+    mut ind: I,
+    f: impl Fn(I::Output) -> f64,
+) -> Vec<Option<f64>> {
+    fx.bars
+        .iter()
+        .map(|b| ind.update(b.close).map(&f))
+        .collect()
 }
 
 fn bars<I: Indicator>(fx: &Fixture, mut ind: I, f: impl Fn(I::Output) -> f64) -> Vec<Option<f64>> {
@@ -88,9 +98,17 @@ fn momentum_matches_talib() {
     check(&fx, "macd_signal", &closes(&fx, m(), |o| o.signal));
     check(&fx, "macd_hist", &closes(&fx, m(), |o| o.histogram));
     check(&fx, "roc_10", &closes(&fx, Roc::new(10).unwrap(), |x| x));
-    check(&fx, "mom_10", &closes(&fx, Momentum::new(10).unwrap(), |x| x));
+    check(
+        &fx,
+        "mom_10",
+        &closes(&fx, Momentum::new(10).unwrap(), |x| x),
+    );
     check(&fx, "cci_14", &bars(&fx, Cci::new(14).unwrap(), |x| x));
-    check(&fx, "willr_14", &bars(&fx, WilliamsR::new(14).unwrap(), |x| x));
+    check(
+        &fx,
+        "willr_14",
+        &bars(&fx, WilliamsR::new(14).unwrap(), |x| x),
+    );
     let s = || Stoch::new(5, 3, 3).unwrap();
     check(&fx, "stoch_k", &bars(&fx, s(), |o| o.k));
     check(&fx, "stoch_d", &bars(&fx, s(), |o| o.d));
@@ -120,22 +138,61 @@ fn trend_matches_talib() {
     check(&fx, "adx_14", &bars(&fx, Adx::new(14).unwrap(), |o| o.adx));
     // ±DI from their own first value (bar 14), before the ADX's.
     let mut adx = Adx::new(14).unwrap();
-    let di: Vec<_> = fx.bars.iter().map(|b| { adx.update_bar(b); adx.di() }).collect();
-    check(&fx, "plus_di_14", &di.iter().map(|d| d.map(|d| d.0)).collect::<Vec<_>>());
-    check(&fx, "minus_di_14", &di.iter().map(|d| d.map(|d| d.1)).collect::<Vec<_>>());
+    let di: Vec<_> = fx
+        .bars
+        .iter()
+        .map(|b| {
+            adx.update_bar(b);
+            adx.di()
+        })
+        .collect();
+    check(
+        &fx,
+        "plus_di_14",
+        &di.iter().map(|d| d.map(|d| d.0)).collect::<Vec<_>>(),
+    );
+    check(
+        &fx,
+        "minus_di_14",
+        &di.iter().map(|d| d.map(|d| d.1)).collect::<Vec<_>>(),
+    );
     let a = || Aroon::new(14).unwrap();
     check(&fx, "aroon_up_14", &bars(&fx, a(), |o| o.up));
     check(&fx, "aroon_down_14", &bars(&fx, a(), |o| o.down));
-    check(&fx, "sar", &bars(&fx, ParabolicSar::new(0.02, 0.2).unwrap(), |x| x));
+    check(
+        &fx,
+        "sar",
+        &bars(&fx, ParabolicSar::new(0.02, 0.2).unwrap(), |x| x),
+    );
 }
 
 #[test]
 fn volume_and_statistics_match_talib() {
     let fx = fixture();
     check(&fx, "obv", &bars(&fx, Obv::new(), |x| x));
-    check(&fx, "stddev_20", &closes(&fx, StdDev::new(20).unwrap(), |x| x));
-    check(&fx, "max_20", &closes(&fx, RollingMax::new(20).unwrap(), |x| x));
-    check(&fx, "min_20", &closes(&fx, RollingMin::new(20).unwrap(), |x| x));
-    check(&fx, "linreg_slope_14", &closes(&fx, LinRegSlope::new(14).unwrap(), |x| x));
-    check(&fx, "correl_30", &bars(&fx, Correlation::new(30).unwrap(), |x| x));
+    check(
+        &fx,
+        "stddev_20",
+        &closes(&fx, StdDev::new(20).unwrap(), |x| x),
+    );
+    check(
+        &fx,
+        "max_20",
+        &closes(&fx, RollingMax::new(20).unwrap(), |x| x),
+    );
+    check(
+        &fx,
+        "min_20",
+        &closes(&fx, RollingMin::new(20).unwrap(), |x| x),
+    );
+    check(
+        &fx,
+        "linreg_slope_14",
+        &closes(&fx, LinRegSlope::new(14).unwrap(), |x| x),
+    );
+    check(
+        &fx,
+        "correl_30",
+        &bars(&fx, Correlation::new(30).unwrap(), |x| x),
+    );
 }

@@ -10,6 +10,7 @@ pub mod backtest;
 pub mod check_lookahead;
 pub mod ctl;
 pub mod grades;
+pub mod indicators;
 pub mod journal;
 pub mod keystore;
 pub mod status;
@@ -68,6 +69,9 @@ pub enum Command {
         #[command(subcommand)]
         command: journal::JournalCommand,
     },
+    /// Print each bar of a CSV with indicators' values (rsi:14, macd:12,26,9 …),
+    /// to compare with a charting tool.
+    Indicators(indicators::Args),
     /// List the registered strategy plug-ins and their parameters.
     Strategies,
 }
@@ -96,6 +100,7 @@ impl Command {
             Command::Grades { command } => grades::run(command),
             Command::Journal { command } => journal::run(command),
             Command::Ctl { command } => ctl::run(command),
+            Command::Indicators(a) => indicators::run(a),
             Command::Strategies => strategies::run(registry),
         }
     }
