@@ -64,6 +64,68 @@ fn boxed<I: Indicator + 'static>(
     Box::new(One { names, ind, read })
 }
 
+/// A spec split into its name and parameters (defaults filled in).
+struct Parsed<'a> {
+    spec: &'a str,
+    name: String,
+    p: Vec<f64>,
+}
+
+impl Parsed<'_> {
+    /// Parameter `i` as a whole number of bars.
+    fn int(&self, i: usize) -> Result<usize, SpecError> {
+        let v = self.p[i];
+        if v.fract() != 0.0 || !(0.0..=1e6).contains(&v) {
+            return Err(SpecError::Params {
+                spec: self.spec.into(),
+                message: format!("`{v}` must be a whole number of bars"),
+            });
+        }
+        Ok(v as usize)
+    }
+
+    fn err(&self, source: IndicatorError) -> SpecError {
+        SpecError::Indicator {
+            spec: self.spec.into(),
+            source,
+        }
+    }
+
+    /// `name_p1_p2[_suffix]`.
+    fn label(&self, suffix: &str) -> String {
+        let mut base = self.name.clone();
+        for v in &self.p {
+            base.push('_');
+            base.push_str(&v.to_string());
+        }
+        if !suffix.is_empty() {
+            base.push('_');
+            base.push_str(suffix);
+        }
+        base
+    }
+}
+
+/// (defaults, how many parameters) of an indicator name.
+fn signature(name: &str) -> Option<(&'static [f64], usize)> {
+    Some(match name {
+        "sma" | "ema" | "wma" | "dema" | "tema" | "donchian" | "max" | "min" | "stddev"
+        | "zscore" | "percent_rank" | "vwap" | "correl" => (&[20.0], 1),
+        "bbands" => (&[20.0, 2.0], 2),
+        "rsi" | "mfi" | "willr" | "atr" | "adx" | "aroon" | "linreg_slope" => (&[14.0], 1),
+        "macd" => (&[12.0, 26.0, 9.0], 3),
+        "roc" | "mom" => (&[10.0], 1),
+        "cci" => (&[20.0], 1),
+        "stoch" => (&[14.0, 3.0, 3.0], 3),
+        "stochrsi" => (&[14.0, 14.0, 3.0], 3),
+        "keltner" => (&[20.0, 10.0, 2.0], 3),
+        "supertrend" => (&[10.0, 3.0], 2),
+        "sar" => (&[0.02, 0.2], 2),
+        "tr" | "obv" | "session_vwap" => (&[], 0),
+        _ => return None,
+    })
+}
+
 /// Builds an indicator from `name[:p1,p2,…]`; missing parameters take the
 /// defaults listed in [`KNOWN`].
 pub fn parse(spec: &str) -> Result<Box<dyn Columns>, SpecError> {
@@ -79,26 +141,8 @@ pub fn parse(spec: &str) -> Result<Box<dyn Columns>, SpecError> {
             })
         })
         .collect::<Result<_, _>>()?;
-    let defaults: &[f64] = match name.as_str() {
-        "sma" | "ema" | "wma" | "dema" | "tema" | "donchian" | "max" | "min" | "stddev"
-        | "zscore" | "percent_rank" | "vwap" | "correl" | "bbands" => &[20.0, 2.0],
-        "rsi" | "mfi" | "willr" | "atr" | "adx" | "aroon" | "linreg_slope" => &[14.0],
-        "macd" => &[12.0, 26.0, 9.0],
-        "roc" | "mom" => &[10.0],
-        "cci" => &[20.0],
-        "stoch" => &[14.0, 3.0, 3.0],
-        "stochrsi" => &[14.0, 14.0, 3.0],
-        "keltner" => &[20.0, 10.0, 2.0],
-        "supertrend" => &[10.0, 3.0],
-        "sar" => &[0.02, 0.2],
-        "tr" | "obv" | "session_vwap" => &[],
-        _ => return Err(SpecError::Unknown(name)),
-    };
-    let used = match name.as_str() {
-        "bbands" | "supertrend" | "sar" => 2,
-        "macd" | "stoch" | "stochrsi" | "keltner" => 3,
-        "tr" | "obv" | "session_vwap" => 0,
-        _ => 1,
+    let Some((defaults, used)) = signature(&name) else {
+        return Err(SpecError::Unknown(name));
     };
     if given.len() > used {
         return Err(SpecError::Params {
@@ -106,133 +150,109 @@ pub fn parse(spec: &str) -> Result<Box<dyn Columns>, SpecError> {
             message: format!("`{name}` takes {used} parameters, got {}", given.len()),
         });
     }
-    let p: Vec<f64> = (0..used)
+    let p = (0..used)
         .map(|i| given.get(i).copied().unwrap_or(defaults[i]))
         .collect();
-    let int = |i: usize| -> Result<usize, SpecError> {
-        let v = p[i];
-        if v.fract() != 0.0 || !(0.0..=1e6).contains(&v) {
-            return Err(SpecError::Params {
-                spec: spec.into(),
-                message: format!("`{v}` must be a whole number of bars"),
-            });
-        }
-        Ok(v as usize)
-    };
-    let err = |source| SpecError::Indicator {
-        spec: spec.into(),
-        source,
-    };
-    let label = |suffix: &str| -> String {
-        let params: Vec<String> = p.iter().map(|v| v.to_string()).collect();
-        let base = if params.is_empty() {
-            name.clone()
-        } else {
-            format!("{name}_{}", params.join("_"))
-        };
-        if suffix.is_empty() {
-            base
-        } else {
-            format!("{base}_{suffix}")
-        }
-    };
-    let one = |v: &f64, out: &mut Vec<Option<f64>>| out.push(Some(*v));
-    Ok(match name.as_str() {
-        "sma" => boxed(vec![label("")], Sma::new(int(0)?).map_err(err)?, one),
-        "ema" => boxed(vec![label("")], Ema::new(int(0)?).map_err(err)?, one),
-        "wma" => boxed(vec![label("")], Wma::new(int(0)?).map_err(err)?, one),
-        "dema" => boxed(vec![label("")], Dema::new(int(0)?).map_err(err)?, one),
-        "tema" => boxed(vec![label("")], Tema::new(int(0)?).map_err(err)?, one),
-        "rsi" => boxed(vec![label("")], Rsi::new(int(0)?).map_err(err)?, one),
-        "roc" => boxed(vec![label("")], Roc::new(int(0)?).map_err(err)?, one),
-        "mom" => boxed(vec![label("")], Momentum::new(int(0)?).map_err(err)?, one),
-        "cci" => boxed(vec![label("")], Cci::new(int(0)?).map_err(err)?, one),
-        "willr" => boxed(vec![label("")], WilliamsR::new(int(0)?).map_err(err)?, one),
-        "mfi" => boxed(vec![label("")], Mfi::new(int(0)?).map_err(err)?, one),
-        "tr" => boxed(vec![label("")], TrueRange::new(), one),
-        "atr" => boxed(vec![label("")], Atr::new(int(0)?).map_err(err)?, one),
-        "obv" => boxed(vec![label("")], Obv::new(), one),
-        "vwap" => boxed(vec![label("")], Vwap::new(int(0)?).map_err(err)?, one),
-        "session_vwap" => boxed(vec![label("")], SessionVwap::new(), one),
-        "max" => boxed(vec![label("")], RollingMax::new(int(0)?).map_err(err)?, one),
-        "min" => boxed(vec![label("")], RollingMin::new(int(0)?).map_err(err)?, one),
-        "stddev" => boxed(vec![label("")], StdDev::new(int(0)?).map_err(err)?, one),
-        "zscore" => boxed(vec![label("")], ZScore::new(int(0)?).map_err(err)?, one),
-        "percent_rank" => boxed(
-            vec![label("")],
-            PercentRank::new(int(0)?).map_err(err)?,
-            one,
-        ),
-        "linreg_slope" => boxed(
-            vec![label("")],
-            LinRegSlope::new(int(0)?).map_err(err)?,
-            one,
-        ),
+    let parsed = Parsed { spec, name, p };
+    match single(&parsed)? {
+        Some(c) => Ok(c),
+        None => multi(&parsed),
+    }
+}
+
+fn one(v: &f64, out: &mut Vec<Option<f64>>) {
+    out.push(Some(*v));
+}
+
+/// The one-column indicators.
+fn single(s: &Parsed) -> Result<Option<Box<dyn Columns>>, SpecError> {
+    let e = |x| s.err(x);
+    let n = || vec![s.label("")];
+    Ok(Some(match s.name.as_str() {
+        "sma" => boxed(n(), Sma::new(s.int(0)?).map_err(e)?, one),
+        "ema" => boxed(n(), Ema::new(s.int(0)?).map_err(e)?, one),
+        "wma" => boxed(n(), Wma::new(s.int(0)?).map_err(e)?, one),
+        "dema" => boxed(n(), Dema::new(s.int(0)?).map_err(e)?, one),
+        "tema" => boxed(n(), Tema::new(s.int(0)?).map_err(e)?, one),
+        "rsi" => boxed(n(), Rsi::new(s.int(0)?).map_err(e)?, one),
+        "roc" => boxed(n(), Roc::new(s.int(0)?).map_err(e)?, one),
+        "mom" => boxed(n(), Momentum::new(s.int(0)?).map_err(e)?, one),
+        "cci" => boxed(n(), Cci::new(s.int(0)?).map_err(e)?, one),
+        "willr" => boxed(n(), WilliamsR::new(s.int(0)?).map_err(e)?, one),
+        "mfi" => boxed(n(), Mfi::new(s.int(0)?).map_err(e)?, one),
+        "tr" => boxed(n(), TrueRange::new(), one),
+        "atr" => boxed(n(), Atr::new(s.int(0)?).map_err(e)?, one),
+        "obv" => boxed(n(), Obv::new(), one),
+        "vwap" => boxed(n(), Vwap::new(s.int(0)?).map_err(e)?, one),
+        "session_vwap" => boxed(n(), SessionVwap::new(), one),
+        "max" => boxed(n(), RollingMax::new(s.int(0)?).map_err(e)?, one),
+        "min" => boxed(n(), RollingMin::new(s.int(0)?).map_err(e)?, one),
+        "stddev" => boxed(n(), StdDev::new(s.int(0)?).map_err(e)?, one),
+        "zscore" => boxed(n(), ZScore::new(s.int(0)?).map_err(e)?, one),
+        "percent_rank" => boxed(n(), PercentRank::new(s.int(0)?).map_err(e)?, one),
+        "linreg_slope" => boxed(n(), LinRegSlope::new(s.int(0)?).map_err(e)?, one),
         "correl" => boxed(
-            vec![label("close_volume")],
-            Correlation::new(int(0)?).map_err(err)?,
+            vec![s.label("close_volume")],
+            Correlation::new(s.int(0)?).map_err(e)?,
             one,
         ),
-        "sar" => boxed(
-            vec![label("")],
-            ParabolicSar::new(p[0], p[1]).map_err(err)?,
-            one,
-        ),
+        "sar" => boxed(n(), ParabolicSar::new(s.p[0], s.p[1]).map_err(e)?, one),
+        _ => return Ok(None),
+    }))
+}
+
+/// The indicators with several lines.
+fn multi(s: &Parsed) -> Result<Box<dyn Columns>, SpecError> {
+    let e = |x| s.err(x);
+    let l = |suffixes: &[&str]| suffixes.iter().map(|x| s.label(x)).collect::<Vec<_>>();
+    let bands = |o: &BandsOutput, out: &mut Vec<Option<f64>>| {
+        out.extend([Some(o.upper), Some(o.middle), Some(o.lower)])
+    };
+    let stoch = |o: &StochOutput, out: &mut Vec<Option<f64>>| out.extend([Some(o.k), Some(o.d)]);
+    Ok(match s.name.as_str() {
         "macd" => boxed(
-            vec![label(""), label("signal"), label("hist")],
-            Macd::new(int(0)?, int(1)?, int(2)?).map_err(err)?,
+            l(&["", "signal", "hist"]),
+            Macd::new(s.int(0)?, s.int(1)?, s.int(2)?).map_err(e)?,
             |o: &MacdOutput, out| out.extend([Some(o.macd), Some(o.signal), Some(o.histogram)]),
         ),
-        "stoch" | "stochrsi" => {
-            let read =
-                |o: &StochOutput, out: &mut Vec<Option<f64>>| out.extend([Some(o.k), Some(o.d)]);
-            let names = vec![label("k"), label("d")];
-            if name == "stoch" {
-                boxed(
-                    names,
-                    Stoch::new(int(0)?, int(1)?, int(2)?).map_err(err)?,
-                    read,
-                )
-            } else {
-                boxed(
-                    names,
-                    StochRsi::new(int(0)?, int(1)?, int(2)?).map_err(err)?,
-                    read,
-                )
-            }
-        }
-        "bbands" | "donchian" | "keltner" => {
-            let read = |o: &BandsOutput, out: &mut Vec<Option<f64>>| {
-                out.extend([Some(o.upper), Some(o.middle), Some(o.lower)])
-            };
-            let names = vec![label("upper"), label("middle"), label("lower")];
-            match name.as_str() {
-                "bbands" => boxed(
-                    names,
-                    BollingerBands::new(int(0)?, p[1]).map_err(err)?,
-                    read,
-                ),
-                "donchian" => boxed(names, Donchian::new(int(0)?).map_err(err)?, read),
-                _ => boxed(
-                    names,
-                    Keltner::new(int(0)?, int(1)?, p[2]).map_err(err)?,
-                    read,
-                ),
-            }
-        }
+        "stoch" => boxed(
+            l(&["k", "d"]),
+            Stoch::new(s.int(0)?, s.int(1)?, s.int(2)?).map_err(e)?,
+            stoch,
+        ),
+        "stochrsi" => boxed(
+            l(&["k", "d"]),
+            StochRsi::new(s.int(0)?, s.int(1)?, s.int(2)?).map_err(e)?,
+            stoch,
+        ),
+        "bbands" => boxed(
+            l(&["upper", "middle", "lower"]),
+            BollingerBands::new(s.int(0)?, s.p[1]).map_err(e)?,
+            bands,
+        ),
+        "donchian" => boxed(
+            l(&["upper", "middle", "lower"]),
+            Donchian::new(s.int(0)?).map_err(e)?,
+            bands,
+        ),
+        "keltner" => boxed(
+            l(&["upper", "middle", "lower"]),
+            Keltner::new(s.int(0)?, s.int(1)?, s.p[2]).map_err(e)?,
+            bands,
+        ),
         "adx" => boxed(
-            vec![label(""), label("plus_di"), label("minus_di")],
-            Adx::new(int(0)?).map_err(err)?,
+            l(&["", "plus_di", "minus_di"]),
+            Adx::new(s.int(0)?).map_err(e)?,
             |o: &AdxOutput, out| out.extend([Some(o.adx), Some(o.plus_di), Some(o.minus_di)]),
         ),
         "aroon" => boxed(
-            vec![label("up"), label("down")],
-            Aroon::new(int(0)?).map_err(err)?,
+            l(&["up", "down"]),
+            Aroon::new(s.int(0)?).map_err(e)?,
             |o: &AroonOutput, out| out.extend([Some(o.up), Some(o.down)]),
         ),
         "supertrend" => boxed(
-            vec![label(""), label("up")],
-            SuperTrend::new(int(0)?, p[1]).map_err(err)?,
+            l(&["", "up"]),
+            SuperTrend::new(s.int(0)?, s.p[1]).map_err(e)?,
             |o: &SuperTrendOutput, out| {
                 out.extend([Some(o.value), Some(if o.up { 1.0 } else { 0.0 })])
             },
