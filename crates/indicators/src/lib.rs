@@ -36,6 +36,11 @@
 
 #![warn(missing_docs)]
 
+/// The guide's Rust snippets compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/indicators.md")]
+pub struct GuideDoctests;
+
 mod candle;
 mod error;
 mod ma;
