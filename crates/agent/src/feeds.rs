@@ -411,8 +411,6 @@ pub struct Feeds {
     pub thread: Option<std::thread::JoinHandle<()>>,
     /// Rejected inputs and failed polls.
     pub stats: Arc<FeedStats>,
-    /// A replay's clock (lag is measured against it).
-    pub replay_clock: Option<Arc<ReplayClock>>,
 }
 
 /// What a feed resumes from.
@@ -432,11 +430,10 @@ pub fn start(
     engine: &AgentEngine,
     resume: Resume,
     notify: Option<mpsc::UnboundedSender<Notice>>,
+    replay_clock: Option<Arc<ReplayClock>>,
 ) -> Result<Feeds, AgentError> {
     let (tx, rx) = mpsc::channel::<FeedItem>(1024);
     let stats = Arc::new(FeedStats::default());
-    let replay_clock =
-        (cfg.feed.kind == FeedKind::Replay).then(|| Arc::new(ReplayClock::new(cfg.feed.speed)));
     let thread = match &replay_clock {
         Some(clock) => Some(spawn_replay(
             cfg,
@@ -457,10 +454,5 @@ pub fn start(
     if let Some(tm) = &cfg.token_metrics {
         spawn_token_metrics(tm, file, engine, tx, stats.clone(), notify)?;
     }
-    Ok(Feeds {
-        rx,
-        thread,
-        stats,
-        replay_clock,
-    })
+    Ok(Feeds { rx, thread, stats })
 }

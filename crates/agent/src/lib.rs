@@ -97,6 +97,17 @@ pub async fn run(
         .start_run(&run_info(&cfg, &file, options.live))
         .await?;
     let status = SharedStatus::new(&cfg.name);
+    // A replay's lag is measured against its own clock from the first status on.
+    let replay_clock = (cfg.feed.kind == FeedKind::Replay)
+        .then(|| std::sync::Arc::new(feeds::ReplayClock::new(cfg.feed.speed)));
+    status.update(|s| {
+        s.feed_clock = match &replay_clock {
+            Some(c) if c.speed > 0.0 => "replay",
+            Some(_) => "unpaced",
+            None => "wall",
+        };
+        s.replay_clock = replay_clock.clone();
+    });
     let backoff = std::sync::Arc::new(backoff::Backoff::new(
         cfg.control.as_ref().map_or(10, |c| c.backoff_after),
     ));
@@ -157,11 +168,15 @@ pub async fn run(
         c.state.open(&operator_nonces);
     }
     let resume = feeds::Resume { history, market };
-    let mut feeds = feeds::start(&cfg, &file, &engine, resume, options.notify.clone())?;
-    status.update(|s| {
-        s.feed_stats = Some(feeds.stats.clone());
-        s.replay_clock = feeds.replay_clock.clone();
-    });
+    let mut feeds = feeds::start(
+        &cfg,
+        &file,
+        &engine,
+        resume,
+        options.notify.clone(),
+        replay_clock,
+    )?;
+    status.update(|s| s.feed_stats = Some(feeds.stats.clone()));
     let pending = match &live {
         Some(l) => {
             status.set_phase(Phase::Reconciling);

@@ -50,6 +50,8 @@ pub fn builtin_registry() -> Registry {
     let mut r = Registry::new();
     r.register(vigil_sma_cross::descriptor())
         .expect("built-in names are unique");
+    r.register(vigil_rsi_reversion::descriptor())
+        .expect("built-in names are unique");
     r.register(vigil_grade_momentum::descriptor())
         .expect("built-in names are unique");
     r.register(vigil_grade_rotation::descriptor())

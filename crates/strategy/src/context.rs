@@ -110,6 +110,24 @@ impl<'a> Context<'a> {
         self.p.view.open_orders
     }
 
+    /// Orders still working at the venue for one instrument.
+    pub fn open_orders_for(&self, instrument: InstrumentId) -> impl Iterator<Item = &Order> + '_ {
+        self.p
+            .view
+            .open_orders
+            .iter()
+            .filter(move |o| o.request.instrument == instrument)
+    }
+
+    /// Whether anything is working or about to be sent for `instrument` (an
+    /// open order, or one placed in this callback).
+    pub fn has_orders_for(&self, instrument: InstrumentId) -> bool {
+        self.open_orders_for(instrument).next().is_some()
+            || self.p.commands.iter().any(|c| {
+                matches!(c, Command::Submit { request, .. } if request.instrument == instrument)
+            })
+    }
+
     /// Orders placed during this callback, not yet sent.
     pub fn pending_commands(&self) -> &[Command] {
         self.p.commands
