@@ -33,6 +33,25 @@ use vigil_risk::{
 };
 use vigil_strategy::{Command, Context, ContextParts, Strategy};
 
+/// The risk layer's view of the engine at `$ts` — a macro rather than a
+/// method, so that it borrows only the fields it reads and leaves `risk` free
+/// to be borrowed mutably beside it.
+macro_rules! risk_view {
+    ($e:expr, $ts:expr, $instrument:expr) => {
+        RiskView {
+            view: EngineView {
+                now: $ts,
+                universe: &$e.universe,
+                portfolio: &$e.portfolio,
+                market: &$e.market,
+                open_orders: $e.venue.open_orders(),
+                taker_fee_rate: $e.taker_fee_rate,
+            },
+            event_instrument: $instrument,
+        }
+    };
+}
+
 /// Callbacks through which the engine reports what happens. All methods default to
 /// doing nothing; the backtest recorder and the journal implement the ones they need.
 pub trait Observer {
@@ -331,17 +350,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             Ok(h) => h,
             Err(refused) => return Ok(refused),
         };
-        let view = RiskView {
-            view: EngineView {
-                now: ts,
-                universe: &self.universe,
-                portfolio: &self.portfolio,
-                market: &self.market,
-                open_orders: self.venue.open_orders(),
-                taker_fee_rate: self.taker_fee_rate,
-            },
-            event_instrument: None,
-        };
+        let view = risk_view!(self, ts, None);
         let verdict = self.risk.check_approved(&h.request, &view);
         self.observer.on_approval(ts, id, &verdict);
         if let Verdict::Approved(o) = verdict {
@@ -379,17 +388,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
                 Side::Buy
             };
             let request = OrderRequest::market(inst, side, qty.abs());
-            let view = RiskView {
-                view: EngineView {
-                    now: ts,
-                    universe: &self.universe,
-                    portfolio: &self.portfolio,
-                    market: &self.market,
-                    open_orders: self.venue.open_orders(),
-                    taker_fee_rate: self.taker_fee_rate,
-                },
-                event_instrument: None,
-            };
+            let view = risk_view!(self, ts, None);
             let verdict = self.risk.check_operator_exit(&request, &view);
             let id = ClientOrderId(self.next_order_id);
             self.next_order_id += 1;
@@ -461,17 +460,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
 
         // 3b. Portfolio risk rules: limits, and protective exits sent by risk itself.
         {
-            let view = RiskView {
-                view: EngineView {
-                    now: ts,
-                    universe: &self.universe,
-                    portfolio: &self.portfolio,
-                    market: &self.market,
-                    open_orders: self.venue.open_orders(),
-                    taker_fee_rate: self.taker_fee_rate,
-                },
-                event_instrument: event.instrument(),
-            };
+            let view = risk_view!(self, ts, event.instrument());
             self.risk.on_event(&view, &mut self.exits);
         }
         if !self.exits.is_empty() {
@@ -714,17 +703,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             for cmd in &commands {
                 match *cmd {
                     Command::Submit { id, request } => {
-                        let view = RiskView {
-                            view: EngineView {
-                                now: ts,
-                                universe: &self.universe,
-                                portfolio: &self.portfolio,
-                                market: &self.market,
-                                open_orders: self.venue.open_orders(),
-                                taker_fee_rate: self.taker_fee_rate,
-                            },
-                            event_instrument: None,
-                        };
+                        let view = risk_view!(self, ts, None);
                         let verdict = self.risk.check(&request, &view);
                         self.observer.on_verdict(ts, id, &request, &verdict);
                         match verdict.order() {
