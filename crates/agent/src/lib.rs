@@ -97,17 +97,7 @@ pub async fn run(
         .start_run(&run_info(&cfg, &file, options.live))
         .await?;
     let status = SharedStatus::new(&cfg.name);
-    // A replay's lag is measured against its own clock from the first status on.
-    let replay_clock = (cfg.feed.kind == FeedKind::Replay)
-        .then(|| std::sync::Arc::new(feeds::ReplayClock::new(cfg.feed.speed)));
-    status.update(|s| {
-        s.feed_clock = match &replay_clock {
-            Some(c) if c.speed > 0.0 => "replay",
-            Some(_) => "unpaced",
-            None => "wall",
-        };
-        s.replay_clock = replay_clock.clone();
-    });
+    let replay_clock = replay_clock(&cfg, &status);
     let backoff = std::sync::Arc::new(backoff::Backoff::new(
         cfg.control.as_ref().map_or(10, |c| c.backoff_after),
     ));
@@ -311,6 +301,25 @@ async fn reconcile(
     } else {
         vec![EngineInput::Venue { ts: now, reports }]
     })
+}
+
+/// A replay's own clock, in the status from its first answer on: lag is
+/// measured against it, not against the wall clock.
+fn replay_clock(
+    cfg: &AgentConfig,
+    status: &SharedStatus,
+) -> Option<std::sync::Arc<feeds::ReplayClock>> {
+    let clock = (cfg.feed.kind == FeedKind::Replay)
+        .then(|| std::sync::Arc::new(feeds::ReplayClock::new(cfg.feed.speed)));
+    status.update(|s| {
+        s.feed_clock = match &clock {
+            Some(c) if c.speed > 0.0 => "replay",
+            Some(_) => "unpaced",
+            None => "wall",
+        };
+        s.replay_clock = clock.clone();
+    });
+    clock
 }
 
 /// The control endpoint `[control]` asks for: its keys read and checked now,
