@@ -52,6 +52,8 @@ pub fn builtin_registry() -> Registry {
         .expect("built-in names are unique");
     r.register(vigil_rsi_reversion::descriptor())
         .expect("built-in names are unique");
+    r.register(vigil_bollinger_breakout::descriptor())
+        .expect("built-in names are unique");
     r.register(vigil_grade_momentum::descriptor())
         .expect("built-in names are unique");
     r.register(vigil_grade_rotation::descriptor())

@@ -59,7 +59,9 @@ pub use momentum::{
     Cci, Macd, MacdOutput, Mfi, Momentum, Roc, Rsi, Stoch, StochOutput, StochRsi, WilliamsR,
 };
 pub use stats::{Correlation, LinRegSlope, PercentRank, RollingMax, RollingMin, StdDev, ZScore};
-pub use trend::{Adx, AdxOutput, Aroon, AroonOutput, ParabolicSar, SuperTrend, SuperTrendOutput};
+pub use trend::{
+    Adx, AdxOutput, Aroon, AroonOutput, AtrTrailingStop, ParabolicSar, SuperTrend, SuperTrendOutput,
+};
 pub use volatility::{Atr, BandsOutput, BollingerBands, Donchian, Keltner, TrueRange};
 pub use volume::{Obv, SessionVwap, Vwap};
 

@@ -413,3 +413,68 @@ impl Indicator for ParabolicSar {
     }
     bar_indicator_common!();
 }
+
+/// An ATR trailing stop for a long position: the highest close since entry
+/// minus `k` ATR(`period`). Feed every bar with [`AtrTrailingStop::update`],
+/// saying whether a position is held; the level ratchets up while held and
+/// restarts at the next entry. Warm-up `period` (the ATR's).
+#[derive(Clone, Debug)]
+pub struct AtrTrailingStop {
+    params: (usize, f64),
+    atr: Atr,
+    best: Option<f64>,
+    out: Option<f64>,
+    ignored: u64,
+}
+
+impl AtrTrailingStop {
+    /// A stop `k` (> 0) ATR(`period`) under the best close, e.g. (14, 3.0).
+    pub fn new(period: usize, k: f64) -> Result<AtrTrailingStop, IndicatorError> {
+        Ok(AtrTrailingStop {
+            params: (period, crate::positive("k", k)?),
+            atr: Atr::new(period)?,
+            best: None,
+            out: None,
+            ignored: 0,
+        })
+    }
+
+    /// Feeds a bar; the stop level while `held` (None when flat or warming up).
+    #[inline]
+    pub fn update(&mut self, bar: &Candle, held: bool) -> Option<f64> {
+        if !bar.is_finite() {
+            self.ignored += 1;
+            return self.out;
+        }
+        let atr = self.atr.update_bar(bar);
+        if !held {
+            self.best = None;
+            self.out = None;
+            return None;
+        }
+        let best = self.best.map_or(bar.close, |b| b.max(bar.close));
+        self.best = Some(best);
+        self.out = atr.map(|a| best - self.params.1 * a);
+        self.out
+    }
+
+    /// Whether `close` is under the current stop.
+    pub fn hit(&self, close: f64) -> bool {
+        self.out.is_some_and(|s| close < s)
+    }
+
+    /// The current stop level.
+    pub fn value(&self) -> Option<f64> {
+        self.out
+    }
+
+    /// Back to new.
+    pub fn reset(&mut self) {
+        *self = AtrTrailingStop::new(self.params.0, self.params.1).expect("checked at construction");
+    }
+
+    /// Non-finite bars ignored so far.
+    pub fn ignored(&self) -> u64 {
+        self.ignored
+    }
+}

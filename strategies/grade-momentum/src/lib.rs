@@ -8,6 +8,7 @@ use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use vigil_core::{GradeKind, InstrumentId, MarketEvent};
+use vigil_indicators::{AtrTrailingStop, Candle};
 use vigil_strategy::{
     parse_params, BuildContext, Context, ParamSpec, Strategy, StrategyDescriptor, StrategyError,
 };
@@ -36,6 +37,17 @@ pub struct GradeMomentumConfig {
     /// Instruments to trade (default: all).
     #[serde(default)]
     pub instruments: Option<Vec<String>>,
+    /// ATR trailing stop: also exit when a bar closes more than this many
+    /// ATR(`atr_period`) under the highest close since entry (default: none).
+    #[serde(default)]
+    pub atr_stop: Option<f64>,
+    /// ATR period of the stop (default 14).
+    #[serde(default = "fourteen")]
+    pub atr_period: usize,
+}
+
+fn fourteen() -> usize {
+    14
 }
 
 fn trader() -> String {
@@ -79,6 +91,14 @@ impl GradeMomentumConfig {
         if self.max_weight <= Decimal::ZERO || self.max_weight > Decimal::ONE {
             return bad("max_weight", "`max_weight` must be within (0, 1]".into());
         }
+        if let Some(k) = self.atr_stop {
+            if !(k.is_finite() && k > 0.0) {
+                return bad("atr_stop", format!("`atr_stop` must be positive, got {k}"));
+            }
+            if let Err(e) = AtrTrailingStop::new(self.atr_period, k) {
+                return bad("atr_period", format!("`atr_period`: {e}"));
+            }
+        }
         Ok(())
     }
 }
@@ -87,6 +107,7 @@ impl GradeMomentumConfig {
 struct Track {
     enabled: bool,
     streak: u32,
+    stop: Option<AtrTrailingStop>,
 }
 
 /// The strategy.
@@ -103,12 +124,18 @@ impl GradeMomentum {
         instruments: usize,
     ) -> Result<GradeMomentum, StrategyError> {
         cfg.validate()?;
+        let stop = cfg
+            .atr_stop
+            .map(|k| AtrTrailingStop::new(cfg.atr_period, k))
+            .transpose()
+            .map_err(|e| StrategyError::param(NAME, "atr_stop", e.to_string()))?;
         Ok(GradeMomentum {
             kind: GradeKind::parse(&cfg.kind),
             tracks: vec![
                 Track {
                     enabled: true,
-                    streak: 0
+                    streak: 0,
+                    stop,
                 };
                 instruments
             ],
@@ -155,9 +182,31 @@ impl GradeMomentum {
     }
 }
 
+impl GradeMomentum {
+    /// A bar: the ATR trailing stop, if configured, may close the position.
+    fn on_bar(&mut self, bar: &vigil_core::Bar, ctx: &mut Context<'_>) {
+        let Some(t) = self.tracks.get_mut(bar.instrument.index()) else {
+            return;
+        };
+        let Some(stop) = &mut t.stop else {
+            return;
+        };
+        let candle = Candle::from(bar);
+        let held = ctx.position_qty(bar.instrument) > Decimal::ZERO;
+        stop.update(&candle, held);
+        if held && t.enabled && stop.hit(candle.close) && !ctx.has_orders_for(bar.instrument) {
+            ctx.close(bar.instrument);
+        }
+    }
+}
+
 impl Strategy for GradeMomentum {
     fn on_event(&mut self, event: &MarketEvent, ctx: &mut Context<'_>) {
-        let MarketEvent::Grade(g) = event else { return };
+        let g = match event {
+            MarketEvent::Grade(g) => g,
+            MarketEvent::Bar(b) => return self.on_bar(b, ctx),
+            _ => return,
+        };
         if g.kind != self.kind {
             return;
         }
@@ -209,6 +258,18 @@ pub const PARAMS: &[ParamSpec] = &[
         ty: "list of symbols",
         default: Some("all"),
         help: "instruments to trade",
+    },
+    ParamSpec {
+        name: "atr_stop",
+        ty: "number > 0",
+        default: None,
+        help: "also exit a close this many ATRs under the best close since entry",
+    },
+    ParamSpec {
+        name: "atr_period",
+        ty: "integer ≥ 1",
+        default: Some("14"),
+        help: "ATR period of the stop",
     },
 ];
 

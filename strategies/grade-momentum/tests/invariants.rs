@@ -44,6 +44,8 @@ proptest! {
             confirm,
             max_weight: Decimal::new(max_weight, 2),
             instruments: None,
+            atr_stop: None,
+            atr_period: 14,
         };
         let mut strat = GradeMomentum::new(cfg.clone(), 1).unwrap();
         let u = universe();
@@ -105,6 +107,8 @@ fn rejects_bad_parameters() {
         confirm: 1,
         max_weight: dec!(1),
         instruments: None,
+        atr_stop: None,
+        atr_period: 14,
     };
     assert!(GradeMomentum::new(base.clone(), 1).is_ok());
     let e = GradeMomentum::new(
@@ -142,4 +146,61 @@ fn rejects_bad_parameters() {
         1
     )
     .is_err());
+}
+
+/// With `atr_stop`, a bar closing more than `atr_stop` ATRs under the best
+/// close since entry exits, whatever the grade says; without it, nothing
+/// but the grade does.
+#[test]
+fn the_atr_stop_exits_on_bars_and_only_when_configured() {
+    use vigil_core::GradeKind;
+    use vigil_strategy::testing::Harness;
+    use vigil_strategy::Command;
+    let run = |atr_stop: Option<f64>| {
+        let cfg = GradeMomentumConfig {
+            kind: "trader".into(),
+            entry: 60.0,
+            exit: 40.0,
+            confirm: 1,
+            max_weight: dec!(1),
+            instruments: None,
+            atr_stop,
+            atr_period: 3,
+        };
+        let mut s = GradeMomentum::new(cfg, 1).unwrap();
+        let mut h = Harness::new(&[("ETHUSD", "ETH")], "USD", dec!(10000), dec!(0.001));
+        let eth = h.universe.id("ETHUSD").unwrap();
+        let mut sells = Vec::new();
+        for (k, p) in [100, 101, 100, 101, 104, 106, 110, 104].into_iter().enumerate() {
+            let ev = h.bar(eth, Decimal::from(p));
+            let c = h.step(&mut s, &ev);
+            sells.extend(c.iter().filter_map(|c| match c {
+                Command::Submit { request, .. } if request.side == vigil_core::Side::Sell => Some(p),
+                _ => None,
+            }));
+            h.fill(&c).unwrap();
+            if k == 2 {
+                let g = h.grade("ETH", GradeKind::Trader, 90.0);
+                let c = h.step(&mut s, &g);
+                h.fill(&c).unwrap();
+            }
+        }
+        sells
+    };
+    assert_eq!(run(Some(1.0)), [104], "110 − ~2.7 ATR ⇒ 104 is under the stop");
+    assert!(run(None).is_empty(), "the grade stayed at 90: no exit without the stop");
+    let bad = GradeMomentumConfig {
+        kind: "trader".into(),
+        entry: 60.0,
+        exit: 40.0,
+        confirm: 1,
+        max_weight: dec!(1),
+        instruments: None,
+        atr_stop: Some(-1.0),
+        atr_period: 14,
+    };
+    let Err(e) = GradeMomentum::new(bad, 1) else {
+        panic!("a negative atr_stop was accepted")
+    };
+    assert!(e.to_string().contains("atr_stop"), "{e}");
 }
