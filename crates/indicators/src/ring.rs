@@ -1,98 +1,93 @@
 //! Fixed-capacity windows: a ring of the last `n` values, and a monotonic
 //! queue for rolling extremes. Both allocate once, at construction.
 
-/// The last `cap` values.
+/// The last `cap` values, in a power-of-two buffer addressed by a running
+/// count and a mask: no division and no wrap-around branch on the hot path.
 #[derive(Clone, Debug)]
 pub struct Ring {
     buf: Vec<f64>,
-    head: usize,
-    len: usize,
+    mask: usize,
+    cap: usize,
+    pos: usize,
 }
 
 impl Ring {
     /// An empty ring of `cap` (≥ 1) values.
     pub fn new(cap: usize) -> Ring {
+        let cap = cap.max(1);
+        let size = cap.next_power_of_two();
         Ring {
-            buf: vec![0.0; cap.max(1)],
-            head: 0,
-            len: 0,
+            buf: vec![0.0; size],
+            mask: size - 1,
+            cap,
+            pos: 0,
         }
     }
 
     /// Capacity.
     #[inline]
     pub fn cap(&self) -> usize {
-        self.buf.len()
+        self.cap
     }
 
     /// Values held.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.pos.min(self.cap)
     }
 
     /// Whether it holds `cap` values.
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.len == self.buf.len()
-    }
-
-    /// `head + i` wrapped (no division: `i` < capacity).
-    #[inline]
-    fn at(&self, i: usize) -> usize {
-        let j = self.head + i;
-        if j >= self.buf.len() {
-            j - self.buf.len()
-        } else {
-            j
-        }
+        self.pos >= self.cap
     }
 
     /// Adds `x`; returns the value it pushed out, if full.
     #[inline]
     pub fn push(&mut self, x: f64) -> Option<f64> {
-        if self.len < self.buf.len() {
-            let i = self.at(self.len);
-            self.buf[i] = x;
-            self.len += 1;
-            None
-        } else {
-            let old = std::mem::replace(&mut self.buf[self.head], x);
-            self.head += 1;
-            if self.head == self.buf.len() {
-                self.head = 0;
-            }
-            Some(old)
-        }
+        let old = (self.pos >= self.cap).then(|| self.buf[(self.pos - self.cap) & self.mask]);
+        self.buf[self.pos & self.mask] = x;
+        self.pos += 1;
+        old
     }
 
     /// The `i`-th oldest value.
     #[inline]
     pub fn get(&self, i: usize) -> f64 {
-        self.buf[self.at(i)]
+        self.buf[(self.pos - self.len() + i) & self.mask]
+    }
+
+    /// The values, oldest first, as at most two contiguous runs.
+    #[inline]
+    pub fn slices(&self) -> (&[f64], &[f64]) {
+        let len = self.len();
+        let start = (self.pos - len) & self.mask;
+        let end = start + len;
+        if end <= self.buf.len() {
+            (&self.buf[start..end], &[])
+        } else {
+            (&self.buf[start..], &self.buf[..end - self.buf.len()])
+        }
     }
 
     /// Oldest to newest.
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
-        let (a, b) = self.buf.split_at(self.head);
-        let first = b.len().min(self.len);
-        b[..first]
-            .iter()
-            .chain(a[..self.len - first].iter())
-            .copied()
+        let (a, b) = self.slices();
+        a.iter().chain(b).copied()
     }
 }
 
 /// The extreme of the last `window` values in O(1) amortised: a queue of
-/// (index, value) candidates, each better than every later one. `keep_latest`
-/// decides ties: the most recent of equal extremes is kept (TA-Lib's choice
-/// for AROON).
+/// (index, value) candidates, each better than every later one, in a
+/// power-of-two buffer addressed by running counters. Of equal extremes the
+/// most recent is kept (TA-Lib's choice for AROON).
 #[derive(Clone, Debug)]
 pub struct Extreme {
-    idx: Vec<u64>,
-    val: Vec<f64>,
+    buf: Vec<(u64, f64)>,
+    mask: usize,
     head: usize,
-    len: usize,
+    tail: usize,
     window: u64,
     max: bool,
 }
@@ -100,24 +95,14 @@ pub struct Extreme {
 impl Extreme {
     /// The maximum (`max`) or minimum of the last `window` values.
     pub fn new(window: usize, max: bool) -> Extreme {
-        let cap = window.max(1) + 1;
+        let size = (window.max(1) + 1).next_power_of_two();
         Extreme {
-            idx: vec![0; cap],
-            val: vec![0.0; cap],
+            buf: vec![(0, 0.0); size],
+            mask: size - 1,
             head: 0,
-            len: 0,
+            tail: 0,
             window: window.max(1) as u64,
             max,
-        }
-    }
-
-    #[inline]
-    fn slot(&self, i: usize) -> usize {
-        let j = self.head + i;
-        if j >= self.idx.len() {
-            j - self.idx.len()
-        } else {
-            j
         }
     }
 
@@ -125,36 +110,27 @@ impl Extreme {
     #[inline]
     pub fn push(&mut self, i: u64, x: f64) {
         // Drop candidates no better than x (ties: the newer wins).
-        while self.len > 0 {
-            let back = self.slot(self.len - 1);
-            let worse = if self.max {
-                self.val[back] <= x
-            } else {
-                self.val[back] >= x
-            };
-            if !worse {
-                break;
+        if self.max {
+            while self.tail > self.head && self.buf[(self.tail - 1) & self.mask].1 <= x {
+                self.tail -= 1;
             }
-            self.len -= 1;
+        } else {
+            while self.tail > self.head && self.buf[(self.tail - 1) & self.mask].1 >= x {
+                self.tail -= 1;
+            }
         }
-        let s = self.slot(self.len);
-        self.idx[s] = i;
-        self.val[s] = x;
-        self.len += 1;
-        // Drop candidates that left the window.
-        while self.len > 0 && self.idx[self.head] + self.window <= i {
+        self.buf[self.tail & self.mask] = (i, x);
+        self.tail += 1;
+        // Drop the candidate that left the window (at most one per push).
+        if self.buf[self.head & self.mask].0 + self.window <= i {
             self.head += 1;
-            if self.head == self.idx.len() {
-                self.head = 0;
-            }
-            self.len -= 1;
         }
     }
 
     /// The extreme and its input index.
     #[inline]
     pub fn get(&self) -> Option<(u64, f64)> {
-        (self.len > 0).then(|| (self.idx[self.head], self.val[self.head]))
+        (self.tail > self.head).then(|| self.buf[self.head & self.mask])
     }
 }
 

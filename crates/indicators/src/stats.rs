@@ -81,6 +81,7 @@ extreme!(
 #[derive(Clone, Debug)]
 struct Moments {
     ring: Ring,
+    inv_n: f64,
     mean: f64,
     m2: f64,
     since: usize,
@@ -90,6 +91,7 @@ impl Moments {
     fn new(n: usize) -> Moments {
         Moments {
             ring: Ring::new(n),
+            inv_n: 1.0 / n.max(1) as f64,
             mean: 0.0,
             m2: 0.0,
             since: 0,
@@ -106,8 +108,9 @@ impl Moments {
             }
             Some(old) => {
                 let n = self.ring.cap() as f64;
-                let mean = self.mean + (x - old) / n;
-                self.m2 += (x - old) * (x - mean + old - self.mean);
+                let d = x - old;
+                let mean = self.mean + d * self.inv_n;
+                self.m2 += d * (x - mean + old - self.mean);
                 self.mean = mean;
                 self.since += 1;
                 if self.since >= self.ring.cap() {
@@ -129,7 +132,7 @@ impl Moments {
         if !self.ring.is_full() {
             return None;
         }
-        let var = self.m2 / self.ring.cap() as f64;
+        let var = self.m2 * self.inv_n;
         Some((self.mean, if var > 0.0 { var.sqrt() } else { 0.0 }))
     }
 }

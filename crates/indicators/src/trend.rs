@@ -470,7 +470,8 @@ impl AtrTrailingStop {
 
     /// Back to new.
     pub fn reset(&mut self) {
-        *self = AtrTrailingStop::new(self.params.0, self.params.1).expect("checked at construction");
+        *self =
+            AtrTrailingStop::new(self.params.0, self.params.1).expect("checked at construction");
     }
 
     /// Non-finite bars ignored so far.

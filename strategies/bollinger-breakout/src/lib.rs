@@ -8,7 +8,9 @@
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use vigil_core::MarketEvent;
-use vigil_indicators::{Atr, AtrTrailingStop, BollingerBands, Candle, IndicatorError, ValueIndicator};
+use vigil_indicators::{
+    Atr, AtrTrailingStop, BollingerBands, Candle, IndicatorError, ValueIndicator,
+};
 use vigil_strategy::{
     parse_params, BuildContext, Context, ParamSpec, Strategy, StrategyDescriptor, StrategyError,
 };
@@ -76,7 +78,10 @@ impl BollingerBreakoutConfig {
             return bad("k", format!("`k` must be positive, got {}", self.k));
         }
         if self.weight <= Decimal::ZERO || self.weight > Decimal::ONE {
-            return bad("weight", format!("`weight` must be within (0, 1], got {}", self.weight));
+            return bad(
+                "weight",
+                format!("`weight` must be within (0, 1], got {}", self.weight),
+            );
         }
         if let Some(s) = self.atr_stop {
             if !(s.is_finite() && s > 0.0) {

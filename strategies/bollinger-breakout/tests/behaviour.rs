@@ -69,7 +69,8 @@ fn the_atr_stop_exits_inside_the_bands_and_bad_parameters_are_named() {
     // Flat, a breakout, a rise, then a dip to 106: above the lower band (about
     // 104.8) but more than one ATR (about 2.2) under the best close, 110.
     let cfg: BollingerBreakoutConfig =
-        toml::from_str("period = 5\nk = 1\nexit = \"lower\"\natr_stop = 1\natr_period = 3").unwrap();
+        toml::from_str("period = 5\nk = 1\nexit = \"lower\"\natr_stop = 1\natr_period = 3")
+            .unwrap();
     let mut s = BollingerBreakout::new(cfg, 1).unwrap();
     let mut h = Harness::new(&[("BTCUSD", "BTC")], "USD", dec!(10000), dec!(0.001));
     let btc = h.universe.id("BTCUSD").unwrap();

@@ -171,11 +171,16 @@ fn the_atr_stop_exits_on_bars_and_only_when_configured() {
         let mut h = Harness::new(&[("ETHUSD", "ETH")], "USD", dec!(10000), dec!(0.001));
         let eth = h.universe.id("ETHUSD").unwrap();
         let mut sells = Vec::new();
-        for (k, p) in [100, 101, 100, 101, 104, 106, 110, 104].into_iter().enumerate() {
+        for (k, p) in [100, 101, 100, 101, 104, 106, 110, 104]
+            .into_iter()
+            .enumerate()
+        {
             let ev = h.bar(eth, Decimal::from(p));
             let c = h.step(&mut s, &ev);
             sells.extend(c.iter().filter_map(|c| match c {
-                Command::Submit { request, .. } if request.side == vigil_core::Side::Sell => Some(p),
+                Command::Submit { request, .. } if request.side == vigil_core::Side::Sell => {
+                    Some(p)
+                }
                 _ => None,
             }));
             h.fill(&c).unwrap();
@@ -187,8 +192,15 @@ fn the_atr_stop_exits_on_bars_and_only_when_configured() {
         }
         sells
     };
-    assert_eq!(run(Some(1.0)), [104], "110 − ~2.7 ATR ⇒ 104 is under the stop");
-    assert!(run(None).is_empty(), "the grade stayed at 90: no exit without the stop");
+    assert_eq!(
+        run(Some(1.0)),
+        [104],
+        "110 − ~2.7 ATR ⇒ 104 is under the stop"
+    );
+    assert!(
+        run(None).is_empty(),
+        "the grade stayed at 90: no exit without the stop"
+    );
     let bad = GradeMomentumConfig {
         kind: "trader".into(),
         entry: 60.0,
