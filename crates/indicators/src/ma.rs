@@ -56,6 +56,7 @@ value_indicator!(Sma, f64);
 pub struct Ema {
     period: usize,
     k: f64,
+    keep: f64,
     seen: usize,
     seed: f64,
     out: Option<f64>,
@@ -70,6 +71,7 @@ impl Ema {
         Ok(Ema {
             period: p,
             k: 2.0 / (p as f64 + 1.0),
+            keep: 1.0 - 2.0 / (p as f64 + 1.0),
             seen: 0,
             seed: 0.0,
             out: None,
@@ -91,7 +93,9 @@ impl ValueIndicator for Ema {
             return self.out;
         }
         match self.out {
-            Some(prev) => self.out = Some((x - prev) * self.k + prev),
+            // `k·x + (1 − k)·prev`: one multiply and one add on the chain from
+            // one value to the next (TA-Lib's `(x − prev)·k + prev` has three).
+            Some(prev) => self.out = Some(self.k * x + self.keep * prev),
             None => {
                 self.seed += x;
                 self.seen += 1;

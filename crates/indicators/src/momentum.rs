@@ -15,7 +15,7 @@ const TINY: f64 = 1e-8;
 #[derive(Clone, Debug)]
 pub struct Rsi {
     period: usize,
-    nm1: f64,
+    keep: f64,
     inv: f64,
     prev: f64,
     seen: usize,
@@ -32,7 +32,7 @@ impl Rsi {
         let p = crate::period("period", period, 2)?;
         Ok(Rsi {
             period: p,
-            nm1: p as f64 - 1.0,
+            keep: (p as f64 - 1.0) / p as f64,
             inv: 1.0 / p as f64,
             prev: 0.0,
             seen: 0,
@@ -70,8 +70,9 @@ impl ValueIndicator for Rsi {
         self.prev = x;
         let (g, l) = if d < 0.0 { (0.0, -d) } else { (d, 0.0) };
         if self.seen > self.period {
-            self.gain = (self.gain * self.nm1 + g) * self.inv;
-            self.loss = (self.loss * self.nm1 + l) * self.inv;
+            // Wilder's (avg·(n−1) + x)/n as avg·(n−1)/n + x/n: a short chain.
+            self.gain = self.gain * self.keep + g * self.inv;
+            self.loss = self.loss * self.keep + l * self.inv;
             self.out = Some(self.ratio());
             return self.out;
         }

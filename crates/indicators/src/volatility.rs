@@ -50,6 +50,8 @@ impl Indicator for TrueRange {
 #[derive(Clone, Debug)]
 pub struct Atr {
     period: usize,
+    keep: f64,
+    inv: f64,
     tr: TrueRange,
     seen: usize,
     sum: f64,
@@ -64,6 +66,8 @@ impl Atr {
         let p = crate::period("period", period, 1)?;
         Ok(Atr {
             period: p,
+            keep: (p as f64 - 1.0) / p as f64,
+            inv: 1.0 / p as f64,
             tr: TrueRange::new(),
             seen: 0,
             sum: 0.0,
@@ -89,7 +93,7 @@ impl Indicator for Atr {
         let tr = self.tr.update_bar(bar)?;
         let n = self.period as f64;
         match self.out {
-            Some(prev) => self.out = Some((prev * (n - 1.0) + tr) * (1.0 / n)),
+            Some(prev) => self.out = Some(prev * self.keep + tr * self.inv),
             None => {
                 self.sum += tr;
                 self.seen += 1;

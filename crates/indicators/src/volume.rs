@@ -36,13 +36,9 @@ impl Indicator for Obv {
         let obv = match self.out {
             Some(o) => {
                 let p = self.prev.unwrap_or(bar.close);
-                if bar.close > p {
-                    o + bar.volume
-                } else if bar.close < p {
-                    o - bar.volume
-                } else {
-                    o
-                }
+                // +1, −1 or 0 without a branch on the (unpredictable) direction.
+                let sign = f64::from(i8::from(bar.close > p) - i8::from(bar.close < p));
+                o + sign * bar.volume
             }
             None => bar.volume,
         };
