@@ -362,18 +362,22 @@ impl ValueIndicator for LinRegSlope {
 value_indicator!(LinRegSlope, f64);
 
 /// Pearson correlation of two series over the last `period` pairs, −1–1 (0
-/// when either is flat), with TA-Lib CORREL's running sums. Feed pairs with
-/// [`Correlation::update_pair`]; `update_bar` correlates a bar's close with
-/// its volume. Warm-up `period − 1`.
+/// when either is flat, as TA-Lib's CORREL). Centred co-moments updated by
+/// Welford's add-then-remove rule and recomputed from the window every
+/// `period` pairs: no `Σx² − (Σx)²/n` cancellation, which at prices far from
+/// zero with little variance loses most digits. Feed pairs with
+/// [`Correlation::update_pair`]; `update_bar` correlates a bar's close with its
+/// volume. Warm-up `period − 1`.
 #[derive(Clone, Debug)]
 pub struct Correlation {
     xs: Ring,
     ys: Ring,
-    sx: f64,
-    sy: f64,
-    sxy: f64,
-    sx2: f64,
-    sy2: f64,
+    mx: f64,
+    my: f64,
+    cxy: f64,
+    cxx: f64,
+    cyy: f64,
+    since: usize,
     out: Option<f64>,
     warm: usize,
     ignored: u64,
@@ -386,11 +390,12 @@ impl Correlation {
         Ok(Correlation {
             xs: Ring::new(p),
             ys: Ring::new(p),
-            sx: 0.0,
-            sy: 0.0,
-            sxy: 0.0,
-            sx2: 0.0,
-            sy2: 0.0,
+            mx: 0.0,
+            my: 0.0,
+            cxy: 0.0,
+            cxx: 0.0,
+            cyy: 0.0,
+            since: 0,
             out: None,
             warm: p - 1,
             ignored: 0,
@@ -401,6 +406,44 @@ impl Correlation {
         Correlation::new(self.xs.cap()).expect("checked at construction")
     }
 
+    /// Adds a pair to the co-moments of `n` pairs (now `n + 1`).
+    #[inline]
+    fn add(&mut self, x: f64, y: f64, n: f64) {
+        let dx = x - self.mx;
+        let dy = y - self.my;
+        self.mx += dx / (n + 1.0);
+        self.my += dy / (n + 1.0);
+        self.cxy += dx * (y - self.my);
+        self.cxx += dx * (x - self.mx);
+        self.cyy += dy * (y - self.my);
+    }
+
+    /// Removes a pair from the co-moments of `n + 1` pairs (now `n`).
+    #[inline]
+    fn remove(&mut self, x: f64, y: f64, n: f64) {
+        let (mx1, my1) = (self.mx, self.my);
+        self.mx -= (x - mx1) / n;
+        self.my -= (y - my1) / n;
+        self.cxy -= (x - self.mx) * (y - my1);
+        self.cxx -= (x - self.mx) * (x - mx1);
+        self.cyy -= (y - self.my) * (y - my1);
+    }
+
+    /// Recomputes the co-moments from the window.
+    fn exact(&mut self) {
+        let n = self.xs.cap() as f64;
+        self.mx = self.xs.iter().sum::<f64>() / n;
+        self.my = self.ys.iter().sum::<f64>() / n;
+        let (mx, my) = (self.mx, self.my);
+        let (mut cxy, mut cxx, mut cyy) = (0.0, 0.0, 0.0);
+        for (x, y) in self.xs.iter().zip(self.ys.iter()) {
+            cxy += (x - mx) * (y - my);
+            cxx += (x - mx) * (x - mx);
+            cyy += (y - my) * (y - my);
+        }
+        (self.cxy, self.cxx, self.cyy) = (cxy, cxx, cyy);
+    }
+
     /// Feeds one pair.
     #[inline]
     pub fn update_pair(&mut self, x: f64, y: f64) -> Option<f64> {
@@ -408,26 +451,19 @@ impl Correlation {
             self.ignored += 1;
             return self.out;
         }
-        self.sx += x;
-        self.sy += y;
-        self.sxy += x * y;
-        self.sx2 += x * x;
-        self.sy2 += y * y;
+        let n = self.xs.len() as f64;
+        self.add(x, y, n);
         if let (Some(ox), Some(oy)) = (self.xs.push(x), self.ys.push(y)) {
-            self.sx -= ox;
-            self.sy -= oy;
-            self.sxy -= ox * oy;
-            self.sx2 -= ox * ox;
-            self.sy2 -= oy * oy;
+            self.remove(ox, oy, n);
+            self.since += 1;
+            if self.since >= self.xs.cap() {
+                self.since = 0;
+                self.exact();
+            }
         }
         if self.xs.is_full() {
-            let n = self.xs.cap() as f64;
-            let d = (self.sx2 - self.sx * self.sx / n) * (self.sy2 - self.sy * self.sy / n);
-            self.out = Some(if d > TINY {
-                (self.sxy - self.sx * self.sy / n) / d.sqrt()
-            } else {
-                0.0
-            });
+            let d = self.cxx * self.cyy;
+            self.out = Some(if d > TINY { self.cxy / d.sqrt() } else { 0.0 });
         }
         self.out
     }
