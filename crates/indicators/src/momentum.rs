@@ -176,95 +176,64 @@ impl ValueIndicator for Macd {
 }
 value_indicator!(Macd, MacdOutput);
 
-/// Rate of change, percent: `(x / x[−period] − 1) · 100` (0 when the old
-/// value is 0). Warm-up `period`.
-#[derive(Clone, Debug)]
-pub struct Roc {
-    ring: Ring,
-    out: Option<f64>,
-    warm: usize,
-    ignored: u64,
-}
-
-impl Roc {
-    /// ROC over `period` (≥ 1).
-    pub fn new(period: usize) -> Result<Roc, IndicatorError> {
-        let p = crate::period("period", period, 1)?;
-        Ok(Roc {
-            ring: Ring::new(p + 1),
-            out: None,
-            warm: p,
-            ignored: 0,
-        })
-    }
-
-    fn fresh(&self) -> Roc {
-        Roc::new(self.warm).expect("checked at construction")
-    }
-}
-
-impl ValueIndicator for Roc {
-    #[inline]
-    fn update(&mut self, x: f64) -> Option<f64> {
-        if !x.is_finite() {
-            self.ignored += 1;
-            return self.out;
+/// Defines an indicator of the value now and the value `period` inputs ago.
+macro_rules! lagged {
+    ($name:ident, $doc:literal, $combine:expr) => {
+        #[doc = $doc]
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            ring: Ring,
+            out: Option<f64>,
+            warm: usize,
+            ignored: u64,
         }
-        self.ring.push(x);
-        if self.ring.is_full() {
-            let old = self.ring.get(0);
-            self.out = Some(if old != 0.0 {
-                (x / old - 1.0) * 100.0
-            } else {
-                0.0
-            });
+
+        impl $name {
+            /// Over `period` (≥ 1).
+            pub fn new(period: usize) -> Result<$name, IndicatorError> {
+                let p = crate::period("period", period, 1)?;
+                Ok($name {
+                    ring: Ring::new(p + 1),
+                    out: None,
+                    warm: p,
+                    ignored: 0,
+                })
+            }
+
+            fn fresh(&self) -> $name {
+                $name::new(self.warm).expect("checked at construction")
+            }
         }
-        self.out
-    }
-}
-value_indicator!(Roc, f64);
 
-/// Momentum: `x − x[−period]`. Warm-up `period`.
-#[derive(Clone, Debug)]
-pub struct Momentum {
-    ring: Ring,
-    out: Option<f64>,
-    warm: usize,
-    ignored: u64,
-}
-
-impl Momentum {
-    /// Momentum over `period` (≥ 1).
-    pub fn new(period: usize) -> Result<Momentum, IndicatorError> {
-        let p = crate::period("period", period, 1)?;
-        Ok(Momentum {
-            ring: Ring::new(p + 1),
-            out: None,
-            warm: p,
-            ignored: 0,
-        })
-    }
-
-    fn fresh(&self) -> Momentum {
-        Momentum::new(self.warm).expect("checked at construction")
-    }
-}
-
-impl ValueIndicator for Momentum {
-    #[inline]
-    fn update(&mut self, x: f64) -> Option<f64> {
-        if !x.is_finite() {
-            self.ignored += 1;
-            return self.out;
+        impl ValueIndicator for $name {
+            #[inline]
+            fn update(&mut self, x: f64) -> Option<f64> {
+                if !x.is_finite() {
+                    self.ignored += 1;
+                    return self.out;
+                }
+                self.ring.push(x);
+                if self.ring.is_full() {
+                    let combine: fn(f64, f64) -> f64 = $combine;
+                    self.out = Some(combine(x, self.ring.get(0)));
+                }
+                self.out
+            }
         }
-        self.ring.push(x);
-        if self.ring.is_full() {
-            self.out = Some(x - self.ring.get(0));
-        }
-        self.out
-    }
+        value_indicator!($name, f64);
+    };
 }
-value_indicator!(Momentum, f64);
+
+lagged!(
+    Roc,
+    "Rate of change, percent: `(x / x[−period] − 1) · 100` (0 when the old value is 0). Warm-up `period`.",
+    |x, old| if old != 0.0 { (x / old - 1.0) * 100.0 } else { 0.0 }
+);
+lagged!(
+    Momentum,
+    "Momentum: `x − x[−period]`. Warm-up `period`.",
+    |x, old| x - old
+);
 
 /// Commodity channel index: `(TP − SMA(TP)) / (0.015 · mean deviation)` of
 /// the typical price over `period` bars (0 when either is 0). The mean
