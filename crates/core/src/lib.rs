@@ -18,6 +18,7 @@ pub mod limits;
 pub mod market;
 pub mod order;
 pub mod portfolio;
+pub mod resample;
 pub mod state;
 pub mod time;
 pub mod view;
@@ -31,6 +32,7 @@ pub use order::{
     OrderStatus, Side, TimeInForce,
 };
 pub use portfolio::{Portfolio, PortfolioError, Position};
+pub use resample::{Completed, ResampleError, Resampler};
 pub use state::MarketState;
 pub use time::{Interval, TimeError, TimeUnit, Timestamp};
 pub use view::EngineView;

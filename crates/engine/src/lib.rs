@@ -24,14 +24,14 @@ pub use input::{
 
 use rust_decimal::Decimal;
 use vigil_core::{
-    ClientOrderId, EngineView, Fill, InstrumentId, MarketEvent, MarketState, Order, OrderRequest,
-    OrderStatus, Portfolio, PortfolioError, Side, Timestamp, Universe,
+    Bar, ClientOrderId, EngineView, Fill, InstrumentId, Interval, MarketEvent, MarketState, Order,
+    OrderRequest, OrderStatus, Portfolio, PortfolioError, Side, Timestamp, Universe,
 };
 use vigil_exec::{ExecutionReport, SimVenue, Venue};
 use vigil_risk::{
     reduces_position, ProtectiveExit, RiskEvent, RiskManager, RiskView, TradingState, Verdict,
 };
-use vigil_strategy::{Command, Context, ContextParts, Strategy};
+use vigil_strategy::{Command, Context, ContextParts, History, HistoryError, Strategy};
 
 /// The risk layer's view of the engine at `$ts` — a macro rather than a
 /// method, so that it borrows only the fields it reads and leaves `risk` free
@@ -108,6 +108,10 @@ pub enum EngineError {
     /// A strategy kept placing orders from order callbacks without end.
     #[error("strategy placed orders from callbacks more than {0} rounds in one event")]
     CallbackLoop(usize),
+    /// The strategy's bar history: a bad declaration, bars that cannot be
+    /// resampled, or a read beyond what was declared.
+    #[error(transparent)]
+    History(#[from] HistoryError),
 }
 
 const MAX_CALLBACK_ROUNDS: usize = 64;
@@ -123,6 +127,11 @@ pub struct Engine<O: Observer = NoObserver, V: Venue = SimVenue> {
     risk: RiskManager,
     strategy: Box<dyn Strategy>,
     observer: O,
+    history: History,
+    /// Resampled bars completed by the current event, delivered after `on_event`.
+    completed: Vec<(Interval, Bar)>,
+    /// A declaration error, reported by the first `process`.
+    start_error: Option<HistoryError>,
     commands: Vec<Command>,
     reports: Vec<ExecutionReport>,
     exits: Vec<ProtectiveExit>,
@@ -147,7 +156,14 @@ impl<O: Observer, V: Venue> Engine<O, V> {
     ) -> Engine<O, V> {
         let market = MarketState::new(universe.len());
         let approval_ttl = risk.config().approval_ttl_nanos();
+        let (history, start_error) = match History::new(&strategy.requirements(), &universe) {
+            Ok(h) => (h, None),
+            Err(e) => (History::default(), Some(e)),
+        };
         Engine {
+            history,
+            completed: Vec::new(),
+            start_error,
             held: Vec::new(),
             approval_ttl,
             taker_fee_rate: venue.taker_fee_rate(),
@@ -430,9 +446,12 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             }
         }
         if !self.started {
+            if let Some(e) = self.start_error.take() {
+                return Err(e.into());
+            }
             self.started = true;
             self.market.apply_time(ts);
-            self.with_context(ts, |s, ctx| s.on_start(ctx));
+            self.with_context(ts, |s, ctx| s.on_start(ctx))?;
             self.flush_commands(ts)?;
         }
         self.events += 1;
@@ -468,8 +487,17 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         }
         self.drain_risk_events(ts)?;
 
-        // 4. Strategy.
-        self.with_context(ts, |s, ctx| s.on_event(event, ctx));
+        // 3c. Bar history and resampled timeframes, when the strategy declared any.
+        if let (MarketEvent::Bar(b), true) = (event, self.history.is_active()) {
+            self.history
+                .on_bar(b, &self.universe, &mut self.completed)?;
+        }
+
+        // 4. Strategy (then the resampled bars this event completed).
+        self.with_context(ts, |s, ctx| s.on_event(event, ctx))?;
+        if !self.completed.is_empty() {
+            self.deliver_completed(ts)?;
+        }
 
         // 5. Risk and venue.
         if !self.commands.is_empty() {
@@ -488,8 +516,19 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         }
         self.stopped = true;
         let now = self.market.now();
-        self.with_context(now, |s, ctx| s.on_stop(ctx));
+        self.with_context(now, |s, ctx| s.on_stop(ctx))?;
         self.flush_commands(now)
+    }
+
+    /// Calls `on_bar` for each resampled bar the current event completed.
+    fn deliver_completed(&mut self, ts: Timestamp) -> Result<(), EngineError> {
+        let completed = std::mem::take(&mut self.completed);
+        for (tf, bar) in &completed {
+            self.with_context(ts, |s, ctx| s.on_bar(*tf, bar, ctx))?;
+        }
+        self.completed = completed;
+        self.completed.clear();
+        Ok(())
     }
 
     #[inline]
@@ -497,7 +536,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         &mut self,
         now: Timestamp,
         f: impl FnOnce(&mut dyn Strategy, &mut Context<'_>),
-    ) {
+    ) -> Result<(), EngineError> {
         let mut ctx = Context::new(ContextParts {
             view: EngineView {
                 now,
@@ -509,8 +548,13 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             },
             commands: &mut self.commands,
             next_order_id: &mut self.next_order_id,
+            history: &self.history,
         });
         f(self.strategy.as_mut(), &mut ctx);
+        match self.history.take_violation(&self.universe) {
+            None => Ok(()),
+            Some(e) => Err(e.into()),
+        }
     }
 
     /// Sends the protective exits the risk layer asked for. They bypass the
@@ -639,12 +683,12 @@ impl<O: Observer, V: Venue> Engine<O, V> {
                     let flat = self.book_fill(fill)?;
                     self.risk.on_fill(fill, flat);
                     self.observer.on_fill(fill, *status, &self.portfolio);
-                    self.with_context(ts, |s, ctx| s.on_fill(fill, ctx));
+                    self.with_context(ts, |s, ctx| s.on_fill(fill, ctx))?;
                 }
                 ExecutionReport::Closed { order } => {
                     self.risk.on_order_closed(order);
                     self.observer.on_order_closed(order);
-                    self.with_context(ts, |s, ctx| s.on_order_closed(order, ctx));
+                    self.with_context(ts, |s, ctx| s.on_order_closed(order, ctx))?;
                 }
             }
         }

@@ -2,10 +2,12 @@
 
 use rust_decimal::Decimal;
 use vigil_core::{
-    AssetId, Bar, ClientOrderId, EngineView, Grade, GradeKind, Instrument, InstrumentId,
+    AssetId, Bar, ClientOrderId, EngineView, Grade, GradeKind, Instrument, InstrumentId, Interval,
     MarketState, Order, OrderKind, OrderRequest, OrderSize, Portfolio, Side, TimeInForce,
     Timestamp, Universe,
 };
+
+use crate::history::{Bars, History};
 
 /// What a strategy asked for during one callback.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub struct ContextParts<'a> {
     pub commands: &'a mut Vec<Command>,
     /// The next client order id to hand out.
     pub next_order_id: &'a mut u64,
+    /// The bar history the strategy declared.
+    pub history: &'a History,
 }
 
 /// A strategy's window on the engine: read-only views of the portfolio, prices and
@@ -88,6 +92,20 @@ impl<'a> Context<'a> {
     /// The latest completed bar of an instrument.
     pub fn bar(&self, instrument: InstrumentId) -> Option<&Bar> {
         self.p.view.market.bar(instrument)
+    }
+
+    /// The latest bars of `instrument` as fed, oldest first, as many as declared
+    /// in [`Strategy::requirements`](crate::Strategy::requirements) (fewer while
+    /// warming up). Reading an undeclared instrument stops the run with an error.
+    #[inline]
+    pub fn bars(&self, instrument: InstrumentId) -> Bars<'a> {
+        self.p.history.bars(instrument)
+    }
+
+    /// The latest bars of `instrument` resampled to `timeframe` (declared with
+    /// [`Requirements::timeframe`](crate::Requirements::timeframe)).
+    pub fn bars_in(&self, instrument: InstrumentId, timeframe: Interval) -> Bars<'a> {
+        self.p.history.bars_in(instrument, timeframe)
     }
 
     /// The latest grade of `kind` for a token, as published by now.
@@ -364,6 +382,7 @@ mod tests {
     ) -> (R, Vec<Command>) {
         let mut commands = Vec::new();
         let mut next = 1;
+        let history = History::default();
         let r = {
             let mut ctx = Context::new(ContextParts {
                 view: EngineView {
@@ -376,6 +395,7 @@ mod tests {
                 },
                 commands: &mut commands,
                 next_order_id: &mut next,
+                history: &history,
             });
             f(&mut ctx)
         };

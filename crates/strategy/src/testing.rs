@@ -19,7 +19,7 @@ use vigil_core::{
     Universe,
 };
 
-use crate::{Command, Context, ContextParts, Strategy};
+use crate::{Command, Context, ContextParts, History, Strategy};
 
 /// Engine-less strategy test bench.
 pub struct Harness {
@@ -34,6 +34,8 @@ pub struct Harness {
     /// The clock.
     pub now: Timestamp,
     next_id: u64,
+    /// Built from the strategy's requirements at the first step.
+    history: Option<History>,
 }
 
 impl Harness {
@@ -62,6 +64,7 @@ impl Harness {
             fee,
             now: Timestamp(0),
             next_id: 1,
+            history: None,
         }
     }
 
@@ -102,22 +105,59 @@ impl Harness {
         ev
     }
 
-    /// Calls `strategy.on_event` and returns what it asked for.
+    /// Records a bar (of any length) closing now; marked like [`Harness::bar`].
+    pub fn push_bar(&mut self, bar: Bar) -> MarketEvent {
+        let ev = MarketEvent::Bar(bar);
+        self.market.apply(&ev);
+        let _ = self.portfolio.mark(bar.instrument, bar.close);
+        ev
+    }
+
+    /// Calls `strategy.on_event` — and `on_bar` for each resampled bar the event
+    /// completed — and returns what it asked for. At the first step the harness
+    /// builds the bar history the strategy declares, as the engine does.
+    ///
+    /// # Panics
+    /// When the strategy's requirements are invalid, a bar cannot be resampled, or
+    /// the strategy reads history it did not declare: the engine stops the run
+    /// with that error, and a test should fail with it.
     pub fn step(&mut self, strategy: &mut dyn Strategy, event: &MarketEvent) -> Vec<Command> {
+        let history = match self.history.take() {
+            Some(h) => h,
+            None => History::new(&strategy.requirements(), &self.universe)
+                .unwrap_or_else(|e| panic!("{e}")),
+        };
+        let mut history = history;
+        let mut completed = Vec::new();
+        if let (MarketEvent::Bar(b), true) = (event, history.is_active()) {
+            history
+                .on_bar(b, &self.universe, &mut completed)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
         let mut commands = Vec::new();
-        let mut ctx = Context::new(ContextParts {
-            view: EngineView {
-                now: self.now,
-                universe: &self.universe,
-                portfolio: &self.portfolio,
-                market: &self.market,
-                open_orders: &[],
-                taker_fee_rate: self.fee,
-            },
-            commands: &mut commands,
-            next_order_id: &mut self.next_id,
-        });
-        strategy.on_event(event, &mut ctx);
+        {
+            let mut ctx = Context::new(ContextParts {
+                view: EngineView {
+                    now: self.now,
+                    universe: &self.universe,
+                    portfolio: &self.portfolio,
+                    market: &self.market,
+                    open_orders: &[],
+                    taker_fee_rate: self.fee,
+                },
+                commands: &mut commands,
+                next_order_id: &mut self.next_id,
+                history: &history,
+            });
+            strategy.on_event(event, &mut ctx);
+            for (tf, bar) in &completed {
+                strategy.on_bar(*tf, bar, &mut ctx);
+            }
+        }
+        if let Some(e) = history.take_violation(&self.universe) {
+            panic!("{e}");
+        }
+        self.history = Some(history);
         commands
     }
 

@@ -68,8 +68,9 @@ proptest! {
             m.apply(&g);
             streak = if score >= entry { streak + 1 } else { 0 };
             let mut commands = Vec::new();
+            let history = vigil_strategy::History::default();
             {
-                let mut ctx = Context::new(ContextParts { view: EngineView { now: t, universe: &u, portfolio: &p, market: &m, open_orders: &[], taker_fee_rate: fee }, commands: &mut commands, next_order_id: &mut next_id });
+                let mut ctx = Context::new(ContextParts { view: EngineView { now: t, universe: &u, portfolio: &p, market: &m, open_orders: &[], taker_fee_rate: fee }, commands: &mut commands, next_order_id: &mut next_id, history: &history });
                 strat.on_event(&g, &mut ctx);
             }
             let held = p.position(InstrumentId(0)).qty;
