@@ -3,7 +3,7 @@
 
 Reads the ```sh / ```bash blocks of README.md, docs/*.md and examples/**/README.md,
 takes each line that runs vigil (`vigil …`, `cargo run … -p vigil-cli -- …`,
-`cargo run … --bin my-vigil -- …`), and runs it with the release binary and
+`cargo run … -p my-strategy -- …`), and runs it with the release binary and
 VIGIL_PARSE_ONLY=1, which makes the CLI stop right after parsing: a renamed
 subcommand or flag fails here. Arguments that are input files (`.toml`, `.csv`)
 must exist, relative to the repository root (outputs — after --json, --report,
@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUTPUT_FLAGS = {"--json", "--report", "--png", "--csv", "--out"}
 PREFIXES = [
     re.compile(r"^cargo run .*?-p vigil-cli -- "),
-    re.compile(r"^cargo run .*?--bin my-vigil -- "),
+    re.compile(r"^cargo run .*?-p my-strategy -- "),
     re.compile(r"^(?:/usr/bin/time -v )?vigil "),
 ]
 

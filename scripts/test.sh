@@ -45,6 +45,13 @@ fi
 
 cargo test --workspace --locked "$@"
 
+# `vigil new strategy` into a temporary workspace: builds, tests, backtests
+# (skipped when a test filter was given).
+if [[ $# -eq 0 ]]; then
+  echo "== vigil new strategy: scaffold, test and backtest a plug-in in a temporary workspace" >&2
+  scripts/scaffold-check.sh
+fi
+
 if [[ -z "${VIGIL_TEST_POSTGRES_URL:-}" ]]; then
   echo "*** reminder: the PostgreSQL journal tests were SKIPPED (VIGIL_TEST_POSTGRES_URL unset) ***" >&2
 fi

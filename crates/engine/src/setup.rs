@@ -38,7 +38,8 @@ pub struct EngineParts {
     pub strategy: Box<dyn Strategy>,
     /// The strategy's registry name.
     pub strategy_name: String,
-    /// Its parameters (without `name`).
+    /// Its parameters (without `name`), documented defaults filled in: what it
+    /// runs with.
     pub strategy_params: toml::Table,
 }
 
@@ -121,7 +122,9 @@ pub fn build_parts(
         venue: setup.venue.clone(),
         risk,
         strategy,
+        strategy_params: registry
+            .get(&name)
+            .map_or(params.clone(), |d| d.resolve(&params)),
         strategy_name: name,
-        strategy_params: params,
     })
 }

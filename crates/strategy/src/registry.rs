@@ -98,6 +98,29 @@ pub struct StrategyDescriptor {
     pub build: StrategyFactory,
 }
 
+impl StrategyDescriptor {
+    /// The parameters a strategy actually runs with: those in `params`, plus
+    /// every documented default that `params` leaves out — what a report shows.
+    /// A default that is not a TOML value (`trader`, `7d`) is kept as a string.
+    pub fn resolve(&self, params: &toml::Table) -> toml::Table {
+        let mut out = params.clone();
+        for spec in self.params {
+            let Some(default) = spec.default else {
+                continue;
+            };
+            if out.contains_key(spec.name) {
+                continue;
+            }
+            let value = toml::from_str::<toml::Table>(&format!("v = {default}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(default.to_string()));
+            out.insert(spec.name.to_string(), value);
+        }
+        out
+    }
+}
+
 /// Maps strategy names to factories.
 #[derive(Default, Clone)]
 pub struct Registry {
@@ -173,4 +196,51 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let line = text[start..].lines().next()?;
     let (key, _) = line.split_once('=')?;
     Some(key.trim().trim_matches('"').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never(_: &toml::Table, _: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
+        Err(StrategyError::invalid("t", "not built in this test"))
+    }
+
+    #[test]
+    fn resolve_fills_documented_defaults_and_keeps_what_was_written() {
+        let spec = |name, default| ParamSpec {
+            name,
+            ty: "",
+            default,
+            help: "",
+        };
+        let d = StrategyDescriptor {
+            name: "t",
+            summary: "",
+            params: &[],
+            build: never,
+        };
+        let params = [
+            spec("period", Some("14")),
+            spec("kind", Some("trader")),
+            spec("weights", Some("[1, 2]")),
+            spec("exit", Some("55")),
+            spec("symbols", None),
+        ];
+        let d = StrategyDescriptor {
+            params: Box::leak(Box::new(params)),
+            ..d
+        };
+        let written: toml::Table = toml::from_str("exit = 60\nextra = true").unwrap();
+        let r = d.resolve(&written);
+        assert_eq!(r["period"], toml::Value::Integer(14));
+        assert_eq!(r["kind"], toml::Value::String("trader".into()));
+        assert_eq!(r["weights"].as_array().map(Vec::len), Some(2));
+        assert_eq!(r["exit"], toml::Value::Integer(60), "what was written wins");
+        assert!(r.contains_key("extra"));
+        assert!(
+            !r.contains_key("symbols"),
+            "no default, not written: absent"
+        );
+    }
 }

@@ -13,6 +13,7 @@ pub mod grades;
 pub mod indicators;
 pub mod journal;
 pub mod keystore;
+pub mod new;
 pub mod status;
 pub mod strategies;
 pub mod sweep;
@@ -74,6 +75,12 @@ pub enum Command {
     Indicators(indicators::Args),
     /// List the registered strategy plug-ins and their parameters.
     Strategies,
+    /// Scaffold a new strategy plug-in crate (`vigil new strategy <name>`).
+    New {
+        /// What to create.
+        #[command(subcommand)]
+        command: new::NewCommand,
+    },
 }
 
 impl Command {
@@ -102,6 +109,7 @@ impl Command {
             Command::Ctl { command } => ctl::run(command),
             Command::Indicators(a) => indicators::run(a),
             Command::Strategies => strategies::run(registry),
+            Command::New { command } => new::run(command, registry),
         }
     }
 }
