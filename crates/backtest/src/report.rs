@@ -149,7 +149,8 @@ pub struct BacktestReport {
     pub name: String,
     /// Strategy name.
     pub strategy: String,
-    /// Strategy parameters as configured.
+    /// The parameters the strategy ran with: those configured, plus the
+    /// documented defaults of those left out.
     pub strategy_params: serde_json::Value,
     /// Costs, fill model and data span.
     pub assumptions: Assumptions,

@@ -71,27 +71,28 @@ fn build_recorder(
     Ok(Box::new(Recorder { btc }))
 }
 
-/// Buys when the last hourly close is above the one before, sells when below;
-/// `greedy` reads 5 hours but declares 2.
+/// Buys when the last hourly close is above the one before, sells when it is
+/// below. It declares two hourly bars and reads `read` of them (2; a test reads
+/// 5 to show what reading beyond a declaration does).
 struct Hourly {
     btc: InstrumentId,
-    greedy: bool,
+    read: usize,
 }
 
 impl Strategy for Hourly {
     fn requirements(&self) -> Requirements {
+        // Hourly bars of BTCUSDT, delivered to `on_bar`; keep the last 2.
         Requirements::new().timeframe(self.btc, tf("1h"), 2)
     }
 
     fn on_event(&mut self, _: &MarketEvent, _: &mut Context<'_>) {}
 
-    fn on_bar(&mut self, _: Interval, _: &Bar, ctx: &mut Context<'_>) {
-        let want = if self.greedy { 5 } else { 2 };
-        let Some(w) = ctx.bars_in(self.btc, tf("1h")).last(want) else {
-            return;
+    fn on_bar(&mut self, _timeframe: Interval, _bar: &Bar, ctx: &mut Context<'_>) {
+        let Some(hours) = ctx.bars_in(self.btc, tf("1h")).last(self.read) else {
+            return; // fewer hours than that so far
         };
-        let closes = w.closes();
-        let (prev, last) = (closes[want - 2], closes[want - 1]);
+        let closes = hours.closes();
+        let (prev, last) = (closes[closes.len() - 2], closes[closes.len() - 1]);
         let held = ctx.position_qty(self.btc);
         if last > prev && held.is_zero() {
             let qty = ctx.affordable_qty(self.btc, ctx.cash_for(self.btc));
@@ -109,8 +110,8 @@ fn build_hourly(
     ctx: &BuildContext<'_>,
 ) -> Result<Box<dyn Strategy>, StrategyError> {
     let btc = ctx.universe.id("BTCUSDT").unwrap();
-    let greedy = params.get("greedy").and_then(|v| v.as_bool()) == Some(true);
-    Ok(Box::new(Hourly { btc, greedy }))
+    let read = params.get("read").and_then(|v| v.as_integer()).unwrap_or(2) as usize;
+    Ok(Box::new(Hourly { btc, read }))
 }
 
 fn registry() -> Registry {
@@ -239,8 +240,7 @@ fn an_hourly_strategy_passes_the_lookahead_check_with_mid_hour_cuts() {
 #[test]
 fn reading_more_than_declared_stops_the_run_naming_both_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let loaded =
-        LoadedConfig::load(config(dir.path(), "name = \"hourly\"\ngreedy = true")).unwrap();
+    let loaded = LoadedConfig::load(config(dir.path(), "name = \"hourly\"\nread = 5")).unwrap();
     let err = loaded.build(&registry()).unwrap().run().unwrap_err();
     let msg = err.to_string();
     assert!(

@@ -150,3 +150,125 @@ fn bad_and_taken_names_are_refused_before_anything_is_written() {
     }
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
+
+/// One marked block of the tutorial: the marker's words and the block's text.
+struct Marked {
+    kind: String,
+    args: Vec<String>,
+    text: String,
+}
+
+/// The blocks of a Markdown file preceded by `<!-- kind: args -->`, and the
+/// fences of code (```rust,ignore / ```toml) that carry no marker.
+fn marked_blocks(md: &str) -> (Vec<Marked>, Vec<usize>) {
+    let lines: Vec<&str> = md.lines().collect();
+    let (mut out, mut unmarked) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let marker = line
+            .strip_prefix("<!-- ")
+            .and_then(|l| l.strip_suffix(" -->"))
+            .and_then(|l| l.split_once(": "));
+        let fence = line.starts_with("```") && line.len() > 3;
+        if marker.is_none() && fence {
+            if line == "```toml" || line.starts_with("```rust,ignore") {
+                unmarked.push(i + 1);
+            }
+            // Skip to the closing fence.
+            i += 1;
+            while i < lines.len() && lines[i] != "```" {
+                i += 1;
+            }
+        }
+        if let Some((kind, args)) = marker {
+            assert!(
+                lines[i + 1].starts_with("```"),
+                "line {}: a marker without a block",
+                i + 1
+            );
+            let mut text = String::new();
+            let mut j = i + 2;
+            while lines[j] != "```" {
+                text += lines[j];
+                text.push('\n');
+                j += 1;
+            }
+            out.push(Marked {
+                kind: kind.to_string(),
+                args: args.split_whitespace().map(String::from).collect(),
+                text,
+            });
+            i = j;
+        }
+        i += 1;
+    }
+    (out, unmarked)
+}
+
+#[test]
+fn the_tutorial_shows_every_file_as_it_is() {
+    let md = std::fs::read_to_string(root().join("docs/writing-a-strategy.md")).unwrap();
+    let (blocks, unmarked) = marked_blocks(&md);
+    assert!(
+        unmarked.is_empty(),
+        "code blocks nothing checks, at lines {unmarked:?}"
+    );
+    let mut files: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for b in &blocks {
+        match b.kind.as_str() {
+            // A file in full, possibly in parts separated by one blank line.
+            "file" => files
+                .entry(b.args[0].clone())
+                .or_default()
+                .push(b.text.clone()),
+            "excerpt" => {
+                let text = std::fs::read_to_string(root().join(&b.args[0])).unwrap();
+                assert!(
+                    text.contains(&b.text),
+                    "{} no longer holds:\n{}",
+                    b.args[0],
+                    b.text
+                );
+            }
+            "scaffold" => {
+                let form = match b.args[0].as_str() {
+                    "path" => Form::Path(b.args[1].clone()),
+                    "git" => Form::Git {
+                        url: b.args[1].clone(),
+                        rev: b.args.get(2).cloned(),
+                    },
+                    other => panic!("unknown scaffold form {other}"),
+                };
+                let cargo = render("my-strategy", &form, "unused")
+                    .into_iter()
+                    .find(|(f, _)| *f == "Cargo.toml")
+                    .unwrap()
+                    .1;
+                assert_eq!(b.text, cargo, "the {} form of Cargo.toml", b.args[0]);
+            }
+            other => panic!("unknown marker {other}"),
+        }
+    }
+    for (path, parts) in &files {
+        let text = std::fs::read_to_string(root().join(path)).unwrap();
+        assert!(
+            parts.join("\n") == text,
+            "{path}: the tutorial's blocks differ from the file"
+        );
+    }
+    for f in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "src/main.rs",
+        "tests/strategy.rs",
+        "backtest.toml",
+        "sweep.toml",
+        "paper.toml",
+    ] {
+        assert!(
+            files.contains_key(&format!("examples/my-strategy/{f}")),
+            "the tutorial does not show {f}"
+        );
+    }
+}
