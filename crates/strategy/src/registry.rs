@@ -69,7 +69,10 @@ pub struct ParamSpec {
     pub name: &'static str,
     /// Type, e.g. `integer`, `decimal`, `string list`.
     pub ty: &'static str,
-    /// Default, if the parameter is optional.
+    /// Default, if the parameter is optional: a value the parameter accepts
+    /// (TOML, or a bare word for a string), since reports show it as what the
+    /// strategy ran with. A default that is not a value ("every instrument")
+    /// belongs in `help`, with `None` here.
     pub default: Option<&'static str>,
     /// What it does.
     pub help: &'static str,

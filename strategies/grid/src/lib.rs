@@ -221,8 +221,8 @@ pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "instrument",
         ty: "symbol",
-        default: Some("first"),
-        help: "instrument to trade",
+        default: None,
+        help: "instrument to trade (default: the run's first)",
     },
     ParamSpec {
         name: "low",
@@ -257,8 +257,8 @@ pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "min_grade",
         ty: "0–100",
-        default: Some("none"),
-        help: "buy only at or above this grade",
+        default: None,
+        help: "buy only at or above this grade (default: no grade needed)",
     },
 ];
 

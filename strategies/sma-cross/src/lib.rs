@@ -226,8 +226,8 @@ pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "instruments",
         ty: "list of symbols",
-        default: Some("all"),
-        help: "instruments to trade",
+        default: None,
+        help: "instruments to trade (default: all of the run's)",
     },
 ];
 
