@@ -114,6 +114,27 @@ fn build_hourly(
     Ok(Box::new(Hourly { btc, read }))
 }
 
+/// Declares a timeframe that minute bars cannot build.
+struct Misfit {
+    btc: InstrumentId,
+}
+
+impl Strategy for Misfit {
+    fn requirements(&self) -> Requirements {
+        Requirements::new().timeframe(self.btc, "90s".parse().unwrap(), 1)
+    }
+
+    fn on_event(&mut self, _: &MarketEvent, _: &mut Context<'_>) {}
+}
+
+fn build_misfit(
+    _: &toml::Table,
+    ctx: &BuildContext<'_>,
+) -> Result<Box<dyn Strategy>, StrategyError> {
+    let btc = ctx.universe.id("BTCUSDT").unwrap();
+    Ok(Box::new(Misfit { btc }))
+}
+
 fn registry() -> Registry {
     let mut r = Registry::new();
     for (name, build) in [
@@ -122,6 +143,7 @@ fn registry() -> Registry {
             build_recorder as vigil_strategy::StrategyFactory,
         ),
         ("hourly", build_hourly),
+        ("misfit", build_misfit),
     ] {
         r.register(StrategyDescriptor {
             name,
@@ -245,6 +267,18 @@ fn reading_more_than_declared_stops_the_run_naming_both_numbers() {
     let msg = err.to_string();
     assert!(
         msg.contains("read 5 1h bars of BTCUSDT but declared 2"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_timeframe_the_data_cannot_build_stops_the_run_at_its_first_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = LoadedConfig::load(config(dir.path(), "name = \"misfit\"")).unwrap();
+    let err = loaded.build(&registry()).unwrap().run().unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("resampling BTCUSDT into 90s: a 1m bar does not divide a 90s bar"),
         "{msg}"
     );
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use vigil_cli::cmd::new::{render, Form};
+use vigil_cli::cmd::new::{profiles_of, render, Form};
 
 fn vigil() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vigil"))
@@ -25,6 +25,7 @@ fn the_example_crate_is_exactly_what_vigil_new_writes() {
         "my-strategy",
         &Form::Member,
         "../../backtests/data/coinbase-btcusd-1h-2017-2019.csv",
+        "",
     );
     assert_eq!(files.len(), 9);
     for (rel, text) in files {
@@ -56,6 +57,13 @@ fn a_crate_outside_the_checkout_is_its_own_workspace_with_path_dependencies() {
     let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     let manifest: toml::Table = toml::from_str(&cargo).unwrap();
     assert!(manifest.contains_key("workspace"), "{cargo}");
+    let root_manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root().join("Cargo.toml")).unwrap()).unwrap();
+    assert_eq!(
+        manifest.get("profile"),
+        root_manifest.get("profile"),
+        "vigil's build profiles, so that a shared target directory is reused"
+    );
     for krate in [
         "vigil-cli",
         "vigil-core",
@@ -240,7 +248,11 @@ fn the_tutorial_shows_every_file_as_it_is() {
                     },
                     other => panic!("unknown scaffold form {other}"),
                 };
-                let cargo = render("my-strategy", &form, "unused")
+                let profiles = match form {
+                    Form::Path(_) => profiles_of(&root()).unwrap(),
+                    _ => String::new(),
+                };
+                let cargo = render("my-strategy", &form, "unused", &profiles)
                     .into_iter()
                     .find(|(f, _)| *f == "Cargo.toml")
                     .unwrap()

@@ -16,6 +16,7 @@ pub mod grade;
 pub mod instrument;
 pub mod limits;
 pub mod market;
+pub mod num;
 pub mod order;
 pub mod portfolio;
 pub mod resample;
@@ -27,6 +28,7 @@ pub use event::MarketEvent;
 pub use grade::{Grade, GradeKind};
 pub use instrument::{AssetId, Instrument, InstrumentId, InstrumentSpec, Universe, UniverseError};
 pub use market::{Bar, Quote, Trade};
+pub use num::to_f64;
 pub use order::{
     ClientOrderId, Fill, Liquidity, Order, OrderError, OrderKind, OrderRequest, OrderSize,
     OrderStatus, Side, TimeInForce,

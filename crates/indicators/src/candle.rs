@@ -1,7 +1,6 @@
 //! The bar an indicator reads, in `f64`.
 
-use rust_decimal::prelude::ToPrimitive;
-use vigil_core::Bar;
+use vigil_core::{to_f64, Bar};
 
 /// One bar in `f64`, with its open time (nanoseconds since the epoch; a
 /// session VWAP resets on its UTC day).
@@ -50,8 +49,10 @@ impl Candle {
 }
 
 impl From<&Bar> for Candle {
+    /// Each price the nearest `f64` ([`vigil_core::to_f64`]).
+    #[inline]
     fn from(b: &Bar) -> Candle {
-        let f = |d: rust_decimal::Decimal| d.to_f64().unwrap_or(f64::NAN);
+        let f = to_f64;
         Candle {
             ts: b.open_time.nanos(),
             open: f(b.open),

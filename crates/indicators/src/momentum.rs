@@ -17,27 +17,43 @@ pub struct Rsi {
     period: usize,
     keep: f64,
     inv: f64,
+    grow: f64,
     prev: f64,
     seen: usize,
+    /// Average gain and loss, each `gain · s` (see `update`).
     gain: f64,
     loss: f64,
+    /// The weight of the next change (`inv / keep^k`) and the scale back to
+    /// averages (`keep^k`), `k` steps after the last renormalisation.
+    c: f64,
+    s: f64,
+    steps: u32,
     out: Option<f64>,
     warm: usize,
     ignored: u64,
 }
 
+/// Steps between renormalisations of the RSI's scaled sums: `grow^256` stays
+/// far inside `f64` for every period ≥ 2 (`grow` ≤ 2).
+const RESCALE: u32 = 256;
+
 impl Rsi {
     /// An RSI over `period` (≥ 2) changes.
     pub fn new(period: usize) -> Result<Rsi, IndicatorError> {
         let p = crate::period("period", period, 2)?;
+        let keep = (p as f64 - 1.0) / p as f64;
         Ok(Rsi {
             period: p,
-            keep: (p as f64 - 1.0) / p as f64,
+            keep,
             inv: 1.0 / p as f64,
+            grow: p as f64 / (p as f64 - 1.0),
             prev: 0.0,
             seen: 0,
             gain: 0.0,
             loss: 0.0,
+            c: 1.0 / p as f64,
+            s: 1.0,
+            steps: 0,
             out: None,
             warm: p,
             ignored: 0,
@@ -48,10 +64,13 @@ impl Rsi {
         Rsi::new(self.period).expect("checked at construction")
     }
 
+    /// `100 · gain / (gain + loss)`, 0 when both averages are (nearly) zero, as
+    /// TA-Lib. `s` scales the sums back to averages for that test only: the
+    /// ratio is the same either way.
     #[inline]
     fn ratio(&self) -> f64 {
         let total = self.gain + self.loss;
-        if total.abs() < TINY {
+        if (total * self.s).abs() < TINY {
             0.0
         } else {
             100.0 * (self.gain / total)
@@ -60,6 +79,12 @@ impl Rsi {
 }
 
 impl ValueIndicator for Rsi {
+    /// Wilder's smoothing `avg ← avg·(n−1)/n + x/n` on gains and losses. Both
+    /// averages shrink by the same factor each step, and the RSI is their ratio,
+    /// so vigil keeps them unshrunk — `sum += x · inv / keep^k` — and rescales
+    /// every 256 steps: the step depends on the last only through one addition
+    /// (a quarter of the multiply-add's latency), and the output is unchanged
+    /// (TA-Lib agreement ~1e-13).
     #[inline]
     fn update(&mut self, x: f64) -> Option<f64> {
         if !x.is_finite() {
@@ -70,9 +95,18 @@ impl ValueIndicator for Rsi {
         self.prev = x;
         let (g, l) = if d < 0.0 { (0.0, -d) } else { (d, 0.0) };
         if self.seen > self.period {
-            // Wilder's (avg·(n−1) + x)/n as avg·(n−1)/n + x/n: a short chain.
-            self.gain = self.gain * self.keep + g * self.inv;
-            self.loss = self.loss * self.keep + l * self.inv;
+            self.c *= self.grow;
+            self.s *= self.keep;
+            self.gain += g * self.c;
+            self.loss += l * self.c;
+            self.steps += 1;
+            if self.steps == RESCALE {
+                self.gain *= self.s;
+                self.loss *= self.s;
+                self.c = self.inv;
+                self.s = 1.0;
+                self.steps = 0;
+            }
             self.out = Some(self.ratio());
             return self.out;
         }

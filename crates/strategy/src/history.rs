@@ -10,7 +10,9 @@
 use std::cell::Cell;
 use std::fmt;
 
-use vigil_core::{Bar, Decimal, InstrumentId, Interval, ResampleError, Resampler, Universe};
+use vigil_core::{
+    to_f64, Bar, Decimal, InstrumentId, Interval, ResampleError, Resampler, Universe,
+};
 
 /// The most bars one window may keep (2^20, about two years of minutes).
 pub const MAX_BARS: usize = 1 << 20;
@@ -164,25 +166,6 @@ const ZERO_BAR: Bar = Bar {
     close: Decimal::ZERO,
     volume: Decimal::ZERO,
 };
-
-/// `Decimal` to `f64`: exact mantissas (below 2^53) divided by an exact power of
-/// ten — one rounding, so the nearest `f64` — falling back to the library's
-/// conversion for larger mantissas.
-#[inline]
-fn to_f64(d: Decimal) -> f64 {
-    const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-    ];
-    let m = d.mantissa();
-    let scale = d.scale() as usize;
-    if m.unsigned_abs() < (1u128 << 53) && scale < POW10.len() {
-        m as f64 / POW10[scale]
-    } else {
-        use rust_decimal::prelude::ToPrimitive;
-        d.to_f64().unwrap_or(f64::NAN)
-    }
-}
 
 impl Series {
     fn new(cap: usize) -> Series {

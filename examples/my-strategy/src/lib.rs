@@ -13,7 +13,7 @@
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use vigil_core::{InstrumentId, MarketEvent};
-use vigil_indicators::{Candle, Ema, IndicatorError, Rsi, ValueIndicator};
+use vigil_indicators::{Ema, IndicatorError, Rsi, ValueIndicator};
 use vigil_strategy::{
     parse_params, BuildContext, Context, ParamSpec, Requirements, Strategy, StrategyDescriptor,
     StrategyError,
@@ -192,7 +192,7 @@ impl Strategy for MyStrategy {
             return;
         }
         // Indicators work in f64; money stays Decimal.
-        let close = Candle::from(bar).close;
+        let close = vigil_core::to_f64(bar.close);
         let ema = self.ema.update(close);
         let rsi = self.rsi.update(close);
         let (Some(ema), Some(rsi)) = (ema, rsi) else {

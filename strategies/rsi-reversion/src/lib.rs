@@ -8,7 +8,7 @@
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use vigil_core::MarketEvent;
-use vigil_indicators::{BollingerBands, Candle, IndicatorError, Macd, Rsi, ValueIndicator};
+use vigil_indicators::{BollingerBands, IndicatorError, Macd, Rsi, ValueIndicator};
 use vigil_strategy::{
     parse_params, BuildContext, Context, ParamSpec, Strategy, StrategyDescriptor, StrategyError,
 };
@@ -174,7 +174,7 @@ impl Strategy for RsiReversion {
         let Some(slot) = self.slots.get_mut(bar.instrument.index()) else {
             return;
         };
-        let close = Candle::from(bar).close;
+        let close = vigil_core::to_f64(bar.close);
         let Some((rsi, filters)) = slot.update(close) else {
             return;
         };

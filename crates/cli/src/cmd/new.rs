@@ -144,7 +144,11 @@ fn plan(a: &StrategyArgs, registry: &Registry) -> anyhow::Result<Plan> {
         ),
         None => "coinbase-btcusd-1h-2017-2019.csv".into(),
     };
-    let files = render(&a.name, &form, &data);
+    let profiles = match (&root, &form) {
+        (Some(r), Form::Path(_)) => profiles_of(r)?,
+        _ => String::new(),
+    };
+    let files = render(&a.name, &form, &data, &profiles);
     Ok(Plan {
         member_of: (form == Form::Member).then(|| root.clone()).flatten(),
         lock: match form {
@@ -225,9 +229,30 @@ const SWEEP: &str = include_str!("../../templates/strategy/sweep.toml");
 const PAPER: &str = include_str!("../../templates/strategy/paper.toml");
 const GITIGNORE: &str = include_str!("../../templates/strategy/gitignore");
 
+/// vigil's `[profile.*]` tables, as TOML, for a crate of its own beside a
+/// checkout: with the same profiles (and lock file), a shared target directory
+/// reuses vigil's build instead of compiling everything again.
+pub fn profiles_of(root: &Path) -> anyhow::Result<String> {
+    let manifest = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing {}", manifest.display()))?;
+    let Some(profile) = table.get("profile") else {
+        return Ok(String::new());
+    };
+    let mut out = toml::Table::new();
+    out.insert("profile".into(), profile.clone());
+    Ok(format!(
+        "\n# vigil's build profiles: with them (and vigil's Cargo.lock), a shared\n\
+         # CARGO_TARGET_DIR reuses vigil's build.\n{}",
+        toml::to_string(&out)?
+    ))
+}
+
 /// The crate's files for `name` in `form`, reading the shipped data at `data`
-/// (relative to the crate).
-pub fn render(name: &str, form: &Form, data: &str) -> Vec<(&'static str, String)> {
+/// (relative to the crate); `profiles` ends a standalone `Cargo.toml`.
+pub fn render(name: &str, form: &Form, data: &str, profiles: &str) -> Vec<(&'static str, String)> {
     let snake = name.replace('-', "_");
     let camel: String = name
         .split('-')
@@ -247,7 +272,7 @@ pub fn render(name: &str, form: &Form, data: &str) -> Vec<(&'static str, String)
             .replace("{{package}}", &package)
             .replace("{{deps}}", &deps)
             .replace("{{dev_deps}}", &dev_deps)
-            .replace("{{tail}}", &tail)
+            .replace("{{tail}}", &(tail.clone() + profiles))
             .replace("{{build_note}}", &note)
     };
     vec![
@@ -411,7 +436,7 @@ mod tests {
                 rev: Some("abc".into()),
             },
         ] {
-            for (file, text) in render("trend-pullback", &form, "d.csv") {
+            for (file, text) in render("trend-pullback", &form, "d.csv", "") {
                 assert!(
                     !text.contains("{{"),
                     "{file} ({form:?}) keeps a placeholder"
