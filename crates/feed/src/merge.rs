@@ -131,6 +131,12 @@ impl Iterator for MergedStream {
             self.finished = true;
             return Some(Err(e));
         }
+        // One source: nothing to merge, so no heap and no head slot.
+        if let [src] = self.sources.as_mut_slice() {
+            let next = fetch(src).transpose();
+            self.finished = !matches!(next, Some(Ok(_)));
+            return next;
+        }
         if !self.primed {
             self.primed = true;
             for i in 0..self.sources.len() {
@@ -235,5 +241,25 @@ mod tests {
         assert_eq!(out.len(), 2);
         let e = out[1].as_ref().unwrap_err().to_string();
         assert!(e.contains("source `late`"), "{e}");
+    }
+
+    #[test]
+    fn one_source_streams_exactly_as_the_merge_would() {
+        let events = || vec![bar(0, 60), grade(0, 60), bar(0, 120), bar(0, 60)];
+        let mut one = MergedStream::new();
+        one.add("s", Box::new(VecStream::new(events())));
+        let mut two = MergedStream::new();
+        two.add("s", Box::new(VecStream::new(events())));
+        two.add("empty", Box::new(VecStream::new(Vec::new())));
+        let show = |m: MergedStream| -> Vec<String> {
+            m.map(|r| match r {
+                Ok(e) => format!("{e:?}"),
+                Err(e) => e.to_string(),
+            })
+            .collect()
+        };
+        let (a, b) = (show(one), show(two));
+        assert_eq!(a.len(), 4, "three events, then the out-of-order error");
+        assert_eq!(a, b);
     }
 }
