@@ -263,7 +263,7 @@ pub fn render(name: &str, form: &Form, data: &str, profiles: &str) -> Vec<(&'sta
                 .unwrap_or_default()
         })
         .collect();
-    let (package, deps, dev_deps, tail, note) = cargo_parts(form);
+    let (package, deps, tail, note) = cargo_parts(form);
     let fill = |t: &str| {
         t.replace("{{name}}", name)
             .replace("{{crate}}", &snake)
@@ -271,7 +271,6 @@ pub fn render(name: &str, form: &Form, data: &str, profiles: &str) -> Vec<(&'sta
             .replace("{{data}}", data)
             .replace("{{package}}", &package)
             .replace("{{deps}}", &deps)
-            .replace("{{dev_deps}}", &dev_deps)
             .replace("{{tail}}", &(tail.clone() + profiles))
             .replace("{{build_note}}", &note)
     };
@@ -288,8 +287,8 @@ pub fn render(name: &str, form: &Form, data: &str, profiles: &str) -> Vec<(&'sta
     ]
 }
 
-/// (package fields, dependencies, dev-dependencies, trailing tables, README note).
-fn cargo_parts(form: &Form) -> (String, String, String, String, String) {
+/// (package fields, dependencies, trailing tables, README note).
+fn cargo_parts(form: &Form) -> (String, String, String, String) {
     const VIGIL: [(&str, &str); 4] = [
         ("vigil-cli", "crates/cli"),
         ("vigil-core", "crates/core"),
@@ -307,7 +306,6 @@ fn cargo_parts(form: &Form) -> (String, String, String, String, String) {
         return (
             package,
             deps,
-            "proptest.workspace = true\n".into(),
             "[lints]\nworkspace = true\n".into(),
             "\nIt is a member of the vigil workspace, so it shares vigil's build and lints.\n"
                 .into(),
@@ -329,7 +327,6 @@ fn cargo_parts(form: &Form) -> (String, String, String, String, String) {
     (
         package,
         deps,
-        "proptest = \"1\"\n".into(),
         "# A workspace of its own, even inside another directory tree.\n[workspace]\n".into(),
         note.into(),
     )
