@@ -231,7 +231,9 @@ const GITIGNORE: &str = include_str!("../../templates/strategy/gitignore");
 
 /// vigil's `[profile.*]` tables, as TOML, for a crate of its own beside a
 /// checkout: with the same profiles (and lock file), a shared target directory
-/// reuses vigil's build instead of compiling everything again.
+/// reuses the build of vigil's third-party dependencies. (vigil's own crates
+/// compile once more: as path dependencies of another workspace they hash
+/// differently.)
 pub fn profiles_of(root: &Path) -> anyhow::Result<String> {
     let manifest = root.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest)
@@ -245,7 +247,7 @@ pub fn profiles_of(root: &Path) -> anyhow::Result<String> {
     out.insert("profile".into(), profile.clone());
     Ok(format!(
         "\n# vigil's build profiles: with them (and vigil's Cargo.lock), a shared\n\
-         # CARGO_TARGET_DIR reuses vigil's build.\n{}",
+         # CARGO_TARGET_DIR reuses the build of vigil's dependencies.\n{}",
         toml::to_string(&out)?
     ))
 }
@@ -323,7 +325,7 @@ fn cargo_parts(form: &Form) -> (String, String, String, String) {
             Form::Member => unreachable!(),
         };
     }
-    let note = "\nThe first build compiles vigil too, which takes a few minutes; to reuse a vigil\ncheckout's build, set `CARGO_TARGET_DIR=<vigil>/target`. `Cargo.lock` starts as\nvigil's own, so the crate builds with the versions vigil is tested with.\n";
+    let note = "\nThe first build compiles vigil too, which takes a few minutes; with\n`CARGO_TARGET_DIR=<vigil>/target` it reuses the build of vigil's dependencies\n(vigil's own crates still compile once). `Cargo.lock` starts as vigil's own, so\nthe crate builds with the versions vigil is tested with.\n";
     (
         package,
         deps,
