@@ -45,10 +45,10 @@ fi
 
 cargo test --workspace --locked "$@"
 
-# `vigil new strategy` into a temporary workspace: builds, tests, backtests
-# (skipped when a test filter was given).
+# `vigil new strategy`'s output end to end: tests, backtest, look-ahead check,
+# sweep and paper run (skipped when a test filter was given).
 if [[ $# -eq 0 ]]; then
-  echo "== vigil new strategy: scaffold, test and backtest a plug-in in a temporary workspace" >&2
+  echo "== vigil new strategy: test, backtest, sweep and paper-run the scaffolded plug-in" >&2
   scripts/scaffold-check.sh
 fi
 

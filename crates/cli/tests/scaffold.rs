@@ -1,5 +1,6 @@
-//! `vigil new strategy`: what it writes, where, and what it refuses. (Building,
-//! testing and backtesting a scaffolded crate in a temporary workspace is
+//! `vigil new strategy`: what it writes, where, and what it refuses. (Testing,
+//! backtesting, sweeping and paper-running the scaffold — `examples/my-strategy`,
+//! which the first test here proves is exactly what `vigil new` writes — is
 //! `scripts/scaffold-check.sh`, which the test command runs after this suite.)
 
 use std::path::{Path, PathBuf};
