@@ -260,9 +260,9 @@ impl<R: Read> CsvBarReader<R> {
 
 /// What is wrong with a bar's prices and volume, as (field, reason): prices
 /// must be positive, `low ≤ open, close ≤ high`, the volume not negative. Shared
-/// by the CSV reader and the `.vbar` reader.
+/// by the CSV reader, the `.vbar` reader and the downloader.
 #[inline]
-pub(crate) fn ohlcv_problem(
+pub fn ohlcv_problem(
     open: Decimal,
     high: Decimal,
     low: Decimal,

@@ -21,13 +21,14 @@ pub mod grade_model;
 mod grades;
 mod lines;
 mod merge;
+pub mod net;
 pub mod parse;
 mod read_ahead;
 mod sources;
 pub mod synth;
 pub mod token_metrics;
 
-pub use bars::{BarCsvOptions, CsvBarReader};
+pub use bars::{ohlcv_problem, BarCsvOptions, CsvBarReader};
 pub use error::FeedError;
 pub use grades::{read_grades_csv, GradeCsvOptions};
 pub use merge::{EventStream, MergedStream, VecStream};

@@ -488,7 +488,7 @@ impl TokenMetricsClient {
                     if r.status().is_success() {
                         return r.text().await.map_err(|e| ProviderError::Malformed {
                             endpoint: path.into(),
-                            message: e.to_string(),
+                            message: crate::net::describe(&e),
                         });
                     }
                     if status == 401 || status == 403 {
@@ -518,8 +518,10 @@ impl TokenMetricsClient {
                         });
                     }
                 }
-                Err(e) if e.is_timeout() || e.is_connect() => (true, e.to_string(), None),
-                Err(e) => (false, e.to_string(), None),
+                Err(e) if e.is_timeout() || e.is_connect() => {
+                    (true, crate::net::describe(&e), None)
+                }
+                Err(e) => (false, crate::net::describe(&e), None),
             };
             if !retry || attempt >= self.cfg.max_attempts {
                 return Err(ProviderError::Exhausted {

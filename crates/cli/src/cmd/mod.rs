@@ -9,6 +9,7 @@ pub mod agent;
 pub mod backtest;
 pub mod check_lookahead;
 pub mod ctl;
+pub mod data;
 pub mod grades;
 pub mod indicators;
 pub mod journal;
@@ -27,6 +28,13 @@ pub enum Command {
     Synth(synth::Args),
     /// Run a backtest described by a TOML config and print a summary.
     Backtest(backtest::Args),
+    /// Market data: download it (Binance archive + REST, verified, resumable)
+    /// and check a file before trusting it.
+    Data {
+        /// What to do with data.
+        #[command(subcommand)]
+        command: data::DataCommand,
+    },
     /// Run an agent in paper-trading mode: live (or replayed) data, the risk
     /// manager and the simulated venue, everything journaled. Resumes after a
     /// restart. Stops on SIGINT/SIGTERM or when a replay ends.
@@ -98,6 +106,7 @@ impl Command {
         match self {
             Command::Synth(a) => synth::run(a),
             Command::Backtest(a) => backtest::run(a, registry),
+            Command::Data { command } => data::run(command),
             Command::Paper(a) => agent::run_paper(a, registry),
             Command::Live(a) => agent::run_live(a, registry),
             Command::Keystore(a) => keystore::run_keystore(a),

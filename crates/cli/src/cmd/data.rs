@@ -1,0 +1,206 @@
+//! `vigil data`: download market data, and check a file before trusting it.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use vigil_core::Timestamp;
+use vigil_data::download::http::RetryPolicy;
+use vigil_data::download::plan::Market;
+use vigil_data::download::{self, DownloadRequest, Progress, SeriesReport};
+
+use super::runtime;
+
+/// What to do with market data.
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Download bars from Binance's public archive (monthly, then daily zips,
+    /// each verified against its published sha256) and its REST API for what the
+    /// archive does not have yet, into one CSV per symbol in vigil's format.
+    /// Resumable: run it again to fetch only what is missing.
+    #[command(
+        after_help = "Examples:\n  vigil data download --market spot --symbols ETHUSDT --interval 1h --from 2024-01-01 --to 2025-01-01 --out data\n  vigil data download --market usdm --symbols BTCUSDT,ETHUSDT --interval 1m --from 2024-06 --out data\n\n--to is exclusive (2025-01-01 ends with the last bar of 2024) and defaults to now.\nFiles: <out>/binance-<market>-<SYMBOL>-<interval>.csv; for usdm also …-mark.csv\n(mark-price bars) and binance-usdm-<SYMBOL>-funding.csv (funding rates).\nVIGIL_BINANCE_DATA_URL and VIGIL_BINANCE_API_URL override the base URLs."
+    )]
+    Download(DownloadArgs),
+}
+
+/// `vigil data download`.
+#[derive(clap::Args, Debug)]
+pub struct DownloadArgs {
+    /// The exchange (only `binance` for now).
+    #[arg(long, default_value = "binance")]
+    pub exchange: String,
+    /// `spot` or `usdm` (USDⓈ-M perpetual futures).
+    #[arg(long, default_value = "spot")]
+    pub market: Market,
+    /// Symbols, comma-separated or repeated (`BTCUSDT,ETHUSDT`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub symbols: Vec<String>,
+    /// Bar interval: 1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w.
+    #[arg(long)]
+    pub interval: String,
+    /// First day (or month, or RFC 3339 time) to fetch, UTC.
+    #[arg(long)]
+    pub from: String,
+    /// Where to stop (exclusive), UTC; default now.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Directory for the files.
+    #[arg(long, default_value = "data")]
+    pub out: PathBuf,
+    /// Downloads in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
+    /// For usdm: skip the mark-price bars and funding rates.
+    #[arg(long)]
+    pub no_perp_extras: bool,
+    /// Archive base URL.
+    #[arg(long, env = "VIGIL_BINANCE_DATA_URL", default_value = download::ARCHIVE_URL)]
+    pub archive_url: String,
+    /// REST base URL (default: the market's production API).
+    #[arg(long, env = "VIGIL_BINANCE_API_URL")]
+    pub api_url: Option<String>,
+    /// Attempts per request on network errors, HTTP 429 and 5xx.
+    #[arg(long, default_value_t = 5)]
+    pub attempts: u32,
+    /// Pretend it is this time (RFC 3339); for tests against recorded servers.
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
+}
+
+const INTERVALS: &[&str] = &[
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
+];
+
+/// Runs a `vigil data` command.
+pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
+    match cmd {
+        DataCommand::Download(a) => run_download(a),
+    }
+}
+
+/// `2024`, `2024-06`, `2024-06-15` or an RFC 3339 time, as the instant it starts.
+pub fn parse_when(flag: &str, text: &str) -> anyhow::Result<Timestamp> {
+    let t = text.trim();
+    let full = match t.len() {
+        4 => format!("{t}-01-01T00:00:00Z"),
+        7 => format!("{t}-01T00:00:00Z"),
+        10 => format!("{t}T00:00:00Z"),
+        _ => t.to_string(),
+    };
+    Timestamp::parse_rfc3339(&full).map_err(|_| {
+        anyhow::anyhow!("{flag} `{text}`: expected a date (2024-06-15), a month (2024-06), a year, or an RFC 3339 time")
+    })
+}
+
+fn request(a: &DownloadArgs) -> anyhow::Result<DownloadRequest> {
+    if !a.exchange.eq_ignore_ascii_case("binance") {
+        bail!("--exchange `{}`: only `binance` is supported", a.exchange);
+    }
+    if !INTERVALS.contains(&a.interval.as_str()) {
+        bail!(
+            "--interval `{}`: Binance's archive has {} (1mo is not supported: months differ in length)",
+            a.interval,
+            INTERVALS.join(" ")
+        );
+    }
+    let now = match &a.now {
+        Some(n) => parse_when("--now", n)?,
+        None => Timestamp(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)),
+    };
+    let from = parse_when("--from", &a.from)?;
+    let to = match &a.to {
+        Some(t) => parse_when("--to", t)?,
+        None => now,
+    };
+    let symbols: Vec<String> = a
+        .symbols
+        .iter()
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(bad) = symbols
+        .iter()
+        .find(|s| !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        bail!("--symbols: `{bad}` is not a Binance symbol (letters and digits, e.g. BTCUSDT)");
+    }
+    Ok(DownloadRequest {
+        market: a.market,
+        symbols,
+        interval: a.interval.parse().context("--interval")?,
+        from,
+        to,
+        out: a.out.clone(),
+        archive_url: a.archive_url.clone(),
+        api_url: a
+            .api_url
+            .clone()
+            .unwrap_or_else(|| download::api_url(a.market).to_string()),
+        jobs: a.jobs.max(1),
+        retry: RetryPolicy {
+            attempts: a.attempts.max(1),
+            ..RetryPolicy::default()
+        },
+        now,
+        perp_extras: !a.no_perp_extras,
+    })
+}
+
+fn run_download(a: DownloadArgs) -> anyhow::Result<()> {
+    let req = request(&a)?;
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg:32} [{bar:30}] {pos}/{len} files {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let on_progress = |p: Progress| match p {
+        Progress::Series { name, files } => {
+            bar.set_message(name);
+            bar.set_position(0);
+            bar.set_length(files);
+        }
+        Progress::File => bar.inc(1),
+        Progress::RestRows(n) => bar.set_message(format!("REST +{n} rows")),
+    };
+    let reports = runtime()?.block_on(download::download(&req, &on_progress));
+    bar.finish_and_clear();
+    let reports = reports?;
+    for r in &reports {
+        println!("{}", describe(r));
+    }
+    Ok(())
+}
+
+fn describe(r: &SeriesReport) -> String {
+    let span = match (r.first, r.last) {
+        (Some(a), Some(b)) => format!("{} → {}", a.to_rfc3339(), b.to_rfc3339()),
+        _ => "empty".into(),
+    };
+    let gaps = if r.gaps.gaps == 0 {
+        "no gaps".to_string()
+    } else {
+        format!(
+            "{} gaps ({} bars missing)",
+            r.gaps.gaps, r.gaps.missing_bars
+        )
+    };
+    format!(
+        "{}: {} rows ({} new: {} archive files downloaded, {} reused, {} rows from the REST API), {span}, {gaps}",
+        r.file.display(),
+        r.rows,
+        r.added,
+        r.downloaded,
+        r.reused,
+        r.from_rest
+    )
+}
