@@ -7,7 +7,8 @@ takes each line that runs vigil (`vigil …`, `cargo run … -p vigil-cli -- …
 VIGIL_PARSE_ONLY=1, which makes the CLI stop right after parsing: a renamed
 subcommand or flag fails here. Arguments that are input files (`.toml`, `.csv`)
 must exist, relative to the repository root (outputs — after --json, --report,
---png, --csv, --out — and files under /tmp are not checked).
+--png, --csv, --out — files an earlier line of the same doc wrote there, and
+files under /tmp are not checked).
 
     scripts/docs-check.py [path/to/vigil]     # exit 1 naming each broken line
 """
@@ -63,7 +64,9 @@ def placeholder(arg):
     return "…" in arg or arg.startswith("<") or "<" in arg
 
 
-def check(binary, source, lineno, args):
+def check(binary, source, lineno, args, produced):
+    """`produced`: outputs of earlier lines of the same doc (a directory after
+    --out holds what a later line reads); this line's outputs are added to it."""
     problems = []
     if any(placeholder(a) for a in args):
         # A synopsis like `vigil backtest <config.toml>`: only the subcommand is checked.
@@ -75,9 +78,13 @@ def check(binary, source, lineno, args):
         problems.append(f"does not parse: {first}")
     previous = ""
     for a in args:
-        if a.endswith((".toml", ".csv")) and previous not in OUTPUT_FLAGS:
+        if previous in OUTPUT_FLAGS:
+            produced.append(a.rstrip("/") + "/")
+            produced.append(a)
+        elif a.endswith((".toml", ".csv")):
             path = pathlib.Path(os.path.expanduser(a))
-            if not str(path).startswith("/tmp") and not (ROOT / path).exists():
+            made_earlier = any(a == p or (p.endswith("/") and a.startswith(p)) for p in produced)
+            if not str(path).startswith("/tmp") and not made_earlier and not (ROOT / path).exists():
                 problems.append(f"names a file that does not exist: {a}")
         previous = a
     return [f"{source}:{lineno}: `vigil {' '.join(args)}` {p}" for p in problems]
@@ -91,6 +98,7 @@ def main():
     for f in files:
         text = f.read_text()
         lines = text.splitlines()
+        produced = []
         for block_line in blocks(text):
             args = vigil_args(block_line)
             if args is None:
@@ -98,7 +106,7 @@ def main():
             first = block_line.split("\\")[0].strip()
             lineno = next((i + 1 for i, l in enumerate(lines) if l.strip().startswith(first[:40])), 0)
             checked += 1
-            failures += check(binary, f.relative_to(ROOT), lineno, args)
+            failures += check(binary, f.relative_to(ROOT), lineno, args, produced)
     for f in failures:
         print(f)
     if failures:

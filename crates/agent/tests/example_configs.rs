@@ -17,13 +17,14 @@ fn shipped_agent_configs_load_and_name_existing_files() {
             let (cfg, file) = AgentConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
             if cfg.feed.kind == FeedKind::Replay {
                 for bars in &cfg.feed.bars {
-                    let data = file.resolve(&bars.path);
-                    assert!(
-                        data.exists(),
-                        "{}: {} does not exist",
-                        path.display(),
-                        data.display()
-                    );
+                    for data in bars.path.expand(&file.dir()).unwrap() {
+                        assert!(
+                            data.exists(),
+                            "{}: {} does not exist",
+                            path.display(),
+                            data.display()
+                        );
+                    }
                 }
             }
             checked += 1;

@@ -226,19 +226,25 @@ fn check_bar_sources(
                 ))
                 .into());
         }
-        let path = file.resolve(&src.path);
-        let problem = match std::fs::metadata(&path) {
-            Err(e) => Some(e.to_string()),
-            Ok(m) if m.is_dir() => Some("is a directory, not a file".to_string()),
-            Ok(_) => None,
-        };
-        if let Some(p) = problem {
-            return Err(file
-                .field_error(FieldError::new(
-                    format!("data.bars[{i}].path"),
-                    format!("`path` {}: {p}", path.display()),
-                ))
-                .into());
+        let at = || format!("data.bars[{i}].path");
+        let files = src
+            .path
+            .expand(&file.dir())
+            .map_err(|m| file.field_error(FieldError::new(at(), m)))?;
+        for path in files {
+            let problem = match std::fs::metadata(&path) {
+                Err(e) => Some(e.to_string()),
+                Ok(m) if m.is_dir() => Some("is a directory, not a file".to_string()),
+                Ok(_) => None,
+            };
+            if let Some(p) = problem {
+                return Err(file
+                    .field_error(FieldError::new(
+                        at(),
+                        format!("`path` {}: {p}", path.display()),
+                    ))
+                    .into());
+            }
         }
     }
     Ok(())

@@ -86,6 +86,9 @@ pub fn main_with(registry: Registry) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: redirected to a file or a pipe, the
+        // log is plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     // `scripts/docs-check.py` checks that every command line the docs show still

@@ -19,6 +19,22 @@ const LOW_NAMES: &[&str] = &["low", "l"];
 const CLOSE_NAMES: &[&str] = &["close", "c"];
 const VOLUME_NAMES: &[&str] = &["volume", "vol", "v"];
 
+/// The columns of Binance's kline archive CSV, which has no header row.
+const BINANCE_KLINE_COLUMNS: [&str; 12] = [
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+];
+
 /// How to read a bar file.
 #[derive(Clone, Debug)]
 pub struct BarCsvOptions {
@@ -60,6 +76,10 @@ pub struct CsvBarReader<R: Read> {
     steps_at_interval: u64,
     min_step: i64,
     done: bool,
+    /// Binance's headerless layout: the first line is already a row, and each
+    /// row's close time is checked against the interval.
+    binance: bool,
+    pending_row: bool,
 }
 
 impl CsvBarReader<BufReader<File>> {
@@ -96,9 +116,19 @@ impl<R: Read> CsvBarReader<R> {
                 message: "empty file: expected a header row".into(),
             });
         }
-        let headers: Vec<String> = (0..lines.len())
-            .map(|i| String::from_utf8_lossy(lines.field(i)).into_owned())
-            .collect();
+        let binance = lines.len() == BINANCE_KLINE_COLUMNS.len()
+            && !lines.field(0).is_empty()
+            && lines.field(0).iter().all(u8::is_ascii_digit);
+        let headers: Vec<String> = if binance {
+            BINANCE_KLINE_COLUMNS
+                .iter()
+                .map(|c| c.to_string())
+                .collect()
+        } else {
+            (0..lines.len())
+                .map(|i| String::from_utf8_lossy(lines.field(i)).into_owned())
+                .collect()
+        };
         let need = |names: &[&str]| {
             find(&headers, names).ok_or_else(|| FeedError::MissingColumn {
                 path: path.clone(),
@@ -125,7 +155,42 @@ impl<R: Read> CsvBarReader<R> {
             steps_at_interval: 0,
             min_step: i64::MAX,
             done: false,
+            binance,
+            pending_row: binance,
         })
+    }
+
+    /// In Binance's layout the close time is the open time plus the interval
+    /// less one unit (of whichever unit the row uses): a row that disagrees was
+    /// read with the wrong interval.
+    fn check_binance_close(&self, line: u64, open_time: Timestamp) -> Result<(), FeedError> {
+        let field = self.lines.field(0);
+        let raw: i64 = std::str::from_utf8(field)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let unit = self
+            .options
+            .ts_unit
+            .unwrap_or_else(|| TimeUnit::guess(raw))
+            .nanos();
+        let close = std::str::from_utf8(self.lines.field(6))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok());
+        let want = open_time.nanos() + self.options.interval.nanos() - unit;
+        if close.and_then(|c| c.checked_mul(unit)) != Some(want) {
+            return Err(self.field_error(
+                line,
+                6,
+                format!(
+                    "Binance's close time should be {} for a {} bar opening at {}: is `interval` right?",
+                    want / unit,
+                    self.options.interval,
+                    open_time.to_rfc3339()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn field_error(&self, line: u64, col: usize, reason: impl Into<String>) -> FeedError {
@@ -213,6 +278,9 @@ impl<R: Read> CsvBarReader<R> {
         }
         let open_time = Timestamp::parse_bytes(self.lines.field(c.ts), self.options.ts_unit)
             .map_err(|e| self.field_error(line, c.ts, e.to_string()))?;
+        if self.binance {
+            self.check_binance_close(line, open_time)?;
+        }
         if let Some(prev) = self.prev_open {
             if open_time <= prev {
                 return Err(FeedError::OutOfOrder {
@@ -336,7 +404,13 @@ impl<R: Read> Iterator for CsvBarReader<R> {
         if self.done {
             return None;
         }
-        match self.lines.advance() {
+        let advanced = if self.pending_row {
+            self.pending_row = false;
+            Ok(true)
+        } else {
+            self.lines.advance()
+        };
+        match advanced {
             Ok(true) => {
                 let r = self.parse_row();
                 if r.is_err() {
@@ -527,6 +601,29 @@ mod tests {
                 prop_assert_eq!(g.close.scale(), w.4.scale());
             }
         }
+    }
+
+    #[test]
+    fn binance_archive_csv_is_read_without_a_header_in_either_unit() {
+        let text = "1735689540000,1.0,2.0,0.5,1.5,10,1735689599999,0,0,0,0,0\n\
+                    1735689600000000,1.5,2,1,1.2,3,1735689659999999,0,0,0,0,0\n";
+        let bars: Vec<Bar> = read(text).into_iter().map(Result::unwrap).collect();
+        assert_eq!(bars.len(), 2);
+        assert_eq!(bars[0].open_time.to_rfc3339(), "2024-12-31T23:59:00Z");
+        assert_eq!(bars[1].open_time.to_rfc3339(), "2025-01-01T00:00:00Z");
+        assert_eq!(bars[1].close, dec!(1.2));
+        // Read as 5-minute bars, the close time says the interval is wrong.
+        let e = read_with(text, "5m")
+            .into_iter()
+            .find_map(Result::err)
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "bars.csv:1: field `close_time`: Binance's close time should be 1735689839999"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

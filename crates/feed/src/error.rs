@@ -91,6 +91,18 @@ pub enum FeedError {
         /// What is wrong (naming the record where there is one).
         message: String,
     },
+    /// Two files of one instrument hold different bars for the same time.
+    #[error("{first} and {second} disagree at {ts} ({detail}): files that overlap must hold the same bars")]
+    Overlap {
+        /// The file read first.
+        first: PathBuf,
+        /// The other file.
+        second: PathBuf,
+        /// The bar's open time.
+        ts: String,
+        /// Both bars.
+        detail: String,
+    },
     /// An invalid option was given to a reader.
     #[error("{0}")]
     Config(String),

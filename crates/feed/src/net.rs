@@ -40,7 +40,15 @@ pub fn describe(e: &reqwest::Error) -> String {
     {
         return format!("connection refused by {host} (nothing listening there?)");
     }
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    let https = e.url().is_some_and(|u| u.scheme() == "https");
+    let tls_words = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "alert",
+    ];
+    if tls_words.iter().any(|w| lower.contains(w)) || (https && e.is_connect()) {
         return format!("TLS handshake with {host} failed: {}", innermost(e));
     }
     if io_kind(e) == Some(std::io::ErrorKind::ConnectionReset) {

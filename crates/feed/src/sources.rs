@@ -1,6 +1,6 @@
 //! Opening the bar files a config names, as one merged stream.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use vigil_core::{Interval, MarketEvent, TimeUnit, Universe};
@@ -9,6 +9,8 @@ use crate::bar_cache::{open_cached, CacheOutcome, Cached, VbarReader};
 use crate::bars::{BarCsvOptions, CsvBarReader};
 use crate::error::FeedError;
 use crate::merge::MergedStream;
+use crate::multi::{BarStream, GapCount, MultiFileBars};
+pub use crate::paths::BarPaths;
 use crate::read_ahead::ReadAhead;
 
 /// One bar file, as configs write it (`[[data.bars]]`, `[[feed.bars]]`).
@@ -17,8 +19,11 @@ use crate::read_ahead::ReadAhead;
 pub struct BarSourceConfig {
     /// The instrument's symbol (declared under `[[instruments]]`).
     pub instrument: String,
-    /// CSV path, relative to the config file.
-    pub path: PathBuf,
+    /// The bar file, relative to the config file: one path, a list of paths,
+    /// or a glob (`data/BTCUSDT-1m-*.csv`). Several files are read as one series
+    /// in time order; where they overlap they must agree. CSV (with a header, or
+    /// Binance's archive CSV without one) or `.vbar`.
+    pub path: BarPaths,
     /// Bar interval, e.g. `1m`, `5m`, `1h`, `1d`.
     pub interval: Interval,
     /// Unit of integer timestamps (`seconds`, `millis`, `micros`, `nanos`);
@@ -76,48 +81,63 @@ pub fn open_bar_sources(
             )));
         }
         intervals[id.index()] = Some(src.interval);
-        let file = if src.path.is_absolute() {
-            src.path.clone()
+        let files = src.path.expand(base).map_err(FeedError::Config)?;
+        let name = src.path.describe(base);
+        let bars: BarStream = if let [file] = files.as_slice() {
+            open_file(file, id, src, read_ahead)?
         } else {
-            base.join(&src.path)
-        };
-        let name = file.display().to_string();
-        if file.extension().is_some_and(|e| e == "vbar") {
-            let (reader, _) = VbarReader::open(&file, id, Some(src.interval))?;
-            stream.add(name, Box::new(reader.map(|r| r.map(MarketEvent::Bar))));
-            continue;
-        }
-        if src.cache && !cache_disabled_by_env() {
-            match open_cached(&file, id, src.interval, src.ts_unit)? {
-                Cached::Reader(reader, outcome) => {
-                    if outcome == CacheOutcome::Built {
-                        tracing::info!(file = %name, "built the binary bar cache");
-                    }
-                    stream.add(name, Box::new(reader.map(|r| r.map(MarketEvent::Bar))));
-                    continue;
-                }
-                Cached::Unavailable(why) => {
-                    tracing::warn!(file = %name, reason = %why, "bar cache unavailable; reading the CSV");
-                }
+            let src = src.clone();
+            let opener = Box::new(move |f: &Path| open_file(f, id, &src, false));
+            let multi = MultiFileBars::new(files, opener)?;
+            if read_ahead {
+                Box::new(ReadAhead::spawn(multi))
+            } else {
+                Box::new(multi)
             }
-        }
-        let reader = CsvBarReader::open(
-            &file,
-            BarCsvOptions {
-                instrument: id,
-                interval: src.interval,
-                ts_unit: src.ts_unit,
-            },
-        )?;
-        let events = reader.map(|r| r.map(MarketEvent::Bar));
-        if read_ahead {
-            stream.add(
-                file.display().to_string(),
-                Box::new(ReadAhead::spawn(events)),
-            );
-        } else {
-            stream.add(file.display().to_string(), Box::new(events));
-        }
+        };
+        let counted = GapCount::new(bars, name.clone(), src.interval);
+        stream.add(name, Box::new(counted.map(|r| r.map(MarketEvent::Bar))));
     }
     Ok(OpenedBars { stream, intervals })
+}
+
+/// One file's bars: a `.vbar` directly, a CSV through its cache (or parsed, on
+/// a read-ahead thread when asked).
+fn open_file(
+    file: &Path,
+    id: vigil_core::InstrumentId,
+    src: &BarSourceConfig,
+    read_ahead: bool,
+) -> Result<BarStream, FeedError> {
+    let name = file.display().to_string();
+    if file.extension().is_some_and(|e| e == "vbar") {
+        let (reader, _) = VbarReader::open(file, id, Some(src.interval))?;
+        return Ok(Box::new(reader));
+    }
+    if src.cache && !cache_disabled_by_env() {
+        match open_cached(file, id, src.interval, src.ts_unit)? {
+            Cached::Reader(reader, outcome) => {
+                if outcome == CacheOutcome::Built {
+                    tracing::info!(file = %name, "built the binary bar cache");
+                }
+                return Ok(Box::new(reader));
+            }
+            Cached::Unavailable(why) => {
+                tracing::warn!(file = %name, reason = %why, "bar cache unavailable; reading the CSV");
+            }
+        }
+    }
+    let reader = CsvBarReader::open(
+        file,
+        BarCsvOptions {
+            instrument: id,
+            interval: src.interval,
+            ts_unit: src.ts_unit,
+        },
+    )?;
+    if read_ahead {
+        Ok(Box::new(ReadAhead::spawn(reader)))
+    } else {
+        Ok(Box::new(reader))
+    }
 }

@@ -25,6 +25,32 @@ pub enum DataCommand {
         after_help = "Examples:\n  vigil data download --market spot --symbols ETHUSDT --interval 1h --from 2024-01-01 --to 2025-01-01 --out data\n  vigil data download --market usdm --symbols BTCUSDT,ETHUSDT --interval 1m --from 2024-06 --out data\n\n--to is exclusive (2025-01-01 ends with the last bar of 2024) and defaults to now.\nFiles: <out>/binance-<market>-<SYMBOL>-<interval>.csv; for usdm also …-mark.csv\n(mark-price bars) and binance-usdm-<SYMBOL>-funding.csv (funding rates).\nVIGIL_BINANCE_DATA_URL and VIGIL_BINANCE_API_URL override the base URLs."
     )]
     Download(DownloadArgs),
+    /// Check bar files before trusting them: gaps against the interval,
+    /// duplicates, out-of-order rows, OHLC inconsistencies, zero or negative
+    /// prices, zero-volume runs, outlier returns, timestamp units. Every row is
+    /// read (the check does not stop at the first problem). Exits 1 when a
+    /// backtest would refuse the file; with --strict also on warnings.
+    #[command(
+        after_help = "Examples:\n  vigil data check backtests/data/binance-btcusdt-perp-1m-2022-01.csv\n  vigil data check backtests/btc-sma-cross.toml --strict"
+    )]
+    Check(CheckArgs),
+}
+
+/// `vigil data check`.
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// A bar file (CSV with a header, or Binance's archive CSV), or a backtest
+    /// or agent config (every file of its bar sources is checked, at its interval).
+    pub target: PathBuf,
+    /// The bars' interval (default: the config's, or the most common step).
+    #[arg(long)]
+    pub interval: Option<vigil_core::Interval>,
+    /// Exit 1 on warnings too (gaps, zero-volume runs, outliers, mixed units).
+    #[arg(long)]
+    pub strict: bool,
+    /// Write the findings as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// `vigil data download`.
@@ -79,6 +105,7 @@ const INTERVALS: &[&str] = &[
 pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Download(a) => run_download(a),
+        DataCommand::Check(a) => run_check(a),
     }
 }
 
@@ -203,4 +230,102 @@ fn describe(r: &SeriesReport) -> String {
         r.reused,
         r.from_rest
     )
+}
+
+/// The files to check and their intervals: the file itself, or every file of a
+/// config's bar sources.
+fn check_targets(a: &CheckArgs) -> anyhow::Result<Vec<(PathBuf, Option<vigil_core::Interval>)>> {
+    if a.target.extension().is_none_or(|e| e != "toml") {
+        return Ok(vec![(a.target.clone(), a.interval)]);
+    }
+    let (sources, dir) = match vigil_backtest::LoadedConfig::load(&a.target) {
+        Ok(l) => (l.config.data.bars.clone(), l.dir()),
+        Err(backtest_err) => match vigil_agent::config::AgentConfig::load(&a.target) {
+            Ok((cfg, file)) => (cfg.feed.bars.clone(), file.dir()),
+            Err(_) => return Err(backtest_err.into()),
+        },
+    };
+    let mut out = Vec::new();
+    for (i, src) in sources.iter().enumerate() {
+        let files = src
+            .path
+            .expand(&dir)
+            .map_err(|m| anyhow::anyhow!("{}: data.bars[{i}].path: {m}", a.target.display()))?;
+        out.extend(
+            files
+                .into_iter()
+                .map(|f| (f, a.interval.or(Some(src.interval)))),
+        );
+    }
+    if out.is_empty() {
+        bail!("{}: no bar sources to check", a.target.display());
+    }
+    Ok(out)
+}
+
+fn run_check(a: CheckArgs) -> anyhow::Result<()> {
+    use vigil_data::check::{check_file, CheckOptions, Severity};
+    let mut reports = Vec::new();
+    for (file, interval) in check_targets(&a)? {
+        let opts = CheckOptions {
+            interval,
+            ..CheckOptions::default()
+        };
+        let r = check_file(&file, opts)?;
+        print!("{}", render_check(&r));
+        reports.push(r);
+    }
+    if let Some(path) = &a.json {
+        super::write_file(path, serde_json::to_string_pretty(&reports)?)?;
+    }
+    let worst = reports
+        .iter()
+        .map(|r| r.worst())
+        .max()
+        .unwrap_or(Severity::Ok);
+    match worst {
+        Severity::Error => bail!("the data has problems a backtest refuses (see above)"),
+        Severity::Warning if a.strict => bail!("the data has warnings (--strict)"),
+        _ => Ok(()),
+    }
+}
+
+fn render_check(r: &vigil_data::check::CheckReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let span = match (&r.first, &r.last) {
+        (Some(a), Some(b)) => format!("{a} → {b}"),
+        _ => "no readable rows".into(),
+    };
+    let interval = match &r.interval {
+        Some(i) if r.interval_inferred => format!("interval {i} (the most common step)"),
+        Some(i) => format!("interval {i}"),
+        None => "interval unknown".into(),
+    };
+    let units: Vec<String> = r.units.iter().map(|(u, _)| u.clone()).collect();
+    let _ = writeln!(s, "{}", r.file.display());
+    let _ = writeln!(
+        s,
+        "  {} rows, {span}, {interval}, times as {}",
+        r.rows,
+        units.join(" and ")
+    );
+    let _ = writeln!(
+        s,
+        "  {:<24} {:>8}  {:<8} first or largest",
+        "check", "count", "result"
+    );
+    for f in &r.findings {
+        let verdict = match f.severity {
+            vigil_data::check::Severity::Ok => "ok",
+            vigil_data::check::Severity::Warning => "WARNING",
+            vigil_data::check::Severity::Error => "ERROR",
+        };
+        let _ = writeln!(
+            s,
+            "  {:<24} {:>8}  {:<8} {}",
+            f.check, f.count, verdict, f.example
+        );
+    }
+    s
 }

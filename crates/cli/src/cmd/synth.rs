@@ -180,7 +180,10 @@ mod tests {
             toml::to_string(&SynthBacktest::new(&a, &["SYN000".into(), "SYN001".into()])).unwrap();
         let c = vigil_backtest::BacktestConfig::parse(&text, Path::new("synth.toml")).unwrap();
         assert_eq!(c.instruments.len(), 2);
-        assert_eq!(c.data.bars[1].path, PathBuf::from("SYN001.vbar"));
+        assert_eq!(
+            c.data.bars[1].path,
+            vigil_feed::BarPaths::from("SYN001.vbar")
+        );
         assert_eq!(c.strategy["slow"].as_integer(), Some(9));
         assert_eq!(c.venue.taker_fee_bps, rust_decimal::Decimal::from(10));
         assert!(!c.output.fills);

@@ -194,18 +194,19 @@ impl<'a> RowConverter<'a> {
             .trim()
             .parse()
             .map_err(|_| self.err(line, field, format!("`{text}` is not an epoch time")))?;
-        let unit =
-            match v {
-                1_000_000_000_000..=999_999_999_999_999 => 1_000_000,
-                1_000_000_000_000_000..=999_999_999_999_999_999 => 1_000,
-                _ => return Err(self.err(
+        let unit = match v {
+            1_000_000_000_000..=999_999_999_999_999 => 1_000_000,
+            1_000_000_000_000_000..=999_999_999_999_999_999 => 1_000,
+            _ => {
+                return Err(self.err(
                     line,
                     field,
                     format!(
                         "`{text}` is neither epoch milliseconds (13 digits) nor microseconds (16)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         Ok((Timestamp(v * unit), unit))
     }
 
