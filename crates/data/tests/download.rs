@@ -380,3 +380,77 @@ async fn rest_pages_meet_without_a_duplicate_or_a_gap() {
         "{pages:?}"
     );
 }
+
+#[tokio::test]
+async fn usdm_brings_mark_prices_and_funding_rates_too() {
+    let ex = exchange(HOUR, "2020-01-01T00:00:00Z", NOW);
+    let days: Vec<NaiveDate> = (1..=9)
+        .map(|d| NaiveDate::from_ymd_opt(2025, 3, d).unwrap())
+        .collect();
+    {
+        let mut x = ex.lock().unwrap();
+        let months = [(2025, 1), (2025, 2)];
+        for dir in ["klines", "markPriceKlines"] {
+            x.publish_klines(
+                "data/futures/um",
+                dir,
+                "BTCUSDT",
+                "1h",
+                &months,
+                &days,
+                false,
+            );
+        }
+        x.publish_funding("BTCUSDT", &months);
+    }
+    let url = support::serve(ex.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = request(
+        &url,
+        dir.path(),
+        "1h",
+        "2025-01-01T00:00:00Z",
+        "2025-03-11T00:00:00Z",
+        NOW,
+    );
+    req.market = Market::UsdM;
+    req.perp_extras = true;
+    let r = run(&req).await.unwrap();
+    assert_eq!(r.len(), 3);
+    let bars = expected("2025-01-01T00:00:00Z", "2025-03-10T12:00:00Z", HOUR);
+    for name in [
+        "binance-usdm-BTCUSDT-1h.csv",
+        "binance-usdm-BTCUSDT-1h-mark.csv",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(name)).unwrap(),
+            bars,
+            "{name}"
+        );
+    }
+    // Funding: the archive's rows for January and February, then the REST
+    // API's for March (its interval derived from the times: 8 h).
+    let funding =
+        std::fs::read_to_string(dir.path().join("binance-usdm-BTCUSDT-funding.csv")).unwrap();
+    let mut want = String::from("ts,funding_rate,funding_interval_hours\n");
+    for t in support::funding_times(0, ms("2025-01-01T00:00:00Z"), ms(NOW)) {
+        let at = chrono::DateTime::from_timestamp_millis(t + 3).unwrap();
+        want.push_str(&format!(
+            "{},{},8\n",
+            at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            support::funding_rate(t)
+        ));
+    }
+    assert_eq!(funding, want);
+    assert_eq!(r[2].from_rest, 29, "March 1st to 10th 08:00");
+    let log = ex.lock().unwrap().log.clone();
+    assert!(
+        log.iter().any(|l| l.starts_with("/fapi/v1/fundingRate?")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("/fapi/v1/markPriceKlines?")),
+        "{log:?}"
+    );
+}

@@ -33,6 +33,8 @@ pub struct Exchange {
     pub now_ms: i64,
     /// Bar length in ms, for REST.
     pub interval_ms: i64,
+    /// Store zips uncompressed (fast to build for large tests).
+    pub stored: bool,
 }
 
 pub type Shared = Arc<Mutex<Exchange>>;
@@ -82,10 +84,15 @@ pub fn ms(date: &str) -> i64 {
 
 /// A zip holding `csv_name` with `text`, deflated as Binance's are.
 pub fn zip_of(csv_name: &str, text: &str) -> Vec<u8> {
+    zip_with(csv_name, text, zip::CompressionMethod::Deflated)
+}
+
+fn zip_with(csv_name: &str, text: &str, method: zip::CompressionMethod) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
     let mut z = zip::ZipWriter::new(&mut buf);
     let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+        .compression_method(method)
+        .large_file(false);
     z.start_file(csv_name, opts).unwrap();
     z.write_all(text.as_bytes()).unwrap();
     z.finish().unwrap();
@@ -100,7 +107,12 @@ impl Exchange {
     /// Publishes a zip and its CHECKSUM at `path` (no leading slash).
     pub fn publish(&mut self, path: &str, text: &str) {
         let name = path.rsplit('/').next().unwrap();
-        let zip = zip_of(&name.replace(".zip", ".csv"), text);
+        let method = if self.stored {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        };
+        let zip = zip_with(&name.replace(".zip", ".csv"), text, method);
         self.files
             .insert(format!("/{path}.CHECKSUM"), sha256_line(&zip, name));
         self.files.insert(format!("/{path}"), zip);
@@ -115,7 +127,23 @@ impl Exchange {
         months: &[(i32, u32)],
         days: &[NaiveDate],
     ) {
-        let iv = self.interval_ms;
+        self.publish_klines("data/spot", "klines", sym, int, months, days, true);
+    }
+
+    /// Publishes klines under `root/{monthly,daily}/<dir>/…`; with
+    /// `micros_from_2025`, files from 2025 use microseconds (spot), otherwise
+    /// milliseconds throughout (futures).
+    #[allow(clippy::too_many_arguments)]
+    pub fn publish_klines(
+        &mut self,
+        root: &str,
+        dir: &str,
+        sym: &str,
+        int: &str,
+        months: &[(i32, u32)],
+        days: &[NaiveDate],
+        micros_from_2025: bool,
+    ) {
         for &(y, m) in months {
             let start = NaiveDate::from_ymd_opt(y, m, 1).unwrap();
             let end = if m == 12 {
@@ -123,23 +151,49 @@ impl Exchange {
             } else {
                 NaiveDate::from_ymd_opt(y, m + 1, 1).unwrap()
             };
-            let text = self.lines(start, end, y >= 2025);
+            let text = self.lines(start, end, micros_from_2025 && y >= 2025);
             self.publish(
-                &format!("data/spot/monthly/klines/{sym}/{int}/{sym}-{int}-{y}-{m:02}.zip"),
+                &format!("{root}/monthly/{dir}/{sym}/{int}/{sym}-{int}-{y}-{m:02}.zip"),
                 &text,
             );
         }
         for &d in days {
-            let text = self.lines(d, d.succ_opt().unwrap(), d.year() >= 2025);
+            let text = self.lines(
+                d,
+                d.succ_opt().unwrap(),
+                micros_from_2025 && d.year() >= 2025,
+            );
             self.publish(
                 &format!(
-                    "data/spot/daily/klines/{sym}/{int}/{sym}-{int}-{}.zip",
+                    "{root}/daily/{dir}/{sym}/{int}/{sym}-{int}-{}.zip",
                     d.format("%Y-%m-%d")
                 ),
                 &text,
             );
         }
-        let _ = iv;
+    }
+
+    /// Publishes monthly funding-rate files (with their header row): a funding
+    /// every 8 hours from `listed_ms`, at a rate that follows the time.
+    pub fn publish_funding(&mut self, sym: &str, months: &[(i32, u32)]) {
+        for &(y, m) in months {
+            let start = NaiveDate::from_ymd_opt(y, m, 1).unwrap();
+            let end = if m == 12 {
+                NaiveDate::from_ymd_opt(y + 1, 1, 1).unwrap()
+            } else {
+                NaiveDate::from_ymd_opt(y, m + 1, 1).unwrap()
+            };
+            let mut text = String::from("calc_time,funding_interval_hours,last_funding_rate\n");
+            for t in funding_times(self.listed_ms, day_ms(start), day_ms(end)) {
+                text.push_str(&format!("{},8,{}\n", t + 3, funding_rate(t)));
+            }
+            self.publish(
+                &format!(
+                    "data/futures/um/monthly/fundingRate/{sym}/{sym}-fundingRate-{y}-{m:02}.zip"
+                ),
+                &text,
+            );
+        }
     }
 
     fn lines(&self, from: NaiveDate, to: NaiveDate, micros: bool) -> String {
@@ -165,6 +219,28 @@ impl Exchange {
     }
 }
 
+fn day_ms(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis()
+}
+
+/// Funding times (every 8 h) in `[from, to)`, not before `listed`.
+pub fn funding_times(listed: i64, from: i64, to: i64) -> Vec<i64> {
+    let step = 8 * 3_600_000;
+    let mut t = from.max(listed);
+    t += (step - t.rem_euclid(step)) % step;
+    let mut out = Vec::new();
+    while t < to {
+        out.push(t);
+        t += step;
+    }
+    out
+}
+
+/// The funding rate at `t`, as Binance writes it.
+pub fn funding_rate(t: i64) -> String {
+    format!("0.000{:02}000", (t / 28_800_000) % 97)
+}
+
 async fn handle(
     State(x): State<Shared>,
     uri: Uri,
@@ -176,8 +252,19 @@ async fn handle(
     if ex.fail.contains(&path) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response();
     }
-    if path.ends_with("/klines") {
+    if path.ends_with("/klines") || path.ends_with("/markPriceKlines") {
         return klines(&ex, &q).into_response();
+    }
+    if path.ends_with("/fundingRate") {
+        let start: i64 = q.get("startTime").map_or(0, |s| s.parse().unwrap());
+        let end: i64 = q.get("endTime").map_or(i64::MAX, |s| s.parse().unwrap());
+        let limit: usize = q.get("limit").map_or(100, |s| s.parse().unwrap());
+        let rows: Vec<serde_json::Value> = funding_times(ex.listed_ms, start, end.min(ex.now_ms) + 1)
+            .into_iter()
+            .take(limit)
+            .map(|t| serde_json::json!({"symbol": "BTCUSDT", "fundingTime": t + 3, "fundingRate": funding_rate(t), "markPrice": "100.0"}))
+            .collect();
+        return axum::Json(serde_json::Value::Array(rows)).into_response();
     }
     let Some(bytes) = ex.files.get(&path).cloned() else {
         return (StatusCode::NOT_FOUND, "").into_response();
