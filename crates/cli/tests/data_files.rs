@@ -270,3 +270,84 @@ fn data_check_counts_problems_and_exits_by_severity() {
         String::from_utf8_lossy(&out.stderr).contains("the data has problems a backtest refuses")
     );
 }
+
+#[test]
+fn a_backtest_on_parquet_equals_one_on_the_csv_and_convert_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = root().join("backtests/data/binance-btcusdt-perp-1m-2022-01.csv");
+    let convert = |a: &Path, b: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["data", "convert"])
+            .arg(a)
+            .arg(b)
+            .args(["--interval", "1m"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let pq = dir.path().join("btc.parquet");
+    assert!(convert(&shipped, &pq).ends_with("btc.parquet: 45031 bars\n"));
+    // Through .vbar and back to CSV: the same bars (by value) as the shipped CSV.
+    let vbar = dir.path().join("btc.vbar");
+    convert(&pq, &vbar);
+    let back = dir.path().join("back.csv");
+    convert(&vbar, &back);
+    let times = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(times(&back), times(&shipped));
+
+    std::fs::copy(&shipped, dir.path().join("btc.csv")).unwrap();
+    let (ok, err, csv) = backtest(&config(dir.path(), "csv.toml", "\"btc.csv\""));
+    assert!(ok, "{err}");
+    let (ok, err, parquet) = backtest(&config(dir.path(), "pq.toml", "\"btc.parquet\""));
+    assert!(ok, "{err}");
+    let (csv, parquet) = (csv.unwrap(), parquet.unwrap());
+    assert_eq!(csv["metrics"], parquet["metrics"]);
+    // The same fills, by value: a double does not remember that the CSV wrote
+    // `46319.0`, so decimals may print with fewer trailing zeros.
+    let value = |v: &serde_json::Value| match v
+        .as_str()
+        .and_then(|s| s.parse::<rust_decimal::Decimal>().ok())
+    {
+        Some(d) => serde_json::Value::String(d.normalize().to_string()),
+        None => v.clone(),
+    };
+    let fills = |r: &serde_json::Value| -> Vec<Vec<(String, serde_json::Value)>> {
+        r["fills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                f.as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), value(v)))
+                    .collect()
+            })
+            .collect()
+    };
+    let (a, b) = (fills(&csv), fills(&parquet));
+    assert!(a.len() > 100);
+    assert!(a == b, "the fills differ");
+    // A format vigil does not know is refused before anything is written.
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["data", "convert"])
+        .arg(&shipped)
+        .arg(dir.path().join("x.xlsx"))
+        .args(["--interval", "1m"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("x.xlsx: the extension must be .csv, .parquet (or .pq) or .vbar"));
+}

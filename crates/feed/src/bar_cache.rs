@@ -505,7 +505,8 @@ pub enum Cached {
     Unavailable(String),
 }
 
-/// Opens the `.vbar` cache of `csv`, building it first when it is missing or stale.
+/// Opens the `.vbar` cache of `csv` (a CSV or Parquet file), building it first
+/// when it is missing or stale.
 /// A data error in the CSV is returned exactly as the CSV reader reports it (file,
 /// line, field); anything that only stops the cache from being written gives
 /// [`Cached::Unavailable`].
@@ -553,14 +554,7 @@ pub fn open_cached(
         Ok(w) => w,
         Err(e) => return Ok(Cached::Unavailable(format!("{}: {e}", tmp.display()))),
     };
-    let reader = crate::bars::CsvBarReader::open(
-        csv,
-        crate::bars::BarCsvOptions {
-            instrument,
-            interval,
-            ts_unit: unit,
-        },
-    )?;
+    let reader = source_reader(csv, instrument, interval, unit)?;
     let cleanup = |tmp: &Path| {
         let _ = std::fs::remove_file(tmp);
     };
@@ -594,6 +588,32 @@ pub fn open_cached(
     }
     let (reader, _) = VbarReader::open(&path, instrument, Some(interval))?;
     Ok(Cached::Reader(reader, CacheOutcome::Built))
+}
+
+/// The reader a cache is built from: Parquet by extension, CSV otherwise.
+fn source_reader(
+    path: &Path,
+    instrument: InstrumentId,
+    interval: Interval,
+    unit: Option<TimeUnit>,
+) -> Result<crate::multi::BarStream, FeedError> {
+    #[cfg(feature = "parquet")]
+    if path
+        .extension()
+        .is_some_and(|e| e == "parquet" || e == "pq")
+    {
+        let r = crate::parquet_bars::ParquetBarReader::open(path, instrument, interval, unit)?;
+        return Ok(Box::new(r));
+    }
+    let r = crate::bars::CsvBarReader::open(
+        path,
+        crate::bars::BarCsvOptions {
+            instrument,
+            interval,
+            ts_unit: unit,
+        },
+    )?;
+    Ok(Box::new(r))
 }
 
 #[cfg(test)]

@@ -216,16 +216,7 @@ impl<R: Read> CsvBarReader<R> {
             self.steps_at_interval += 1;
         } else if step < interval {
             let c = self.columns.ts;
-            return Err(self.field_error(
-                line,
-                c,
-                format!(
-                    "this bar opens {} after the previous one, but `interval` = {} \
-                     would make them overlap; is the interval right?",
-                    human_step(step),
-                    self.options.interval
-                ),
-            ));
+            return Err(self.field_error(line, c, overlap_message(step, self.options.interval)));
         }
         self.min_step = self.min_step.min(step);
         Ok(())
@@ -245,13 +236,7 @@ impl<R: Read> CsvBarReader<R> {
             return Err(row("no bars: the file has a header but no data rows".into()));
         }
         if self.rows >= 3 && self.steps_at_interval == 0 {
-            return Err(row(format!(
-                "no two consecutive bars are `interval` = {} apart (the smallest step is {}): \
-                 with a shorter interval than the data's, every bar would be delivered \
-                 before it closed; is the interval right?",
-                self.options.interval,
-                human_step(self.min_step)
-            )));
+            return Err(row(no_step_message(self.options.interval, self.min_step)));
         }
         Ok(())
     }
@@ -367,6 +352,83 @@ fn lt(a: Decimal, b: Decimal) -> bool {
         a.mantissa() < b.mantissa()
     } else {
         a < b
+    }
+}
+
+fn overlap_message(step: i64, interval: Interval) -> String {
+    format!(
+        "this bar opens {} after the previous one, but `interval` = {interval} \
+         would make them overlap; is the interval right?",
+        human_step(step)
+    )
+}
+
+fn no_step_message(interval: Interval, min_step: i64) -> String {
+    format!(
+        "no two consecutive bars are `interval` = {interval} apart (the smallest step is {}): \
+         with a shorter interval than the data's, every bar would be delivered \
+         before it closed; is the interval right?",
+        human_step(min_step)
+    )
+}
+
+/// The time checks every bar reader makes, for readers other than the CSV one:
+/// times strictly increase, no two bars overlap at `interval`, and some pair of
+/// bars is exactly one interval apart.
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+pub(crate) struct Cadence {
+    interval: Interval,
+    prev: Option<Timestamp>,
+    rows: u64,
+    steps_at_interval: u64,
+    min_step: i64,
+}
+
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+impl Cadence {
+    pub(crate) fn new(interval: Interval) -> Cadence {
+        Cadence {
+            interval,
+            prev: None,
+            rows: 0,
+            steps_at_interval: 0,
+            min_step: i64::MAX,
+        }
+    }
+
+    /// Takes the next bar's open time.
+    pub(crate) fn step(&mut self, t: Timestamp) -> Result<(), String> {
+        if let Some(prev) = self.prev {
+            if t <= prev {
+                return Err(format!(
+                    "timestamp {} is not after the previous row's {}; rows must be in increasing time order",
+                    t.to_rfc3339(),
+                    prev.to_rfc3339()
+                ));
+            }
+            let step = t.nanos() - prev.nanos();
+            if step < self.interval.nanos() {
+                return Err(overlap_message(step, self.interval));
+            }
+            if step == self.interval.nanos() {
+                self.steps_at_interval += 1;
+            }
+            self.min_step = self.min_step.min(step);
+        }
+        self.prev = Some(t);
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// At the end: no rows, or no step of exactly one interval, is an error.
+    pub(crate) fn end(&self) -> Result<(), String> {
+        if self.rows == 0 {
+            return Err("no bars: the file holds no rows".into());
+        }
+        if self.rows >= 3 && self.steps_at_interval == 0 {
+            return Err(no_step_message(self.interval, self.min_step));
+        }
+        Ok(())
     }
 }
 

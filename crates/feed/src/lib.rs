@@ -23,6 +23,8 @@ mod lines;
 mod merge;
 pub mod multi;
 pub mod net;
+#[cfg(feature = "parquet")]
+pub mod parquet_bars;
 pub mod parse;
 mod paths;
 mod read_ahead;

@@ -110,6 +110,12 @@ fn open_file(
     read_ahead: bool,
 ) -> Result<BarStream, FeedError> {
     let name = file.display().to_string();
+    let parquet = file
+        .extension()
+        .is_some_and(|e| e == "parquet" || e == "pq");
+    if parquet && !cfg!(feature = "parquet") {
+        return open_parquet(file, id, src);
+    }
     if file.extension().is_some_and(|e| e == "vbar") {
         let (reader, _) = VbarReader::open(file, id, Some(src.interval))?;
         return Ok(Box::new(reader));
@@ -127,6 +133,9 @@ fn open_file(
             }
         }
     }
+    if parquet {
+        return open_parquet(file, id, src);
+    }
     let reader = CsvBarReader::open(
         file,
         BarCsvOptions {
@@ -140,4 +149,26 @@ fn open_file(
     } else {
         Ok(Box::new(reader))
     }
+}
+
+#[cfg(feature = "parquet")]
+fn open_parquet(
+    file: &Path,
+    id: vigil_core::InstrumentId,
+    src: &BarSourceConfig,
+) -> Result<BarStream, FeedError> {
+    let reader = crate::parquet_bars::ParquetBarReader::open(file, id, src.interval, src.ts_unit)?;
+    Ok(Box::new(reader))
+}
+
+#[cfg(not(feature = "parquet"))]
+fn open_parquet(
+    file: &Path,
+    _: vigil_core::InstrumentId,
+    _: &BarSourceConfig,
+) -> Result<BarStream, FeedError> {
+    Err(FeedError::Config(format!(
+        "{}: this build of vigil-feed has no Parquet support (the `parquet` feature is off)",
+        file.display()
+    )))
 }

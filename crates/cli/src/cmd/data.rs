@@ -34,6 +34,29 @@ pub enum DataCommand {
         after_help = "Examples:\n  vigil data check backtests/data/binance-btcusdt-perp-1m-2022-01.csv\n  vigil data check backtests/btc-sma-cross.toml --strict"
     )]
     Check(CheckArgs),
+    /// Convert bars between CSV, Parquet and `.vbar` (by extension: .csv,
+    /// .parquet/.pq, .vbar). CSV in may be vigil's format, any header with the
+    /// usual column names, or Binance's archive CSV; CSV out is vigil's format.
+    /// Every row is checked on the way; the output is written whole or not at all.
+    #[command(
+        after_help = "Examples:\n  vigil data convert backtests/data/coinbase-btcusd-1h-2017-2019.csv /tmp/btc-1h.parquet --interval 1h\n  vigil data convert /tmp/btc-1h.parquet /tmp/btc-1h.csv --interval 1h"
+    )]
+    Convert(ConvertArgs),
+}
+
+/// `vigil data convert`.
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// The bars to read.
+    pub input: PathBuf,
+    /// The file to write (its extension picks the format).
+    pub output: PathBuf,
+    /// The bars' interval.
+    #[arg(long)]
+    pub interval: vigil_core::Interval,
+    /// Unit of integer timestamps in the input (guessed from magnitude otherwise).
+    #[arg(long)]
+    pub ts_unit: Option<String>,
 }
 
 /// `vigil data check`.
@@ -106,6 +129,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Download(a) => run_download(a),
         DataCommand::Check(a) => run_check(a),
+        DataCommand::Convert(a) => run_convert(a),
     }
 }
 
@@ -328,4 +352,135 @@ fn render_check(r: &vigil_data::check::CheckReport) -> String {
         );
     }
     s
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Format {
+    Csv,
+    Parquet,
+    Vbar,
+}
+
+fn format_of(p: &std::path::Path) -> anyhow::Result<Format> {
+    match p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("csv") => Ok(Format::Csv),
+        Some("parquet" | "pq") => Ok(Format::Parquet),
+        Some("vbar") => Ok(Format::Vbar),
+        _ => bail!(
+            "{}: the extension must be .csv, .parquet (or .pq) or .vbar",
+            p.display()
+        ),
+    }
+}
+
+type Bars = Box<dyn Iterator<Item = Result<vigil_core::Bar, vigil_feed::FeedError>>>;
+
+fn read_bars(a: &ConvertArgs) -> anyhow::Result<Bars> {
+    let id = vigil_core::InstrumentId(0);
+    let unit: Option<vigil_core::TimeUnit> = match &a.ts_unit {
+        Some(u) => Some(
+            serde_json::from_value(serde_json::Value::String(u.clone())).map_err(|_| {
+                anyhow::anyhow!("--ts-unit `{u}`: expected seconds, millis, micros or nanos")
+            })?,
+        ),
+        None => None,
+    };
+    Ok(match format_of(&a.input)? {
+        Format::Csv => Box::new(vigil_feed::CsvBarReader::open(
+            &a.input,
+            vigil_feed::BarCsvOptions {
+                instrument: id,
+                interval: a.interval,
+                ts_unit: unit,
+            },
+        )?),
+        Format::Parquet => Box::new(vigil_feed::parquet_bars::ParquetBarReader::open(
+            &a.input, id, a.interval, unit,
+        )?),
+        Format::Vbar => {
+            Box::new(vigil_feed::bar_cache::VbarReader::open(&a.input, id, Some(a.interval))?.0)
+        }
+    })
+}
+
+fn run_convert(a: ConvertArgs) -> anyhow::Result<()> {
+    let out_format = format_of(&a.output)?;
+    let bars = read_bars(&a)?;
+    let name = a
+        .output
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let tmp = a.output.with_file_name(format!(".{name}.tmp"));
+    let result = write_bars(out_format, &tmp, bars, a.interval);
+    let rows = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    println!("{}: {rows} bars", a.output.display());
+    Ok(())
+}
+
+fn write_bars(
+    format: Format,
+    path: &std::path::Path,
+    bars: Bars,
+    interval: vigil_core::Interval,
+) -> anyhow::Result<u64> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
+    match format {
+        Format::Parquet => Ok(vigil_feed::parquet_bars::write_parquet(path, bars)?),
+        Format::Csv => {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+            w.write_all(b"ts,open,high,low,close,volume\n")
+                .map_err(io)?;
+            let mut n = 0;
+            for bar in bars {
+                let b = bar?;
+                writeln!(
+                    w,
+                    "{},{},{},{},{},{}",
+                    b.open_time.to_rfc3339(),
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume
+                )
+                .map_err(io)?;
+                n += 1;
+            }
+            w.into_inner()
+                .map_err(|e| io(e.into_error()))?
+                .sync_all()
+                .map_err(io)?;
+            Ok(n)
+        }
+        Format::Vbar => {
+            use vigil_feed::bar_cache::{VbarHeader, VbarWriter};
+            let header = VbarHeader {
+                interval_nanos: interval.nanos(),
+                ..VbarHeader::default()
+            };
+            let mut w = VbarWriter::create(path, header).map_err(io)?;
+            for (i, bar) in bars.enumerate() {
+                let b = bar?;
+                if w.push(&b).map_err(io)?.is_err() {
+                    bail!("bar {} ({}): a value does not fit .vbar's 64-bit decimals; keep this data in CSV", i + 1, b.open_time.to_rfc3339());
+                }
+            }
+            Ok(w.finish().map_err(io)?)
+        }
+    }
 }
