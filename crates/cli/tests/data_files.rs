@@ -271,6 +271,7 @@ fn data_check_counts_problems_and_exits_by_severity() {
     );
 }
 
+#[cfg(feature = "parquet")]
 #[test]
 fn a_backtest_on_parquet_equals_one_on_the_csv_and_convert_round_trips() {
     let dir = tempfile::tempdir().unwrap();

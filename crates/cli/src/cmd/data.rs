@@ -378,6 +378,10 @@ fn format_of(p: &std::path::Path) -> anyhow::Result<Format> {
     }
 }
 
+#[cfg(not(feature = "parquet"))]
+const NO_PARQUET: &str =
+    "this vigil was built without Parquet support (vigil-cli's `parquet` feature is off)";
+
 type Bars = Box<dyn Iterator<Item = Result<vigil_core::Bar, vigil_feed::FeedError>>>;
 
 fn read_bars(a: &ConvertArgs) -> anyhow::Result<Bars> {
@@ -399,9 +403,12 @@ fn read_bars(a: &ConvertArgs) -> anyhow::Result<Bars> {
                 ts_unit: unit,
             },
         )?),
+        #[cfg(feature = "parquet")]
         Format::Parquet => Box::new(vigil_feed::parquet_bars::ParquetBarReader::open(
             &a.input, id, a.interval, unit,
         )?),
+        #[cfg(not(feature = "parquet"))]
+        Format::Parquet => bail!(NO_PARQUET),
         Format::Vbar => {
             Box::new(vigil_feed::bar_cache::VbarReader::open(&a.input, id, Some(a.interval))?.0)
         }
@@ -440,7 +447,10 @@ fn write_bars(
     use std::io::Write as _;
     let io = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
     match format {
+        #[cfg(feature = "parquet")]
         Format::Parquet => Ok(vigil_feed::parquet_bars::write_parquet(path, bars)?),
+        #[cfg(not(feature = "parquet"))]
+        Format::Parquet => bail!(NO_PARQUET),
         Format::Csv => {
             let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
             w.write_all(b"ts,open,high,low,close,volume\n")
