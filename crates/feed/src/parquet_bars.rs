@@ -265,56 +265,41 @@ impl ParquetBarReader {
     ) -> Result<(ColumnReader, usize), FeedError> {
         let mut defs = Vec::with_capacity(BATCH);
         let first_row = self.row + 1;
+        // One batch of a typed reader, its values wrapped by `$wrap`.
+        macro_rules! batch {
+            ($r:expr, $wrap:expr) => {{
+                let mut v = Vec::with_capacity(BATCH);
+                let (rec, _, _) = $r
+                    .read_records(BATCH, Some(&mut defs), None, &mut v)
+                    .map_err(|e| self.broken(e))?;
+                (rec, $wrap(v))
+            }};
+        }
+        let bytes = |v: Vec<parquet::data_type::ByteArray>| {
+            Raw::Bytes(v.into_iter().map(|b| b.data().to_vec()).collect())
+        };
         let (records, values) = match &mut reader {
-            ColumnReader::Int64ColumnReader(r) => {
-                let mut v = Vec::with_capacity(BATCH);
-                let (rec, _, _) = r
-                    .read_records(BATCH, Some(&mut defs), None, &mut v)
-                    .map_err(|e| self.broken(e))?;
-                (rec, Raw::Int(v))
-            }
-            ColumnReader::Int32ColumnReader(r) => {
-                let mut v = Vec::with_capacity(BATCH);
-                let (rec, _, _) = r
-                    .read_records(BATCH, Some(&mut defs), None, &mut v)
-                    .map_err(|e| self.broken(e))?;
-                (rec, Raw::Int(v.into_iter().map(i64::from).collect()))
-            }
-            ColumnReader::DoubleColumnReader(r) => {
-                let mut v = Vec::with_capacity(BATCH);
-                let (rec, _, _) = r
-                    .read_records(BATCH, Some(&mut defs), None, &mut v)
-                    .map_err(|e| self.broken(e))?;
-                (rec, Raw::Float(v))
-            }
-            ColumnReader::FloatColumnReader(r) => {
-                let mut v = Vec::with_capacity(BATCH);
-                let (rec, _, _) = r
-                    .read_records(BATCH, Some(&mut defs), None, &mut v)
-                    .map_err(|e| self.broken(e))?;
-                (rec, Raw::Float(v.into_iter().map(decimal_f32).collect()))
-            }
-            ColumnReader::ByteArrayColumnReader(r) => {
-                let mut v = Vec::with_capacity(BATCH);
-                let (rec, _, _) = r
-                    .read_records(BATCH, Some(&mut defs), None, &mut v)
-                    .map_err(|e| self.broken(e))?;
-                (
-                    rec,
-                    Raw::Bytes(v.into_iter().map(|b| b.data().to_vec()).collect()),
-                )
-            }
+            ColumnReader::Int64ColumnReader(r) => batch!(r, Raw::Int),
+            ColumnReader::Int32ColumnReader(r) => batch!(r, |v: Vec<i32>| {
+                Raw::Int(v.into_iter().map(i64::from).collect())
+            }),
+            ColumnReader::DoubleColumnReader(r) => batch!(r, Raw::Float),
+            ColumnReader::FloatColumnReader(r) => batch!(r, |v: Vec<f32>| {
+                Raw::Float(v.into_iter().map(decimal_f32).collect())
+            }),
+            ColumnReader::ByteArrayColumnReader(r) => batch!(r, bytes),
             ColumnReader::FixedLenByteArrayColumnReader(r) => {
-                let mut v = Vec::with_capacity(BATCH);
-                let (rec, _, _) = r
-                    .read_records(BATCH, Some(&mut defs), None, &mut v)
-                    .map_err(|e| self.broken(e))?;
-                (
-                    rec,
-                    Raw::Bytes(v.into_iter().map(|b| b.data().to_vec()).collect()),
-                )
+                batch!(r, |v: Vec<parquet::data_type::FixedLenByteArray>| {
+                    bytes(v.into_iter().map(Into::into).collect())
+                })
             }
-            _ => unreachable!("kind_of admits no other physical type"),
+            // `kind_of` refused BOOLEAN and INT96 columns when the file was opened.
+            _ => {
+                return Err(FeedError::BarFile {
+                    path: self.path.clone(),
+                    message: format!("column `{}`: unsupported type", self.names[k]),
+                })
+            }
         };
         if values.len() != records {
             let nulls = defs.iter().position(|d| *d == 0).unwrap_or(0) as u64;
