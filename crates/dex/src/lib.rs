@@ -101,6 +101,21 @@ fn default_gas_cap() -> u64 {
     400_000
 }
 
+/// Gas the limit keeps above an estimate at least: Uniswap V2's pair writes its
+/// price oracle (two storage slots, 22,100 gas each from zero) on the first
+/// swap in a block later than its last update. An estimate taken in the pool's
+/// last second misses that; a swap mined a second later then runs out of gas
+/// and reverts with its fee spent (seen in CI under load).
+pub const ORACLE_HEADROOM: u64 = 50_000;
+
+/// The gas limit for a swap estimated at `estimate`: a fifth more, and at
+/// least [`ORACLE_HEADROOM`] more, never above what the order kept back for
+/// gas (`cap` + a fifth), never below the estimate. Unused gas is not paid.
+pub fn gas_limit(estimate: u64, cap: u64) -> u64 {
+    let wanted = estimate.saturating_add((estimate / 5).max(ORACLE_HEADROOM));
+    wanted.min(cap.saturating_add(cap / 5)).max(estimate)
+}
+
 /// A DEX adapter error at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum DexError {
@@ -488,7 +503,7 @@ impl UniswapV2Execution {
         let nonce = self.next_nonce().await.map_err(ExecError::Unavailable)?;
         tracing::info!(order = %order.id, %amount_in, %min_out, gas, nonce, "sending swap");
         let receipt = call
-            .gas(gas + gas / 5)
+            .gas(gas_limit(gas, self.settings.gas_cap))
             .nonce(nonce)
             .send()
             .await

@@ -274,3 +274,44 @@ async fn the_router_is_approved_only_when_the_allowance_is_short() {
         "{got}"
     );
 }
+
+/// Uniswap V2's pair writes its price oracle (two storage slots, 22,100 gas
+/// each from zero) on the first swap in a block later than its last update;
+/// the gas limit must leave room for it (an estimate taken in the pool's last
+/// second does not see it, and the swap then runs out of gas on chain: a CI
+/// flake, once). Here every block is 30 s after the last, so the swap pays
+/// the update.
+#[tokio::test]
+async fn a_swap_blocks_after_the_last_update_pays_the_oracle_write_and_fills() {
+    if !available() {
+        return;
+    }
+    let c = chain().await;
+    let a = adapter(&c, 50, 600).await;
+    let _: serde_json::Value = c
+        .provider
+        .raw_request("anvil_setBlockTimestampInterval".into(), (30u64,))
+        .await
+        .unwrap();
+    a.submit(&order(10, Side::Buy, OrderSize::Quote(dec!(50)), None))
+        .await
+        .unwrap();
+    assert!(a
+        .take_reports()
+        .iter()
+        .any(|r| matches!(r, ExecutionReport::Filled { .. })));
+}
+
+#[test]
+fn the_gas_limit_leaves_room_for_the_oracle_write_within_the_cap() {
+    use vigil_dex::{gas_limit, ORACLE_HEADROOM};
+    // A typical swap estimate: a fifth is less than the oracle write.
+    assert_eq!(gas_limit(110_000, 400_000), 110_000 + ORACLE_HEADROOM);
+    assert!(ORACLE_HEADROOM >= 2 * 22_100);
+    // A large estimate: a fifth more.
+    assert_eq!(gas_limit(300_000, 400_000), 360_000);
+    // Never above what the order kept back for gas, never below the estimate.
+    assert_eq!(gas_limit(390_000, 400_000), 468_000);
+    assert_eq!(gas_limit(420_000, 400_000), 480_000);
+    assert_eq!(gas_limit(100_000, 50_000), 100_000);
+}
