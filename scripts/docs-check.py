@@ -7,7 +7,8 @@ takes each line that runs vigil (`vigil …`, `cargo run … -p vigil-cli -- …
 VIGIL_PARSE_ONLY=1, which makes the CLI stop right after parsing: a renamed
 subcommand or flag fails here. Arguments that are input files (`.toml`, `.csv`)
 must exist, relative to the repository root (outputs — after --json, --report,
---png, --csv, --out — files an earlier line of the same doc wrote there, and
+--png, --csv, --out — files an earlier line of the same doc wrote there, the file
+`vigil signals secret` writes, and
 files under /tmp are not checked).
 
     scripts/docs-check.py [path/to/vigil]     # exit 1 naming each broken line
@@ -77,6 +78,9 @@ def check(binary, source, lineno, args, produced):
         first = (run.stderr.strip().splitlines() or ["(no message)"])[0]
         problems.append(f"does not parse: {first}")
     previous = ""
+    if args[:2] == ["signals", "secret"]:
+        # The secrets file is what the command writes.
+        produced.extend(args[2:3])
     for a in args:
         if previous in OUTPUT_FLAGS:
             produced.append(a.rstrip("/") + "/")

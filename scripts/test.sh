@@ -28,10 +28,12 @@ if { ! command -v chromium || ! command -v chromedriver; } >/dev/null 2>&1 && [[
 fi
 
 # The DEX adapter's tests run a real local chain: anvil and the Uniswap V2
-# contracts, from the npm registry, into .vigil-cache/npm (not committed).
+# contracts, from the npm registry, into .vigil-cache/npm (not committed); the
+# webhook tests check vigil against the npm `standardwebhooks` library.
 NPM_DIR=.vigil-cache/npm
 if [[ ! -x "$NPM_DIR/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" \
-      || ! -f "$NPM_DIR/node_modules/@uniswap/v2-periphery/build/UniswapV2Router02.json" ]]; then
+      || ! -f "$NPM_DIR/node_modules/@uniswap/v2-periphery/build/UniswapV2Router02.json" \
+      || ! -f "$NPM_DIR/node_modules/standardwebhooks/package.json" ]]; then
   if command -v npm >/dev/null 2>&1; then
     echo "== installing anvil and the Uniswap V2 artifacts (npm)" >&2
     mkdir -p "$NPM_DIR"

@@ -94,6 +94,92 @@ pub struct AgentConfig {
     /// Signed operator commands on the status server (`[control]`).
     #[serde(default)]
     pub control: Option<ControlConfig>,
+    /// Trading signals by webhook on the status server (`[signals]`).
+    #[serde(default)]
+    pub signals: Option<SignalsConfig>,
+}
+
+/// `[signals]`: signals in by webhook, on the status server.
+///
+/// ```toml
+/// [signals]
+/// secrets = "signal-secrets.toml"   # POST /v1/signals, Standard Webhooks (mode 0600)
+/// csv = "signals.csv"               # default: <name>-signals.csv next to this file
+/// [signals.tradingview]             # POST /v1/signals/tradingview (weaker: see docs)
+/// allow_ips = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"]
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalsConfig {
+    /// The Standard Webhooks secrets file (TOML `secrets = ["whsec_…", …]`,
+    /// relative to this file; several during a rotation). Enables
+    /// `POST /v1/signals`.
+    #[serde(default)]
+    pub secrets: Option<PathBuf>,
+    /// TradingView mode: `POST /v1/signals/tradingview`.
+    #[serde(default)]
+    pub tradingview: Option<TradingViewConfig>,
+    /// The largest body accepted, bytes (default 16384).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Signals accepted per minute at most, all sources together (default 60).
+    #[serde(default = "default_per_minute")]
+    pub per_minute: u32,
+    /// The signals CSV every applied signal is appended to (relative to this
+    /// file; default `<name>-signals.csv` next to it).
+    #[serde(default)]
+    pub csv: Option<PathBuf>,
+}
+
+/// `[signals.tradingview]`: TradingView alerts, which cannot sign: a shared
+/// passphrase in the body and an allow-list of source addresses.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradingViewConfig {
+    /// The environment variable holding the passphrase (default
+    /// `VIGIL_TRADINGVIEW_PASSPHRASE`).
+    #[serde(default = "default_passphrase_env")]
+    pub passphrase_env: String,
+    /// Source addresses accepted (default: TradingView's published four).
+    #[serde(default = "tradingview_ips")]
+    pub allow_ips: Vec<std::net::IpAddr>,
+}
+
+/// The addresses TradingView sends its webhooks from (its published list).
+pub const TRADINGVIEW_IPS: [&str; 4] = [
+    "52.89.214.238",
+    "34.212.75.30",
+    "54.218.53.128",
+    "52.32.178.7",
+];
+
+fn tradingview_ips() -> Vec<std::net::IpAddr> {
+    TRADINGVIEW_IPS
+        .iter()
+        .filter_map(|ip| ip.parse().ok())
+        .collect()
+}
+
+fn default_passphrase_env() -> String {
+    "VIGIL_TRADINGVIEW_PASSPHRASE".into()
+}
+
+fn default_max_body() -> usize {
+    16 * 1024
+}
+
+fn default_per_minute() -> u32 {
+    60
+}
+
+impl SignalsConfig {
+    /// The signals CSV's path.
+    pub fn csv_path(&self, agent: &str, file: &TomlFile) -> PathBuf {
+        match &self.csv {
+            Some(p) => file.resolve(p),
+            None => file.resolve(Path::new(&format!("{agent}-signals.csv"))),
+        }
+    }
 }
 
 /// `[control]`: operator commands (halt, reduce-only, resume, cancel all) as
@@ -436,6 +522,32 @@ impl AgentConfig {
         }
         if let Some(tm) = &self.token_metrics {
             tm.endpoints()?;
+        }
+        if let Some(s) = &self.signals {
+            if self.status.listen.is_none() {
+                return Err(FieldError::new(
+                    "signals",
+                    "[signals] arrive on the status server: set [status] listen",
+                ));
+            }
+            if s.secrets.is_none() && s.tradingview.is_none() {
+                return Err(FieldError::new(
+                    "signals",
+                    "[signals] needs `secrets` (Standard Webhooks) or [signals.tradingview]",
+                ));
+            }
+            if !(256..=1 << 20).contains(&s.max_body_bytes) {
+                return Err(FieldError::new(
+                    "signals.max_body_bytes",
+                    "`max_body_bytes` must be within 256–1048576",
+                ));
+            }
+            if s.per_minute == 0 {
+                return Err(FieldError::new(
+                    "signals.per_minute",
+                    "`per_minute` must be at least 1",
+                ));
+            }
         }
         Ok(())
     }

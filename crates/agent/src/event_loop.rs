@@ -22,6 +22,7 @@ use vigil_feed::binance::FeedStats;
 use vigil_store::{Journal, Record};
 
 use crate::config::AgentConfig;
+use crate::config::FeedKind;
 use crate::control::{Applied, ControlCommand};
 use crate::error::AgentError;
 use crate::feeds::FeedItem;
@@ -29,8 +30,15 @@ use crate::journal::{input_record, snapshot, Committed};
 use crate::live::Live;
 use crate::options::{Notice, RunOptions};
 use crate::phase::Phase;
+use crate::signals::SignalCommand;
 use crate::status::SharedStatus;
 use crate::AgentEngine;
+
+fn wall_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
 
 /// What the loop reads next.
 enum Next {
@@ -42,6 +50,8 @@ enum Next {
     Poll,
     /// A verified operator command.
     Operator(ControlCommand),
+    /// A verified webhook signal.
+    Signal(SignalCommand),
     /// Stop without another input.
     Stop,
     /// The feed failed.
@@ -75,6 +85,7 @@ pub struct EventLoop<'a> {
     last_line: Instant,
     last_snapshot: Option<i64>,
     control: Option<mpsc::Receiver<ControlCommand>>,
+    signals: Option<mpsc::Receiver<SignalCommand>>,
     committed: Arc<Committed>,
     outcome: Option<vigil_engine::OperatorOutcome>,
 }
@@ -105,6 +116,8 @@ pub struct LoopParts<'a> {
     pub pending: Vec<EngineInput>,
     /// Verified operator commands (with `[control]`).
     pub control: Option<mpsc::Receiver<ControlCommand>>,
+    /// Verified webhook signals (with `[signals]`).
+    pub signals: Option<mpsc::Receiver<SignalCommand>>,
     /// What the journal writer has committed (paper).
     pub committed: Arc<Committed>,
 }
@@ -130,6 +143,7 @@ impl<'a> EventLoop<'a> {
             last_line: Instant::now(),
             last_snapshot: None,
             control: parts.control,
+            signals: parts.signals,
             committed: parts.committed,
             outcome: None,
         }
@@ -167,6 +181,11 @@ impl<'a> EventLoop<'a> {
                     continue;
                 }
                 Next::Operator(cmd) => match self.operator(cmd).await {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(e) => return self.end(finished, Some(e)),
+                },
+                Next::Signal(cmd) => match self.signal(cmd).await {
                     Ok(true) => continue,
                     Ok(false) => break,
                     Err(e) => return self.end(finished, Some(e)),
@@ -225,6 +244,47 @@ impl<'a> EventLoop<'a> {
         Ok(true)
     }
 
+    /// Stamps a signal with the time it is applied — the last event's time
+    /// for a replay (its own clock), else the wall clock (never before the
+    /// engine's) — journals and applies it, and answers once the journal holds it.
+    async fn signal(&mut self, cmd: SignalCommand) -> Result<bool, AgentError> {
+        let now = self.engine.now();
+        let at = if self.cfg.feed.kind == FeedKind::Replay {
+            now
+        } else {
+            now.max(vigil_core::Timestamp(wall_nanos()))
+        };
+        if at == vigil_core::Timestamp::MIN {
+            let _ = cmd.reply.send(Err(
+                "the replay has not delivered its first event yet; retry in a moment".into(),
+            ));
+            return Ok(true);
+        }
+        let signal = cmd.draft.stamp(at);
+        if let Err(e) = signal.validate() {
+            let _ = cmd.reply.send(Err(e.to_string()));
+            return Ok(true);
+        }
+        if !self
+            .step(EngineInput::Signal {
+                signal: signal.clone(),
+            })
+            .await?
+        {
+            return Ok(false);
+        }
+        if self.live.is_some() {
+            let _ = cmd.reply.send(Ok(signal));
+        } else {
+            let (committed, seq) = (self.committed.clone(), self.seq);
+            tokio::spawn(async move {
+                committed.wait_for(seq).await;
+                let _ = cmd.reply.send(Ok(signal));
+            });
+        }
+        Ok(true)
+    }
+
     fn end(&self, finished: bool, failure: Option<AgentError>) -> LoopEnd {
         if self.options.status_line {
             eprintln!();
@@ -246,6 +306,12 @@ impl<'a> EventLoop<'a> {
                 None => std::future::pending().await,
             }
         };
+        let signals = async {
+            match self.signals.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = shutdown.as_mut() => {
@@ -258,6 +324,7 @@ impl<'a> EventLoop<'a> {
                 }
             }
             Some(cmd) = control => Next::Operator(cmd),
+            Some(cmd) = signals => Next::Signal(cmd),
             item = feed.recv() => match item {
                 Some(FeedItem::Event(i, event)) => Next::Input(EngineInput::Market { feed_index: i, event }),
                 Some(FeedItem::Live(event)) => {
@@ -382,6 +449,7 @@ impl<'a> EventLoop<'a> {
                     EngineInput::Market { feed_index, .. } => *feed_index as i64,
                     EngineInput::Control { .. }
                     | EngineInput::Operator { .. }
+                    | EngineInput::Signal { .. }
                     | EngineInput::Venue { .. } => -1,
                 };
                 eprintln!(

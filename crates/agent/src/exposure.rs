@@ -9,9 +9,9 @@ use vigil_core::config::{FieldError, TomlFile};
 
 use crate::backoff::Backoff;
 use crate::config::AgentConfig;
-use crate::control::Control;
 use crate::error::AgentError;
 use crate::policy::{Policy, ServerState};
+pub use crate::server::Routes;
 use crate::server::{self, Transport};
 use crate::status::SharedStatus;
 
@@ -23,7 +23,7 @@ pub async fn start(
     cfg: &AgentConfig,
     file: &TomlFile,
     status: &SharedStatus,
-    control: &Option<Control>,
+    routes: Routes,
     backoff: Arc<Backoff>,
 ) -> Result<Option<SocketAddr>, AgentError> {
     let Some(addr) = &cfg.status.listen else {
@@ -59,7 +59,7 @@ pub async fn start(
             .map(|h| h.trim().to_ascii_lowercase())
             .collect(),
         read_token,
-        dashboard_controls: cfg.status.dashboard_controls && control.is_some(),
+        dashboard_controls: cfg.status.dashboard_controls && routes.control.is_some(),
     };
     let transport = match &cfg.status.tls {
         Some(t) => Transport::Tls {
@@ -73,6 +73,5 @@ pub async fn start(
         policy: Arc::new(policy),
         backoff,
     };
-    let control = control.as_ref().map(|c| c.state.clone());
-    Ok(Some(server::serve(addr, state, control, transport).await?))
+    Ok(Some(server::serve(addr, state, routes, transport).await?))
 }

@@ -28,6 +28,7 @@ pub fn kind_of(input: &EngineInput) -> EventKind {
         EngineInput::Market { .. } => EventKind::Market,
         EngineInput::Venue { .. } => EventKind::Venue,
         EngineInput::Control { .. } | EngineInput::Operator { .. } => EventKind::Control,
+        EngineInput::Signal { .. } => EventKind::Signal,
     }
 }
 

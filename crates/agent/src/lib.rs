@@ -36,6 +36,7 @@ mod phase;
 mod policy;
 mod recovery;
 pub mod server;
+pub mod signals;
 pub mod status;
 
 use std::future::Future;
@@ -98,15 +99,8 @@ pub async fn run(
         .await?;
     let status = SharedStatus::new(&cfg.name);
     let replay_clock = replay_clock(&cfg, &status);
-    let backoff = std::sync::Arc::new(backoff::Backoff::new(
-        cfg.control.as_ref().map_or(10, |c| c.backoff_after),
-    ));
-    let mut control = control_endpoint(&cfg, &file, &status, &backoff)?;
-    if let Some(bound) = exposure::start(&cfg, &file, &status, &control, backoff).await? {
-        if let Some(tx) = options.status_addr.take() {
-            let _ = tx.send(bound);
-        }
-    }
+    let (mut control, mut signals) =
+        serve(&cfg, &file, &parts.universe, &status, &mut options).await?;
 
     let dex = match (&cfg.dex, &live) {
         (Some(d), None) => Some(
@@ -151,11 +145,15 @@ pub async fn run(
         history,
         market,
         operator_nonces,
+        signal_ids,
         ..
     } = recovered;
     // Commands are accepted only now, with the nonces spent before a restart known.
     if let Some(c) = &control {
         c.state.open(&operator_nonces);
+    }
+    if let Some(s) = &signals {
+        s.state.open(&signal_ids);
     }
     let resume = feeds::Resume { history, market };
     let mut feeds = feeds::start(
@@ -198,6 +196,7 @@ pub async fn run(
         last_feed_index,
         pending,
         control: control.take().map(|c| c.rx),
+        signals: signals.take().map(|s| s.rx),
         committed,
     });
     let LoopEnd { finished, failure } = event_loop.run(&mut feeds.rx, shutdown).await;
@@ -320,6 +319,100 @@ fn replay_clock(
         s.replay_clock = clock.clone();
     });
     clock
+}
+
+/// The control and signals endpoints, and the server they are routes of
+/// (when `[status] listen` asks for one).
+async fn serve(
+    cfg: &AgentConfig,
+    file: &vigil_core::config::TomlFile,
+    universe: &vigil_core::Universe,
+    status: &SharedStatus,
+    options: &mut RunOptions,
+) -> Result<(Option<control::Control>, Option<signals::Signals>), AgentError> {
+    let backoff = std::sync::Arc::new(backoff::Backoff::new(
+        cfg.control.as_ref().map_or(10, |c| c.backoff_after),
+    ));
+    let control = control_endpoint(cfg, file, status, &backoff)?;
+    let signals = signals_endpoint(cfg, file, universe, status, &backoff)?;
+    let routes = exposure::Routes {
+        control: control.as_ref().map(|c| c.state.clone()),
+        signals: signals.as_ref().map(|s| s.state.clone()),
+    };
+    if let Some(bound) = exposure::start(cfg, file, status, routes, backoff).await? {
+        if let Some(tx) = options.status_addr.take() {
+            let _ = tx.send(bound);
+        }
+    }
+    Ok((control, signals))
+}
+
+/// The signals endpoint `[signals]` asks for: its secrets read and checked
+/// now, its CSV opened.
+fn signals_endpoint(
+    cfg: &AgentConfig,
+    file: &vigil_core::config::TomlFile,
+    universe: &vigil_core::Universe,
+    status: &SharedStatus,
+    backoff: &std::sync::Arc<backoff::Backoff>,
+) -> Result<Option<signals::Signals>, AgentError> {
+    let Some(c) = &cfg.signals else {
+        return Ok(None);
+    };
+    let field = |name: &str, m: String| {
+        AgentError::Config(file.field_error(vigil_core::config::FieldError::new(name, m)))
+    };
+    let secrets = match &c.secrets {
+        Some(p) => {
+            signals::load_secrets(&file.resolve(p)).map_err(|m| field("signals.secrets", m))?
+        }
+        None => Vec::new(),
+    };
+    let tradingview = match &c.tradingview {
+        Some(tv) => {
+            let pass = std::env::var(&tv.passphrase_env).map_err(|_| {
+                field(
+                    "signals.tradingview.passphrase_env",
+                    format!(
+                        "{} is not set: it holds the TradingView passphrase",
+                        tv.passphrase_env
+                    ),
+                )
+            })?;
+            if pass.trim().len() < 16 {
+                return Err(field(
+                    "signals.tradingview.passphrase_env",
+                    format!(
+                        "the passphrase in {} needs at least 16 characters",
+                        tv.passphrase_env
+                    ),
+                ));
+            }
+            Some((
+                pass.trim().to_string(),
+                tv.allow_ips.iter().map(|ip| ip.to_canonical()).collect(),
+            ))
+        }
+        None => None,
+    };
+    let csv_path = c.csv_path(&cfg.name, file);
+    let csv = vigil_feed::SignalCsvWriter::open(&csv_path)
+        .map_err(|e| field("signals.csv", e.to_string()))?;
+    let setup = signals::SignalsSetup {
+        auth: signals::Auth {
+            secrets,
+            tradingview,
+        },
+        universe: universe.clone(),
+        csv,
+        max_body: c.max_body_bytes,
+        per_minute: c.per_minute,
+    };
+    Ok(Some(signals::Signals::new(
+        setup,
+        status.clone(),
+        backoff.clone(),
+    )))
 }
 
 /// The control endpoint `[control]` asks for: its keys read and checked now,

@@ -29,6 +29,9 @@ pub struct Recovered {
     /// The nonces (and request times) of the operator commands applied: a
     /// restarted agent refuses the same requests replayed.
     pub operator_nonces: Vec<(String, i64)>,
+    /// The ids of the signals applied: a restarted agent refuses the same
+    /// message again.
+    pub signal_ids: Vec<String>,
 }
 
 /// What the replay keeps beyond the engine state.
@@ -85,6 +88,7 @@ pub async fn recover(
                 ..
             } => out.finished = true,
             EngineInput::Operator { by, .. } => out.operator_nonces.push((by.nonce, by.signed_at)),
+            EngineInput::Signal { signal } => out.signal_ids.push(signal.id.to_string()),
             EngineInput::Control { .. } | EngineInput::Venue { .. } => {}
         }
         out.inputs += 1;

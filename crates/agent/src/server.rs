@@ -93,8 +93,17 @@ async fn metrics(State(s): State<ServerState>) -> impl IntoResponse {
     )
 }
 
+/// The optional routes: operator commands and signals.
+#[derive(Clone, Default)]
+pub struct Routes {
+    /// `POST /v1/control/<action>`.
+    pub control: Option<ControlState>,
+    /// `POST /v1/signals` and `/v1/signals/tradingview`.
+    pub signals: Option<crate::signals::SignalsState>,
+}
+
 /// The router: every route behind [`guard`].
-pub fn router(state: ServerState, control: Option<ControlState>) -> Router {
+pub fn router(state: ServerState, extra: Routes) -> Router {
     let routes = Router::new()
         .route("/", get(crate::dashboard::page))
         .route("/dashboard.js", get(crate::dashboard::script))
@@ -104,7 +113,18 @@ pub fn router(state: ServerState, control: Option<ControlState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/stream", get(crate::dashboard::stream))
         .with_state(state.clone());
-    let routes = match control {
+    let routes = match extra.signals {
+        // The handlers bound the body themselves (and count what they refuse).
+        Some(s) => routes.merge(
+            Router::new()
+                .route("/v1/signals", post(crate::signals::standard))
+                .route("/v1/signals/tradingview", post(crate::signals::tradingview))
+                .layer(axum::extract::DefaultBodyLimit::disable())
+                .with_state(s),
+        ),
+        None => routes,
+    };
+    let routes = match extra.control {
         Some(c) => routes.merge(
             Router::new()
                 .route("/v1/control/{action}", post(crate::control::handle))
@@ -134,7 +154,7 @@ pub enum Transport {
 pub async fn serve(
     addr: &str,
     state: ServerState,
-    control: Option<ControlState>,
+    routes: Routes,
     transport: Transport,
 ) -> Result<SocketAddr, AgentError> {
     let err = |e: std::io::Error| AgentError::Status {
@@ -147,7 +167,7 @@ pub async fn serve(
     if bound.ip().is_unspecified() {
         tracing::warn!(addr = %bound, "the status server listens on every interface");
     }
-    let app = router(state, control).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state, routes).into_make_service_with_connect_info::<SocketAddr>();
     match transport {
         Transport::Plain => {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(err)?;

@@ -154,6 +154,8 @@ pub struct AgentStatus {
     pub feed_stats: Option<std::sync::Arc<vigil_feed::binance::FeedStats>>,
     /// Operator commands accepted, and requests refused by reason.
     pub control: ControlCounters,
+    /// Webhook signals applied, and refused by reason.
+    pub signals: SignalCounters,
     /// The last fills, newest last (at most 20).
     pub recent_fills: Vec<crate::observer::FillView>,
     /// The last errors and warnings worth a human's eye, newest last (at most 20).
@@ -215,6 +217,16 @@ impl EquityHistory {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
+}
+
+/// What the signals endpoint did since the agent started.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SignalCounters {
+    /// Signals verified, journaled and applied.
+    pub accepted: u64,
+    /// Requests refused, by reason (`bad_signature`, `stale`, `duplicate`,
+    /// `unknown_instrument`, `too_large`, `bad_passphrase`, `ip_not_allowed` …).
+    pub rejected: std::collections::BTreeMap<String, u64>,
 }
 
 /// What the control endpoint did since the agent started.
@@ -295,7 +307,12 @@ impl SharedStatus {
         self.update(|s| s.phase = phase);
     }
 
-    /// Counts a refused request by reason (shown in `/status` and `/metrics`).
+    /// Counts a refused signal by reason (shown in `/status` and `/metrics`).
+    pub fn count_signal_refusal(&self, reason: &str) {
+        self.update(|s| *s.signals.rejected.entry(reason.to_string()).or_insert(0) += 1);
+    }
+
+    /// Counts a refused control request by reason.
     pub fn count_refusal(&self, reason: &str) {
         self.update(|s| *s.control.rejected.entry(reason.to_string()).or_insert(0) += 1);
     }
@@ -461,6 +478,21 @@ pub fn prometheus(s: &AgentStatus) -> String {
         let _ = writeln!(
             out,
             "vigil_control_rejected_total{{agent=\"{name}\",reason=\"{reason}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP vigil_signals_accepted_total Webhook signals journaled and applied.\n# TYPE vigil_signals_accepted_total counter\nvigil_signals_accepted_total{{agent=\"{name}\"}} {}",
+        s.signals.accepted
+    );
+    let _ = writeln!(
+        out,
+        "# HELP vigil_signals_rejected_total Webhook signals refused, by reason.\n# TYPE vigil_signals_rejected_total counter"
+    );
+    for (reason, n) in &s.signals.rejected {
+        let _ = writeln!(
+            out,
+            "vigil_signals_rejected_total{{agent=\"{name}\",reason=\"{reason}\"}} {n}"
         );
     }
     let _ = writeln!(out, "# HELP vigil_verdicts_total Risk verdicts by label.");

@@ -225,6 +225,7 @@ approval_notional = 9000
                     taker_fee_rate: dec!(0.001),
                 },
                 event_instrument: None,
+                signal_source: None,
             };
             manager.check(&order, &view)
         })

@@ -8,7 +8,8 @@ use vigil_engine::setup::{build_parts, EngineParts, EngineSetup};
 use vigil_exec::DexSimVenue;
 use vigil_feed::grade_model::{GradeModel, ModelGrades};
 use vigil_feed::{
-    open_bar_sources, read_grades_csv, EventStream, FeedError, GradeCsvOptions, VecStream,
+    open_bar_sources, read_grades_csv, read_signals_csv, EventStream, FeedError, GradeCsvOptions,
+    VecStream,
 };
 use vigil_strategy::Registry;
 
@@ -90,6 +91,19 @@ impl LoadedConfig {
                 path.display().to_string(),
                 Box::new(VecStream::new(
                     grades.into_iter().map(MarketEvent::Grade).collect(),
+                )),
+            );
+        }
+        // Signals last: at a time equal to a bar's close, the bar comes first, as
+        // in the agent that recorded them (a signal is stamped after the last
+        // event it applied).
+        for src in &config.data.signals {
+            let path = file.resolve(&src.path);
+            let signals = read_signals_csv(&path, &universe)?;
+            merged.add(
+                path.display().to_string(),
+                Box::new(VecStream::new(
+                    signals.into_iter().map(MarketEvent::Signal).collect(),
                 )),
             );
         }

@@ -84,6 +84,18 @@ pub struct DataConfig {
     /// Grade files.
     #[serde(default)]
     pub grades: Vec<GradeSourceConfig>,
+    /// Signals CSVs (what an agent recorded from its webhooks), replayed
+    /// point-in-time: each signal at its `received_at`.
+    #[serde(default)]
+    pub signals: Vec<SignalSourceConfig>,
+}
+
+/// One signals file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalSourceConfig {
+    /// CSV path, relative to the config file.
+    pub path: PathBuf,
 }
 
 /// One grades file.

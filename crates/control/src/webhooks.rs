@@ -32,6 +32,23 @@ impl WebhookSecret {
         Ok(WebhookSecret(bytes))
     }
 
+    /// From raw key bytes (at least 24).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<WebhookSecret, String> {
+        if bytes.len() < 24 {
+            return Err("a webhook secret needs at least 24 bytes".into());
+        }
+        Ok(WebhookSecret(bytes))
+    }
+
+    /// Its `whsec_<base64>` form: for writing a secrets file (mode 0600),
+    /// never for a log.
+    pub fn to_whsec(&self) -> String {
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(&self.0)
+        )
+    }
+
     fn mac(&self, id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");

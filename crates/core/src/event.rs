@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::grade::Grade;
 use crate::instrument::InstrumentId;
 use crate::market::{Bar, Quote, Trade};
+use crate::signal::Signal;
 use crate::time::Timestamp;
 
 /// One event on the time-ordered stream the engine consumes.
@@ -19,6 +20,9 @@ pub enum MarketEvent {
     Quote(Quote),
     /// A grade, delivered at its publication time.
     Grade(Grade),
+    /// A trading signal from outside (a webhook, an LLM), delivered at the
+    /// time it was received.
+    Signal(Signal),
 }
 
 impl MarketEvent {
@@ -30,16 +34,19 @@ impl MarketEvent {
             MarketEvent::Trade(t) => t.ts,
             MarketEvent::Quote(q) => q.ts,
             MarketEvent::Grade(g) => g.published_at,
+            MarketEvent::Signal(s) => s.received_at,
         }
     }
 
-    /// The instrument a price event is about (`None` for grades, which are per token).
+    /// The instrument a price event or a signal is about (`None` for grades,
+    /// which are per token).
     #[inline]
     pub fn instrument(&self) -> Option<InstrumentId> {
         match self {
             MarketEvent::Bar(b) => Some(b.instrument),
             MarketEvent::Trade(t) => Some(t.instrument),
             MarketEvent::Quote(q) => Some(q.instrument),
+            MarketEvent::Signal(s) => Some(s.instrument),
             MarketEvent::Grade(_) => None,
         }
     }

@@ -20,6 +20,7 @@ pub mod num;
 pub mod order;
 pub mod portfolio;
 pub mod resample;
+pub mod signal;
 pub mod state;
 pub mod time;
 pub mod view;
@@ -35,6 +36,7 @@ pub use order::{
 };
 pub use portfolio::{Portfolio, PortfolioError, Position};
 pub use resample::{Completed, ResampleError, Resampler};
+pub use signal::{Signal, SignalError};
 pub use state::MarketState;
 pub use time::{Interval, TimeError, TimeUnit, Timestamp};
 pub use view::EngineView;

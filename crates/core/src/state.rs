@@ -8,6 +8,7 @@ use crate::event::MarketEvent;
 use crate::grade::{Grade, GradeKind};
 use crate::instrument::{AssetId, InstrumentId};
 use crate::market::{Bar, Quote};
+use crate::signal::Signal;
 use crate::time::Timestamp;
 
 /// What is known about the market at the current engine time: for each
@@ -21,6 +22,7 @@ pub struct MarketState {
     last_bar: Vec<Option<Bar>>,
     last_quote: Vec<Option<Quote>>,
     grades: HashMap<(AssetId, GradeKind), Grade>,
+    signals: Vec<Option<Signal>>,
 }
 
 impl MarketState {
@@ -32,6 +34,7 @@ impl MarketState {
             last_bar: vec![None; instruments],
             last_quote: vec![None; instruments],
             grades: HashMap::new(),
+            signals: vec![None; instruments],
         }
     }
 
@@ -58,6 +61,11 @@ impl MarketState {
             }
             MarketEvent::Grade(g) => {
                 self.grades.insert((g.asset, g.kind.clone()), g.clone());
+            }
+            MarketEvent::Signal(s) => {
+                if let Some(slot) = self.signals.get_mut(s.instrument.index()) {
+                    *slot = Some(s.clone());
+                }
             }
         }
     }
@@ -98,6 +106,14 @@ impl MarketState {
     /// The latest published grade of `kind` for a token.
     pub fn grade(&self, asset: AssetId, kind: &GradeKind) -> Option<&Grade> {
         self.grades.get(&(asset, kind.clone()))
+    }
+
+    /// The latest signal about an instrument, while it holds (not expired).
+    pub fn signal(&self, instrument: InstrumentId) -> Option<&Signal> {
+        self.signals
+            .get(instrument.index())?
+            .as_ref()
+            .filter(|s| s.is_live(self.now))
     }
 
     /// All latest grades.

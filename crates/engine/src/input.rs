@@ -53,6 +53,13 @@ pub enum EngineInput {
         /// The signature's key id, nonce and time.
         by: OperatorStamp,
     },
+    /// A signal received from outside (a webhook): applied as a
+    /// [`MarketEvent::Signal`] at its `received_at`; its id is journaled so a
+    /// restarted agent still refuses the same message again.
+    Signal {
+        /// The signal, stamped with the time the engine applied it.
+        signal: vigil_core::Signal,
+    },
 }
 
 /// Who signed an operator command, as journaled.
@@ -74,6 +81,7 @@ impl EngineInput {
     pub fn ts(&self) -> Timestamp {
         match self {
             EngineInput::Market { event, .. } => event.ts(),
+            EngineInput::Signal { signal } => signal.received_at,
             EngineInput::Venue { ts, .. }
             | EngineInput::Control { ts, .. }
             | EngineInput::Operator { ts, .. } => *ts,

@@ -48,6 +48,7 @@ macro_rules! risk_view {
                 taker_fee_rate: $e.taker_fee_rate,
             },
             event_instrument: $instrument,
+            signal_source: $e.signal_source.as_deref(),
         }
     };
 }
@@ -142,6 +143,8 @@ pub struct Engine<O: Observer = NoObserver, V: Venue = SimVenue> {
     started: bool,
     stopped: bool,
     events: u64,
+    /// The source of the signal being processed (risk's `approval_sources`).
+    signal_source: Option<std::sync::Arc<str>>,
 }
 
 impl<O: Observer, V: Venue> Engine<O, V> {
@@ -181,6 +184,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             started: false,
             stopped: false,
             events: 0,
+            signal_source: None,
         }
     }
 
@@ -263,6 +267,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             EngineInput::Venue { reports, .. } => self.apply_reports(reports),
             EngineInput::Control { ts, action } => self.control(*ts, action),
             EngineInput::Operator { ts, action, .. } => self.operate(*ts, action).map(|_| ()),
+            EngineInput::Signal { signal } => self.process_signal(signal),
         }
     }
 
@@ -474,12 +479,16 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             MarketEvent::Quote(q) => self
                 .portfolio
                 .mark(q.instrument, (q.bid + q.ask) / Decimal::TWO)?,
-            MarketEvent::Grade(_) => {}
+            MarketEvent::Grade(_) | MarketEvent::Signal(_) => {}
         }
 
         // 3b. Portfolio risk rules: limits, and protective exits sent by risk itself.
         {
-            let view = risk_view!(self, ts, event.instrument());
+            let moved = match event {
+                MarketEvent::Signal(_) => None,
+                _ => event.instrument(),
+            };
+            let view = risk_view!(self, ts, moved);
             self.risk.on_event(&view, &mut self.exits);
         }
         if !self.exits.is_empty() {
@@ -493,7 +502,11 @@ impl<O: Observer, V: Venue> Engine<O, V> {
                 .on_bar(b, &self.universe, &mut self.completed)?;
         }
 
-        // 4. Strategy (then the resampled bars this event completed).
+        // 4. Strategy (then the resampled bars this event completed). Orders
+        // placed on a signal carry its source to risk.
+        if let MarketEvent::Signal(s) = event {
+            self.signal_source = Some(s.source.clone());
+        }
         self.with_context(ts, |s, ctx| s.on_event(event, ctx))?;
         if !self.completed.is_empty() {
             self.deliver_completed(ts)?;
@@ -503,10 +516,20 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         if !self.commands.is_empty() {
             self.flush_commands(ts)?;
         }
+        if self.signal_source.is_some() {
+            self.signal_source = None;
+        }
 
         // 6. Observer.
         self.observer.on_event_processed(event, &self.portfolio);
         Ok(())
+    }
+
+    /// Processes a received signal: the strategy sees it as
+    /// [`MarketEvent::Signal`]; the orders it places meanwhile carry its source
+    /// to risk (`approval_sources`).
+    pub fn process_signal(&mut self, signal: &vigil_core::Signal) -> Result<(), EngineError> {
+        self.process(&MarketEvent::Signal(signal.clone()))
     }
 
     /// Calls `on_stop` once; later calls do nothing.

@@ -295,3 +295,67 @@ proptest! {
         prop_assert_eq!(run(), (verdicts, closed, filled, approved, still_held), "a replay gives the same result");
     }
 }
+
+fn signal(source: &str, at: Timestamp) -> MarketEvent {
+    MarketEvent::Signal(vigil_core::Signal {
+        id: format!("{source}-{}", at.nanos()).into(),
+        instrument: AAA,
+        direction: Some(1),
+        score: None,
+        source: source.into(),
+        received_at: at,
+        expires_at: None,
+    })
+}
+
+#[test]
+fn orders_placed_on_a_signal_from_a_listed_source_are_held_and_others_sent() {
+    // Each event's action: AAA bar (nothing), tv signal (buy), AAA bar, model
+    // signal (buy), AAA bar, tv signal (sell: reduces, so not held), AAA bar.
+    // (`flat_bars` alternates AAA and BBB bars: the even ones are AAA's.)
+    let mut e = engine(
+        "approval_sources = [\"tv\"]",
+        vec![
+            Action::Nothing,
+            Action::Buy(0, 10_000),
+            Action::Nothing,
+            Action::Buy(0, 10_000),
+            Action::Nothing,
+            Action::Sell(0, 5_000),
+            Action::Nothing,
+        ],
+    );
+    let evs: Vec<MarketEvent> = flat_bars(4).into_iter().step_by(2).collect();
+    e.process(&evs[0]).unwrap();
+    e.process(&signal("tv", evs[0].ts())).unwrap();
+    e.process(&evs[1]).unwrap();
+    e.process(&signal("model", evs[1].ts())).unwrap();
+    e.process(&evs[2]).unwrap();
+    e.process(&signal("tv", evs[2].ts())).unwrap();
+    e.process(&evs[3]).unwrap();
+    let l = e.observer();
+    assert_eq!(l.verdicts[&1], vec!["held:approval_required".to_string()]);
+    assert_eq!(l.verdicts[&2], vec!["approved".to_string()]);
+    assert_eq!(
+        l.verdicts[&3],
+        vec!["approved".to_string()],
+        "a reducing order is not held"
+    );
+    assert_eq!(e.held_orders().len(), 1);
+    assert_eq!(
+        e.portfolio().position(AAA).qty,
+        dec!(0.5),
+        "{:?} {:?}",
+        l.filled,
+        l.closed
+    );
+    // The bar after a signal carries no source: the same order is not held.
+    let mut e = engine(
+        "approval_sources = [\"tv\"]",
+        vec![Action::Nothing, Action::Nothing, Action::Buy(0, 10_000)],
+    );
+    e.process(&evs[0]).unwrap();
+    e.process(&signal("tv", evs[0].ts())).unwrap();
+    e.process(&evs[1]).unwrap();
+    assert_eq!(e.observer().verdicts[&1], vec!["approved".to_string()]);
+}

@@ -329,7 +329,7 @@ impl SimVenue {
                 Side::Buy => (q.ask, q.ask, q.ts),
                 Side::Sell => (q.bid, q.bid, q.ts),
             },
-            MarketEvent::Grade(_) => return None,
+            MarketEvent::Grade(_) | MarketEvent::Signal(_) => return None,
         };
         let is_quote = matches!(event, MarketEvent::Quote(_));
         match order.request.kind {

@@ -110,6 +110,11 @@ pub struct RiskConfig {
     /// AI-safety: orders above this notional need an operator's approval: they
     /// are held (not sent, not dropped) until approved, rejected or expired.
     pub approval_notional: Option<Decimal>,
+    /// AI-safety: orders a strategy places while handling a signal from one of
+    /// these sources (`Signal::source`: `tradingview`, an LLM …) are held for
+    /// an operator's approval, whatever their size (reducing orders excepted).
+    #[serde(default)]
+    pub approval_sources: Vec<String>,
     /// How long a held order waits for an operator before it expires (default
     /// 15 minutes of engine time).
     pub approval_ttl: Option<Interval>,
@@ -153,6 +158,7 @@ impl Default for RiskConfig {
             daily_notional_budget: None,
             per_order_cap: None,
             approval_notional: None,
+            approval_sources: Vec::new(),
             approval_ttl: None,
         }
     }
@@ -223,8 +229,11 @@ impl RiskConfig {
             return err("grade_kind", "needs `max_grade_age` or `require_grade`");
         }
         if let Some(ttl) = self.approval_ttl {
-            if self.approval_notional.is_none() {
-                return err("approval_ttl", "needs `approval_notional`");
+            if self.approval_notional.is_none() && self.approval_sources.is_empty() {
+                return err(
+                    "approval_ttl",
+                    "needs `approval_notional` or `approval_sources`",
+                );
             }
             if ttl.nanos() <= 0 {
                 return err("approval_ttl", "must be positive");

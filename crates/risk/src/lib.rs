@@ -255,6 +255,9 @@ pub struct RiskView<'a> {
     /// The instrument whose price the current event moved, if any (portfolio rules
     /// re-check its position).
     pub event_instrument: Option<vigil_core::InstrumentId>,
+    /// The source of the signal being handled, when a strategy's orders come
+    /// from one (`approval_sources` holds them).
+    pub signal_source: Option<&'a str>,
 }
 
 impl<'a> std::ops::Deref for RiskView<'a> {

@@ -397,6 +397,9 @@ impl RiskManager {
             let n = reference_price(&current, view).map(|p| notional(&current, p));
             hold |= n.is_none_or(|n| n > threshold);
         }
+        if let (Some(source), true, false) = (view.signal_source, gates.approval, reducing) {
+            hold |= self.config.approval_sources.iter().any(|s| s == source);
+        }
         if hold && gates.approval {
             return Verdict::Held {
                 order: current,

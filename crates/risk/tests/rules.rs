@@ -99,6 +99,7 @@ impl World {
                 taker_fee_rate: Decimal::ZERO,
             },
             event_instrument: Some(BTC),
+            signal_source: None,
         }
     }
 }

@@ -167,6 +167,8 @@ pub enum EventKind {
     Venue,
     /// An action on the engine (shutdown cancels, the kill switch, the feed's end).
     Control,
+    /// A signal received by webhook.
+    Signal,
 }
 
 impl EventKind {
@@ -176,6 +178,7 @@ impl EventKind {
             EventKind::Market => "market",
             EventKind::Venue => "venue",
             EventKind::Control => "control",
+            EventKind::Signal => "signal",
         }
     }
 
@@ -185,6 +188,7 @@ impl EventKind {
             "market" => Some(EventKind::Market),
             "venue" => Some(EventKind::Venue),
             "control" => Some(EventKind::Control),
+            "signal" => Some(EventKind::Signal),
             _ => None,
         }
     }

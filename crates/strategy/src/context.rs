@@ -118,6 +118,12 @@ impl<'a> Context<'a> {
         self.grade(self.p.view.universe.get(instrument).base, kind)
     }
 
+    /// The latest signal about an instrument (webhook, LLM), unless it has
+    /// expired.
+    pub fn signal(&self, instrument: InstrumentId) -> Option<&vigil_core::Signal> {
+        self.p.view.market.signal(instrument)
+    }
+
     /// The full market state.
     pub fn market(&self) -> &MarketState {
         self.p.view.market

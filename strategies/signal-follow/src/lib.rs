@@ -1,6 +1,6 @@
 //! `signal-follow`: trade a provider's trading signal. Signals arrive as grades of
-//! kind `signal` (Token Metrics' `TRADING_SIGNAL`: −1 → 0, 0 → 50, 1 → 100). See
-//! README.md.
+//! kind `signal` (Token Metrics' `TRADING_SIGNAL`: −1 → 0, 0 → 50, 1 → 100), or as
+//! `Signal` events (webhooks, a signals CSV in a backtest). See README.md.
 
 #![warn(missing_docs)]
 
@@ -38,6 +38,9 @@ pub struct SignalFollowConfig {
     /// What a neutral signal does (default `hold`).
     #[serde(default)]
     pub on_neutral: OnNeutral,
+    /// `Signal` events followed, by source (default: every source).
+    #[serde(default)]
+    pub sources: Option<Vec<String>>,
 }
 
 fn signal() -> String {
@@ -81,12 +84,45 @@ impl SignalFollow {
     }
 }
 
+impl SignalFollow {
+    /// Acts on signal `s` (−1, 0, 1) for one instrument.
+    fn act(&self, id: InstrumentId, s: i8, ctx: &mut Context<'_>) {
+        let long = ctx.position_qty(id) > Decimal::ZERO;
+        let working = ctx.open_orders().iter().any(|o| o.request.instrument == id);
+        match (s, long) {
+            (1, false) if !working => {
+                let qty = ctx.affordable_qty(id, ctx.portfolio().equity() * self.cfg.weight);
+                if qty > Decimal::ZERO {
+                    ctx.buy(id, qty);
+                }
+            }
+            (-1, true) => {
+                ctx.close(id);
+            }
+            (0, true) if self.cfg.on_neutral == OnNeutral::Exit => {
+                ctx.close(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn follows(&self, source: &str) -> bool {
+        self.cfg
+            .sources
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s == source))
+    }
+}
+
 impl Strategy for SignalFollow {
     fn on_event(&mut self, event: &MarketEvent, ctx: &mut Context<'_>) {
-        let MarketEvent::Grade(g) = event else { return };
-        if g.kind != self.kind {
-            return;
-        }
+        let g = match event {
+            MarketEvent::Grade(g) if g.kind == self.kind => g,
+            MarketEvent::Signal(sig) if self.follows(&sig.source) && sig.is_live(ctx.now()) => {
+                return self.act(sig.instrument, sig.side(), ctx);
+            }
+            _ => return,
+        };
         let s = signal_of(g.score);
         let ids: Vec<InstrumentId> = ctx
             .universe()
@@ -94,23 +130,7 @@ impl Strategy for SignalFollow {
             .map(|i| i.id)
             .collect();
         for id in ids {
-            let long = ctx.position_qty(id) > Decimal::ZERO;
-            let working = ctx.open_orders().iter().any(|o| o.request.instrument == id);
-            match (s, long) {
-                (1, false) if !working => {
-                    let qty = ctx.affordable_qty(id, ctx.portfolio().equity() * self.cfg.weight);
-                    if qty > Decimal::ZERO {
-                        ctx.buy(id, qty);
-                    }
-                }
-                (-1, true) => {
-                    ctx.close(id);
-                }
-                (0, true) if self.cfg.on_neutral == OnNeutral::Exit => {
-                    ctx.close(id);
-                }
-                _ => {}
-            }
+            self.act(id, s, ctx);
         }
     }
 }
@@ -134,6 +154,12 @@ pub const PARAMS: &[ParamSpec] = &[
         ty: "hold | exit",
         default: Some("hold"),
         help: "what a 0 signal does",
+    },
+    ParamSpec {
+        name: "sources",
+        ty: "list of strings",
+        default: None,
+        help: "Signal events followed, by source (default: all)",
     },
 ];
 

@@ -20,6 +20,7 @@ proptest! {
             kind: "signal".into(),
             weight: Decimal::new(weight, 2),
             on_neutral: if exit_on_neutral { OnNeutral::Exit } else { OnNeutral::Hold },
+            sources: None,
         };
         let mut s = SignalFollow::new(cfg.clone()).unwrap();
         let mut h = Harness::new(&[("BTCUSD", "BTC")], "USD", dec!(10000), dec!(0.001));

@@ -18,7 +18,7 @@
 //! serving HTTPS with its own certificate.
 
 mod keys;
-mod target;
+pub(crate) mod target;
 
 use std::path::PathBuf;
 

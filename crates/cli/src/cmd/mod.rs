@@ -15,6 +15,7 @@ pub mod indicators;
 pub mod journal;
 pub mod keystore;
 pub mod new;
+pub mod signals;
 pub mod status;
 pub mod strategies;
 pub mod sweep;
@@ -72,6 +73,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ctl::CtlCommand,
     },
+    /// Signals to a running agent: sign and send one (Standard Webhooks), or add
+    /// a secret to its secrets file.
+    Signals {
+        /// What to do.
+        #[command(subcommand)]
+        command: signals::SignalsCommand,
+    },
     /// Check an agent's journal: the hash chain, the sequence, the high-water mark.
     Journal {
         /// What to do with the journal.
@@ -116,6 +124,7 @@ impl Command {
             Command::Grades { command } => grades::run(command),
             Command::Journal { command } => journal::run(command),
             Command::Ctl { command } => ctl::run(command),
+            Command::Signals { command } => signals::run(command),
             Command::Indicators(a) => indicators::run(a),
             Command::Strategies => strategies::run(registry),
             Command::New { command } => new::run(command, registry),

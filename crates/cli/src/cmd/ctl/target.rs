@@ -57,16 +57,33 @@ impl Target {
     ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
         let path = format!("/v1/control/{action}");
         let h = sign_from_env("POST", &path, &body)?;
+        let headers = [
+            (vigil_control::HEADER_KEY, h.key_id.clone()),
+            (vigil_control::HEADER_TIMESTAMP, h.timestamp.to_string()),
+            (vigil_control::HEADER_NONCE, h.nonce.clone()),
+            (vigil_control::HEADER_SIGNATURE, h.signature.clone()),
+        ];
+        self.post(&path, &headers, body)
+    }
+
+    /// Posts a JSON `body` to `path` with `headers`; the status and the JSON
+    /// answer.
+    pub fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
         let url = format!("{}{path}", self.base);
         runtime()?.block_on(async {
-            let r = self
+            let mut req = self
                 .client
                 .post(&url)
-                .header(vigil_control::HEADER_KEY, &h.key_id)
-                .header(vigil_control::HEADER_TIMESTAMP, h.timestamp.to_string())
-                .header(vigil_control::HEADER_NONCE, &h.nonce)
-                .header(vigil_control::HEADER_SIGNATURE, &h.signature)
-                .header("content-type", "application/json")
+                .header("content-type", "application/json");
+            for (name, value) in headers {
+                req = req.header(*name, value);
+            }
+            let r = req
                 .body(body)
                 .send()
                 .await
