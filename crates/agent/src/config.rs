@@ -97,6 +97,13 @@ pub struct AgentConfig {
     /// Trading signals by webhook on the status server (`[signals]`).
     #[serde(default)]
     pub signals: Option<SignalsConfig>,
+    /// Where alerts go (`[[alerts]]`: Standard Webhooks, Telegram, Slack,
+    /// Discord).
+    #[serde(default)]
+    pub alerts: Vec<crate::alerts::ChannelConfig>,
+    /// When alerts are raised (`[alerting]`).
+    #[serde(default)]
+    pub alerting: crate::alerts::AlertingConfig,
 }
 
 /// `[signals]`: signals in by webhook, on the status server.
@@ -523,6 +530,7 @@ impl AgentConfig {
         if let Some(tm) = &self.token_metrics {
             tm.endpoints()?;
         }
+        crate::alerts::validate(&self.alerts)?;
         if let Some(s) = &self.signals {
             if self.status.listen.is_none() {
                 return Err(FieldError::new(

@@ -52,6 +52,8 @@ enum Next {
     Operator(ControlCommand),
     /// A verified webhook signal.
     Signal(SignalCommand),
+    /// Time to look for alerts no input raises (silence, coalesced rejects).
+    AlertTick,
     /// Stop without another input.
     Stop,
     /// The feed failed.
@@ -88,6 +90,7 @@ pub struct EventLoop<'a> {
     signals: Option<mpsc::Receiver<SignalCommand>>,
     committed: Arc<Committed>,
     outcome: Option<vigil_engine::OperatorOutcome>,
+    alerts: Option<crate::alerts::Raiser>,
 }
 
 /// What the loop needs from setup and recovery.
@@ -118,6 +121,8 @@ pub struct LoopParts<'a> {
     pub control: Option<mpsc::Receiver<ControlCommand>>,
     /// Verified webhook signals (with `[signals]`).
     pub signals: Option<mpsc::Receiver<SignalCommand>>,
+    /// Raises alerts (with `[[alerts]]`).
+    pub alerts: Option<crate::alerts::Raiser>,
     /// What the journal writer has committed (paper).
     pub committed: Arc<Committed>,
 }
@@ -146,11 +151,29 @@ impl<'a> EventLoop<'a> {
             signals: parts.signals,
             committed: parts.committed,
             outcome: None,
+            alerts: parts.alerts,
         }
     }
 
-    /// Runs until the feed ends, `shutdown` resolves or something fails.
+    /// Runs until the feed ends, `shutdown` resolves or something fails; then
+    /// journals the alerts still being coalesced.
     pub async fn run(
+        &mut self,
+        feed: &mut mpsc::Receiver<FeedItem>,
+        shutdown: impl Future<Output = ()>,
+    ) -> LoopEnd {
+        let end = self.run_inputs(feed, shutdown).await;
+        let now = self.engine.now();
+        let last = self
+            .alerts
+            .as_mut()
+            .map(|r| r.flush(now))
+            .unwrap_or_default();
+        self.raise(last).await;
+        end
+    }
+
+    async fn run_inputs(
         &mut self,
         feed: &mut mpsc::Receiver<FeedItem>,
         shutdown: impl Future<Output = ()>,
@@ -161,6 +184,8 @@ impl<'a> EventLoop<'a> {
             .map_or(Duration::from_secs(3600), |l| l.poll_every);
         let mut poll = tokio::time::interval(every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut alert_tick = tokio::time::interval(Duration::from_secs(1));
+        alert_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut stopping, mut finished) = (false, false);
         loop {
             if stopping && self.pending.is_empty() {
@@ -168,8 +193,17 @@ impl<'a> EventLoop<'a> {
             }
             let next = match self.pending.pop_front() {
                 Some(input) => Next::Input(input),
-                None => self.next(feed, &mut shutdown, &mut poll).await,
+                None => {
+                    self.next(feed, &mut shutdown, &mut poll, &mut alert_tick)
+                        .await
+                }
             };
+            if let (Next::Input(EngineInput::Market { .. }), Some(r)) =
+                (&next, self.alerts.as_mut())
+            {
+                let back = r.feed_item(self.engine.now());
+                self.raise(back.into_iter().collect()).await;
+            }
             let input = match next {
                 Next::Input(input) => input,
                 Next::End(input) => {
@@ -178,6 +212,16 @@ impl<'a> EventLoop<'a> {
                 }
                 Next::Poll => {
                     self.poll_venue().await;
+                    continue;
+                }
+                Next::AlertTick => {
+                    let now = self.engine.now();
+                    let raised = self
+                        .alerts
+                        .as_mut()
+                        .map(|r| r.tick(now))
+                        .unwrap_or_default();
+                    self.raise(raised).await;
                     continue;
                 }
                 Next::Operator(cmd) => match self.operator(cmd).await {
@@ -285,6 +329,16 @@ impl<'a> EventLoop<'a> {
         Ok(true)
     }
 
+    /// Journals alerts no input raised (through the writer, which wakes the
+    /// delivery tasks once they are committed).
+    async fn raise(&mut self, raised: Vec<crate::alerts::Alert>) {
+        let Some(r) = &self.alerts else { return };
+        let records = r.records(&raised, -1);
+        if !records.is_empty() && self.journal_tx.send(records).await.is_err() {
+            tracing::warn!("the journal writer is gone: alerts were not journaled");
+        }
+    }
+
     fn end(&self, finished: bool, failure: Option<AgentError>) -> LoopEnd {
         if self.options.status_line {
             eprintln!();
@@ -298,6 +352,7 @@ impl<'a> EventLoop<'a> {
         feed: &mut mpsc::Receiver<FeedItem>,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
         poll: &mut tokio::time::Interval,
+        alert_tick: &mut tokio::time::Interval,
     ) -> Next {
         let now = self.engine.now();
         let control = async {
@@ -338,6 +393,7 @@ impl<'a> EventLoop<'a> {
                 }
             },
             _ = poll.tick(), if self.live.is_some() => Next::Poll,
+            _ = alert_tick.tick(), if self.alerts.is_some() => Next::AlertTick,
         }
     }
 
@@ -402,7 +458,12 @@ impl<'a> EventLoop<'a> {
             self.engine.observer_mut().push(snap);
             self.last_snapshot = Some(seq);
         }
-        let records = self.engine.observer_mut().take();
+        let mut records = self.engine.observer_mut().take();
+        if let Some(r) = self.alerts.as_mut() {
+            let facts = std::mem::take(&mut self.engine.observer_mut().facts);
+            let raised = r.step(seq, facts, &self.engine);
+            records.extend(r.records(&raised, seq));
+        }
         if !self.journal_and_send(records).await? {
             return Ok(false);
         }
@@ -424,6 +485,20 @@ impl<'a> EventLoop<'a> {
         let commands = self.engine.venue_mut().take_outbox();
         if !commands.is_empty() {
             let reports = l.send(commands, self.engine.now()).await;
+            let unknown = std::mem::take(&mut *l.unknown.lock().unwrap_or_else(|p| p.into_inner()));
+            if let Some(r) = self.alerts.as_mut() {
+                let facts = unknown
+                    .into_iter()
+                    .map(|(id, error)| crate::alerts::Fact::Unknown { id, error })
+                    .collect();
+                let raised = r.step(self.seq, facts, &self.engine);
+                let stored = r.records(&raised, -1);
+                if !stored.is_empty() && self.journal_tx.send(stored).await.is_err() {
+                    tracing::warn!(
+                        "the journal writer is gone: an unknown-outcome alert was not journaled"
+                    );
+                }
+            }
             if !reports.is_empty() {
                 self.pending.push_back(EngineInput::Venue {
                     ts: self.engine.now(),

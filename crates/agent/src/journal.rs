@@ -64,6 +64,7 @@ pub async fn writer(
     run_id: String,
     mut rx: mpsc::Receiver<Vec<Record>>,
     committed: Arc<Committed>,
+    alerts: Option<crate::alerts::Waker>,
 ) -> Result<(), StoreError> {
     let mut batch: Vec<Record> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -75,6 +76,11 @@ pub async fn writer(
             }
         }
         journal.append(&run_id, &batch).await?;
+        if let Some(w) = &alerts {
+            if batch.iter().any(|r| matches!(r, Record::Alert(_))) {
+                w.wake();
+            }
+        }
         let last = batch.iter().rev().find_map(|r| match r {
             Record::Event { seq, .. } => Some(*seq),
             _ => None,

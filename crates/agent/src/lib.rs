@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alerts;
 mod backoff;
 pub mod config;
 pub mod control;
@@ -83,37 +84,14 @@ pub async fn run(
     // Live: confirmation, credentials, clock, filters and key permissions first.
     let live = live::connect(&cfg, &file, options.live, &parts.universe).await?;
     let journal_target = cfg.journal_target(&file);
-    let journal = Journal::open(&journal_target).await?;
-    // One agent per run: a second fails here, naming the first one's pid.
-    let _lock = journal.lock_run(&cfg.name).await?;
-    // Every input present, the chain intact, nothing rolled back: else refuse.
-    let verified = journal.verify_run(&cfg.name).await?;
-    tracing::info!(
-        inputs = verified.inputs,
-        unchained = verified.unchained,
-        tip = verified.tip_hex().unwrap_or_default(),
-        "journal verified"
-    );
-    let start = journal
-        .start_run(&run_info(&cfg, &file, options.live))
-        .await?;
+    let (journal, _lock, start) = open_journal(&cfg, &file, &journal_target, options.live).await?;
     let status = SharedStatus::new(&cfg.name);
+    let mut alerting = start_alerting(&cfg, &file, config_path, &journal, &status)?;
     let replay_clock = replay_clock(&cfg, &status);
     let (mut control, mut signals) =
         serve(&cfg, &file, &parts.universe, &status, &mut options).await?;
 
-    let dex = match (&cfg.dex, &live) {
-        (Some(d), None) => Some(
-            DexSimVenue::new(d, &parts.universe)
-                .map_err(|m| {
-                    AgentError::Config(
-                        file.field_error(vigil_core::config::FieldError::new("dex", m)),
-                    )
-                })?
-                .with_latency(parts.venue.latency_events),
-        ),
-        _ => None,
-    };
+    let dex = dex_venue(&cfg, &file, &live, &parts)?;
     let mut engine = new_engine(parts, live.is_some(), dex);
     status.set_phase(Phase::Recovering);
     let keep = recovery::Keep {
@@ -135,6 +113,9 @@ pub async fn run(
         journal: journal_target.clone(),
     };
     if recovered.finished {
+        if let Some(a) = alerting {
+            a.finish().await;
+        }
         status.set_phase(Phase::Finished);
         return Ok(summary(&engine, 0, true, None));
     }
@@ -155,6 +136,12 @@ pub async fn run(
     if let Some(s) = &signals {
         s.state.open(&signal_ids);
     }
+    if let Some(a) = alerting.as_mut() {
+        let mode = if live.is_some() { "live" } else { "paper" };
+        a.started(&journal, mode, recovered_inputs, engine.now())
+            .await;
+    }
+    engine.observer_mut().collect_facts = alerting.is_some();
     let resume = feeds::Resume { history, market };
     let mut feeds = feeds::start(
         &cfg,
@@ -180,6 +167,7 @@ pub async fn run(
         cfg.name.clone(),
         journal_rx,
         committed.clone(),
+        alerting.as_ref().map(|a| a.waker()),
     ));
 
     status.set_phase(Phase::Running);
@@ -197,6 +185,7 @@ pub async fn run(
         pending,
         control: control.take().map(|c| c.rx),
         signals: signals.take().map(|s| s.rx),
+        alerts: alerting.as_mut().and_then(|a| a.loop_raiser()),
         committed,
     });
     let LoopEnd { finished, failure } = event_loop.run(&mut feeds.rx, shutdown).await;
@@ -219,6 +208,10 @@ pub async fn run(
     } else {
         Phase::Stopped
     });
+    if let Some(a) = alerting {
+        let outcome = alerts::Stopped::of(failure.as_ref(), written.as_ref().err(), finished);
+        a.stopped(&journal, &outcome, engine.now()).await;
+    }
     if let Some(e) = failure {
         return Err(e);
     }
@@ -231,6 +224,80 @@ pub async fn run(
         finished,
         LatencyStats::of(latencies),
     ))
+}
+
+/// Opens the journal, takes the run's lock (a second agent on the same run
+/// fails, naming the first one's pid), verifies the run (every input present,
+/// the chain intact, nothing rolled back) and registers or resumes it.
+async fn open_journal(
+    cfg: &AgentConfig,
+    file: &TomlFile,
+    target: &str,
+    live: bool,
+) -> Result<(Journal, vigil_store::RunLock, vigil_store::RunStart), AgentError> {
+    let journal = Journal::open(target).await?;
+    let lock = journal.lock_run(&cfg.name).await?;
+    let verified = journal.verify_run(&cfg.name).await?;
+    tracing::info!(
+        inputs = verified.inputs,
+        unchained = verified.unchained,
+        tip = verified.tip_hex().unwrap_or_default(),
+        "journal verified"
+    );
+    let start = journal.start_run(&run_info(cfg, file, live)).await?;
+    Ok((journal, lock, start))
+}
+
+/// The alert channels and their delivery tasks, with `[[alerts]]`.
+fn start_alerting(
+    cfg: &AgentConfig,
+    file: &TomlFile,
+    config_path: &Path,
+    journal: &Journal,
+    status: &SharedStatus,
+) -> Result<Option<alerts::Runtime>, AgentError> {
+    alerts::Runtime::start(
+        &cfg.name,
+        config_path,
+        &cfg.alerts,
+        &cfg.alerting,
+        journal,
+        alert_counter(status),
+    )
+    .map_err(|(i, m)| {
+        AgentError::Config(file.field_error(vigil_core::config::FieldError::new(
+            format!("alerts[{i}]"),
+            m,
+        )))
+    })
+}
+
+/// Alert deliveries counted in the status (`/metrics`).
+fn alert_counter(status: &SharedStatus) -> alerts::Counter {
+    let status = status.clone();
+    std::sync::Arc::new(move |o| {
+        status.update(|s| match o {
+            alerts::Outcome::Delivered => s.alerts.delivered += 1,
+            alerts::Outcome::Failed => s.alerts.failed_attempts += 1,
+            alerts::Outcome::GaveUp => s.alerts.gave_up += 1,
+        })
+    })
+}
+
+/// Paper trading on simulated pools, as `[dex]` asks.
+fn dex_venue(
+    cfg: &AgentConfig,
+    file: &TomlFile,
+    live: &Option<Live>,
+    parts: &EngineParts,
+) -> Result<Option<DexSimVenue>, AgentError> {
+    let (Some(d), None) = (&cfg.dex, live) else {
+        return Ok(None);
+    };
+    let venue = DexSimVenue::new(d, &parts.universe).map_err(|m| {
+        AgentError::Config(file.field_error(vigil_core::config::FieldError::new("dex", m)))
+    })?;
+    Ok(Some(venue.with_latency(parts.venue.latency_events)))
 }
 
 /// The engine's parts from the config; errors name the file, line and field.

@@ -149,6 +149,9 @@ pub struct Live {
     pub adapter: LiveAdapter,
     /// How often working orders are polled.
     pub poll_every: Duration,
+    /// Orders whose outcome the venue did not say (id, error), since the loop
+    /// last took them (for alerts).
+    pub unknown: std::sync::Mutex<Vec<(u64, String)>>,
 }
 
 /// Checks the mode against the command, the confirmation, and connects the
@@ -215,6 +218,7 @@ pub async fn connect(
     Ok(Some(Live {
         adapter,
         poll_every: Duration::from_nanos(section.poll_every.nanos().max(1) as u64),
+        unknown: std::sync::Mutex::new(Vec::new()),
     }))
 }
 
@@ -290,7 +294,11 @@ impl Live {
                         out.push(ExecutionReport::Closed { order: closed });
                     }
                     Err(e) => {
-                        tracing::warn!(order = %order.id, error = %e, "order outcome unknown; the adapter keeps asking")
+                        tracing::warn!(order = %order.id, error = %e, "order outcome unknown; the adapter keeps asking");
+                        self.unknown
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((order.id.0, e.to_string()));
                     }
                 },
                 VenueCommand::Cancel { id, reason } => {

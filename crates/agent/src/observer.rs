@@ -8,7 +8,7 @@ use vigil_core::{
     Timestamp, Universe,
 };
 use vigil_engine::Observer;
-use vigil_risk::{RiskEvent, Verdict};
+use vigil_risk::{RiskEvent, TradingState, Verdict};
 use vigil_store::{Record, StoredFill};
 
 fn status_name(s: OrderStatus) -> &'static str {
@@ -56,6 +56,49 @@ pub struct FillView {
     pub fee: String,
 }
 
+/// Something that happened in a step that a human may need to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fact {
+    /// The trading state changed.
+    State {
+        /// Before.
+        from: TradingState,
+        /// After.
+        to: TradingState,
+        /// Why.
+        reason: String,
+    },
+    /// A protective exit was sent.
+    Exit {
+        /// The exit order.
+        id: u64,
+        /// Its instrument.
+        instrument: String,
+        /// Stop-loss, take-profit, trailing stop.
+        reason: String,
+    },
+    /// An order is held for approval.
+    Held {
+        /// Its id.
+        id: u64,
+    },
+    /// An order was closed unsent or refused: denied by risk, or rejected by
+    /// the venue.
+    Rejected {
+        /// Its id.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The venue did not say whether it took an order.
+    Unknown {
+        /// Its id.
+        id: u64,
+        /// What the adapter said.
+        error: String,
+    },
+}
+
 /// Collects the records of the event being processed.
 pub struct JournalObserver {
     symbols: Vec<String>,
@@ -75,6 +118,10 @@ pub struct JournalObserver {
     pub filled_this_event: bool,
     /// The last 20 fills.
     pub recent_fills: std::collections::VecDeque<FillView>,
+    /// Collect [`Fact`](Fact)s for alerts (with `[[alerts]]`).
+    pub collect_facts: bool,
+    /// What the current event did that alerts may report.
+    pub facts: Vec<Fact>,
 }
 
 impl JournalObserver {
@@ -96,6 +143,14 @@ impl JournalObserver {
             counters: Counters::default(),
             filled_this_event: false,
             recent_fills: std::collections::VecDeque::new(),
+            collect_facts: false,
+            facts: Vec::new(),
+        }
+    }
+
+    fn fact(&mut self, f: Fact) {
+        if self.collect_facts && !self.replaying {
+            self.facts.push(f);
         }
     }
 
@@ -163,6 +218,10 @@ impl Observer for JournalObserver {
     ) {
         self.counters.orders += 1;
         *self.counters.verdicts.entry(verdict.label()).or_insert(0) += 1;
+        // (A denied order is reported when it closes, as a reject.)
+        if let Verdict::Held { .. } = verdict {
+            self.fact(Fact::Held { id: id.0 });
+        }
         if self.replaying {
             return;
         }
@@ -262,6 +321,15 @@ impl Observer for JournalObserver {
     }
 
     fn on_order_closed(&mut self, order: &Order) {
+        let by_operator = order.reason.as_deref().is_some_and(|r| {
+            r == vigil_engine::REJECTED_BY_OPERATOR || r == vigil_engine::APPROVAL_EXPIRED
+        });
+        if order.status == OrderStatus::Rejected && !by_operator {
+            self.fact(Fact::Rejected {
+                id: order.id.0,
+                reason: order.reason.clone().unwrap_or_default(),
+            });
+        }
         self.order_event(
             order.id,
             order.updated_at,
@@ -274,6 +342,27 @@ impl Observer for JournalObserver {
         if self.replaying {
             return;
         }
+        let fact = match event {
+            RiskEvent::StateChanged { from, to, reason } => Fact::State {
+                from: *from,
+                to: *to,
+                reason: reason.clone(),
+            },
+            RiskEvent::ProtectiveExit {
+                id,
+                instrument,
+                reason,
+            } => Fact::Exit {
+                id: id.0,
+                instrument: self
+                    .symbols
+                    .get(instrument.index())
+                    .cloned()
+                    .unwrap_or_default(),
+                reason: format!("{reason:?}"),
+            },
+        };
+        self.fact(fact);
         self.records.push(Record::RiskEvent {
             seq: self.seq,
             n: self.n_risk,

@@ -156,6 +156,8 @@ pub struct AgentStatus {
     pub control: ControlCounters,
     /// Webhook signals applied, and refused by reason.
     pub signals: SignalCounters,
+    /// Alert deliveries.
+    pub alerts: AlertCounters,
     /// The last fills, newest last (at most 20).
     pub recent_fills: Vec<crate::observer::FillView>,
     /// The last errors and warnings worth a human's eye, newest last (at most 20).
@@ -217,6 +219,17 @@ impl EquityHistory {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
+}
+
+/// What the alert delivery tasks did since the agent started.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AlertCounters {
+    /// Alerts delivered (one per channel).
+    pub delivered: u64,
+    /// Attempts that failed (and will be retried).
+    pub failed_attempts: u64,
+    /// Alerts given up on (older than the channel's `max_age`).
+    pub gave_up: u64,
 }
 
 /// What the signals endpoint did since the agent started.
@@ -493,6 +506,28 @@ pub fn prometheus(s: &AgentStatus) -> String {
         let _ = writeln!(
             out,
             "vigil_signals_rejected_total{{agent=\"{name}\",reason=\"{reason}\"}} {n}"
+        );
+    }
+    for (metric, help, v) in [
+        (
+            "vigil_alerts_delivered_total",
+            "Alerts delivered, one per channel.",
+            s.alerts.delivered,
+        ),
+        (
+            "vigil_alert_attempts_failed_total",
+            "Alert delivery attempts that failed (retried).",
+            s.alerts.failed_attempts,
+        ),
+        (
+            "vigil_alerts_gave_up_total",
+            "Alerts given up on after max_age.",
+            s.alerts.gave_up,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {metric} {help}\n# TYPE {metric} counter\n{metric}{{agent=\"{name}\"}} {v}"
         );
     }
     let _ = writeln!(out, "# HELP vigil_verdicts_total Risk verdicts by label.");

@@ -17,7 +17,7 @@ pub mod held;
 pub mod input;
 pub mod setup;
 
-pub use held::{HeldOrder, OperatorOutcome, OrderHash};
+pub use held::{HeldOrder, OperatorOutcome, OrderHash, APPROVAL_EXPIRED, REJECTED_BY_OPERATOR};
 pub use input::{
     ControlAction, EngineInput, OperatorStamp, CANCELLED_AT_SHUTDOWN, CANCELLED_BY_OPERATOR,
 };

@@ -60,7 +60,7 @@ fn derived_key(r: &Record) -> Option<(u8, i64, i64)> {
         Record::OrderEvent { n, .. } => Some((2, *n, 0)),
         Record::Fill(f) => Some((3, f.n, 0)),
         Record::RiskEvent { n, .. } => Some((4, *n, 0)),
-        Record::Event { .. } | Record::Snapshot(_) => None,
+        Record::Event { .. } | Record::Snapshot(_) | Record::Alert(_) => None,
     }
 }
 
@@ -73,6 +73,7 @@ pub(crate) fn seq_of(r: &Record) -> i64 {
         | Record::RiskEvent { seq, .. } => *seq,
         Record::Fill(f) => f.seq,
         Record::Snapshot(s) => s.seq,
+        Record::Alert(a) => a.seq,
     }
 }
 
@@ -83,7 +84,7 @@ pub(crate) fn group(batch: &[Record]) -> BTreeMap<i64, InputRecords<'_>> {
         let entry = out.entry(seq_of(r)).or_default();
         match r {
             Record::Event { .. } => entry.event = Some(r),
-            Record::Snapshot(_) => {}
+            Record::Snapshot(_) | Record::Alert(_) => {}
             _ => {
                 if let Some(k) = derived_key(r) {
                     entry.derived.insert(k, r);
@@ -175,7 +176,7 @@ fn encode(e: &mut Enc, r: &Record) {
             e.int(*ts);
             e.bytes(payload.as_bytes());
         }
-        Record::Snapshot(_) => {}
+        Record::Snapshot(_) | Record::Alert(_) => {}
     }
 }
 

@@ -24,8 +24,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Row};
 
 pub mod chain;
+mod outbox;
 pub mod seal;
 mod verify;
+
+pub use outbox::{OutboxCounts, PendingAlert, StoredAlert};
 
 pub use chain::ChainHash;
 pub use seal::Mark;
@@ -260,6 +263,9 @@ pub enum Record {
     },
     /// Balances and positions.
     Snapshot(StoredSnapshot),
+    /// An alert for one channel, into the outbox (outside the hash chain:
+    /// an output, not an input).
+    Alert(StoredAlert),
 }
 
 /// A journaled fill.
@@ -604,6 +610,10 @@ impl Journal {
                         .bind(payload)
                         .execute(&mut *tx)
                         .await
+                }
+                Record::Alert(a) => {
+                    self.insert_alert(&mut tx, run_id, a).await?;
+                    continue;
                 }
                 Record::Snapshot(s) => {
                     sqlx::query(&self.sql(

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use vigil_strategy::Registry;
 
 pub mod agent;
+pub mod alerts;
 pub mod backtest;
 pub mod check_lookahead;
 pub mod ctl;
@@ -73,6 +74,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ctl::CtlCommand,
     },
+    /// Alerts: send a test message to every channel of an agent's `[[alerts]]`.
+    Alerts {
+        /// What to do.
+        #[command(subcommand)]
+        command: alerts::AlertsCommand,
+    },
     /// Signals to a running agent: sign and send one (Standard Webhooks), or add
     /// a secret to its secrets file.
     Signals {
@@ -125,6 +132,7 @@ impl Command {
             Command::Journal { command } => journal::run(command),
             Command::Ctl { command } => ctl::run(command),
             Command::Signals { command } => signals::run(command),
+            Command::Alerts { command } => alerts::run(command),
             Command::Indicators(a) => indicators::run(a),
             Command::Strategies => strategies::run(registry),
             Command::New { command } => new::run(command, registry),
