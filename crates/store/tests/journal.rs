@@ -56,6 +56,83 @@ fn fill(seq: i64, n: i64, order_id: i64) -> Record {
     })
 }
 
+fn alert(id: &str, channel: &str, seq: i64, at: i64) -> vigil_store::StoredAlert {
+    vigil_store::StoredAlert {
+        alert_id: id.into(),
+        channel: channel.into(),
+        seq,
+        created_at: at,
+        payload: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+/// The alert outbox: rows journaled with an input or alone, due by channel,
+/// retried later, delivered, given up; the chain still verifies.
+async fn outbox(journal: &Journal) {
+    let id = unique("outbox-test");
+    journal.start_run(&run(&id, "cfg")).await.unwrap();
+    journal
+        .append(
+            &id,
+            &[
+                event(0),
+                Record::Alert(alert("a1", "ops", 0, 100)),
+                Record::Alert(alert("a1", "chat", 0, 100)),
+            ],
+        )
+        .await
+        .unwrap();
+    journal
+        .enqueue_alerts(&id, &[alert("a2", "ops", -1, 200)])
+        .await
+        .unwrap();
+    let due = |ch: &'static str, now: i64| {
+        let id = id.clone();
+        async move {
+            journal
+                .due_alerts(&id, ch, now, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.alert.alert_id, p.attempts))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(due("ops", 150).await, vec![("a1".to_string(), 0)]);
+    assert_eq!(due("ops", 300).await.len(), 2);
+    // A failed attempt: not due again before its time, then due with its count.
+    journal
+        .alert_failed(&id, "a1", "ops", 1, 1_000, "HTTP 500")
+        .await
+        .unwrap();
+    assert_eq!(due("ops", 300).await, vec![("a2".to_string(), 0)]);
+    assert_eq!(journal.next_alert_due(&id, "ops").await.unwrap(), Some(200));
+    let again = journal.due_alerts(&id, "ops", 1_000, 10).await.unwrap();
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 500"));
+    journal
+        .alert_delivered(&id, "a2", "ops", 400, 1)
+        .await
+        .unwrap();
+    journal
+        .alert_gave_up(&id, "a1", "chat", 500, "too old")
+        .await
+        .unwrap();
+    let counts = journal.alert_counts(&id).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.delivered, counts.gave_up),
+        (1, 1, 1)
+    );
+    assert_eq!(journal.next_alert_due(&id, "chat").await.unwrap(), None);
+    // The same alert twice on a channel is refused (the primary key).
+    assert!(journal
+        .enqueue_alerts(&id, &[alert("a2", "ops", -1, 200)])
+        .await
+        .is_err());
+    // Outputs stay outside the chain: the run still verifies.
+    journal.verify_run(&id).await.unwrap();
+}
+
 async fn exercise(journal: &Journal) {
     let id = unique("journal-test");
     assert_eq!(
@@ -213,6 +290,15 @@ async fn tamper(journal: &Journal, pool: &sqlx::AnyPool, sql: &dyn Fn(&str) -> S
 }
 
 #[tokio::test]
+async fn sqlite_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path().join("a.sqlite").to_str().unwrap())
+        .await
+        .unwrap();
+    outbox(&journal).await;
+}
+
+#[tokio::test]
 async fn sqlite_journal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub/dir/agent.sqlite");
@@ -289,6 +375,7 @@ async fn postgres_journal() {
     });
     assert_eq!(journal.backend(), vigil_store::Backend::Postgres);
     exercise(&journal).await;
+    outbox(&journal).await;
     let pool = any_pool(&url).await;
     tamper(&journal, &pool, &|q| q.to_string()).await;
 }
