@@ -88,7 +88,7 @@ pub fn spawn_replay(
                             if pace.is_none() {
                                 clock.started(ev.ts().nanos());
                             }
-                            pace_to(&mut pace, speed, ev.ts().nanos());
+                            pace_to(&mut pace, speed, ev.ts().nanos(), || tx.is_closed());
                             FeedItem::Event(i, ev)
                         }
                     },
@@ -152,16 +152,20 @@ fn wall_nanos() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-/// Sleeps until event time `ts` is due at `speed`× real time (0: no pacing).
-fn pace_to(pace: &mut Option<(Instant, i64)>, speed: f64, ts: i64) {
+/// Sleeps until event time `ts` is due at `speed`× real time (0: no pacing),
+/// in steps of at most 100 ms, returning early once `closed()` says the agent
+/// stopped listening (a slow replay must not hold a shutdown for a bar).
+fn pace_to(pace: &mut Option<(Instant, i64)>, speed: f64, ts: i64, closed: impl Fn() -> bool) {
     if speed <= 0.0 {
         return;
     }
     let (start, t0) = *pace.get_or_insert((Instant::now(), ts));
     let target = start + Duration::from_nanos(((ts - t0) as f64 / speed) as u64);
-    let now = Instant::now();
-    if target > now {
-        std::thread::sleep(target - now);
+    while let Some(left) = target.checked_duration_since(Instant::now()) {
+        if left.is_zero() || closed() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
     }
 }
 

@@ -359,7 +359,12 @@ impl Observer for JournalObserver {
                     .get(instrument.index())
                     .cloned()
                     .unwrap_or_default(),
-                reason: format!("{reason:?}"),
+                reason: match reason {
+                    vigil_risk::ExitReason::StopLoss => "stop-loss",
+                    vigil_risk::ExitReason::TakeProfit => "take-profit",
+                    vigil_risk::ExitReason::TrailingStop => "trailing stop",
+                }
+                .to_string(),
             },
         };
         self.fact(fact);

@@ -323,3 +323,58 @@ async fn a_storm_of_rejects_is_one_alert_and_one_count() {
         .count() as u64;
     assert_eq!(counted + 1, denied);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_feed_is_reported_once() {
+    std::env::set_var("TEST_ALERT_SECRET", SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver {
+        seen: Arc::default(),
+        faults: Arc::new(Vec::new()),
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    serve(listener, receiver.clone());
+    // Real time: a bar a minute, so after the first the feed is quiet.
+    write_head(&shipped(BTCUSDT_1M), 100, &dir.path().join("bars.csv"));
+    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30").agent(
+        "alerts-silent",
+        "bars.csv",
+        "1m",
+        Some(1),
+    ) + &webhook(port, "events = [\"feed_silent\"]\n")
+        + "[alerting]\nfeed_silent_after = \"1s\"\n";
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(async move {
+        vigil_agent::run(&path, &registry(), Default::default(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    // Wait (at most 30 s) for the alert to arrive.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let silent = loop {
+        let got: Vec<serde_json::Value> = receiver
+            .seen
+            .lock()
+            .unwrap()
+            .accepted
+            .iter()
+            .map(|a| serde_json::from_str(&a.3).unwrap())
+            .collect();
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(std::time::Instant::now() < deadline, "no feed_silent alert");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+    assert_eq!(silent.len(), 1, "{silent:?}");
+    assert_eq!(silent[0]["kind"], "feed_silent");
+    assert_eq!(silent[0]["severity"], "warning");
+    let after = receiver.seen.lock().unwrap().accepted.len();
+    assert_eq!(after, 1, "reported once, not every second");
+}

@@ -139,8 +139,8 @@ pub struct Alert {
     pub text: String,
     /// When it was raised (wall clock).
     pub at: vigil_core::Timestamp,
-    /// The engine's time then.
-    pub engine_time: vigil_core::Timestamp,
+    /// The engine's time then (none before its first event).
+    pub engine_time: Option<vigil_core::Timestamp>,
     /// Machine-readable details.
     pub data: serde_json::Value,
 }

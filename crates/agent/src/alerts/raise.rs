@@ -147,7 +147,7 @@ impl Raiser {
             title,
             text,
             at,
-            engine_time,
+            engine_time: (engine_time != Timestamp::MIN).then_some(engine_time),
             data,
         }
     }
