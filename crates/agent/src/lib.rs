@@ -467,7 +467,7 @@ fn signals_endpoint(
         .map_err(|e| field("signals.csv", e.to_string()))?;
     let setup = signals::SignalsSetup {
         auth: signals::Auth {
-            secrets,
+            secrets: std::sync::RwLock::new(secrets),
             tradingview,
         },
         universe: universe.clone(),
@@ -475,11 +475,11 @@ fn signals_endpoint(
         max_body: c.max_body_bytes,
         per_minute: c.per_minute,
     };
-    Ok(Some(signals::Signals::new(
-        setup,
-        status.clone(),
-        backoff.clone(),
-    )))
+    let endpoint = signals::Signals::new(setup, status.clone(), backoff.clone());
+    if let Some(p) = &c.secrets {
+        endpoint.state.watch_secrets(file.resolve(p));
+    }
+    Ok(Some(endpoint))
 }
 
 /// The control endpoint `[control]` asks for: its keys read and checked now,

@@ -82,8 +82,9 @@ pub struct SignalCommand {
 
 /// The accepted secrets and the TradingView settings.
 pub struct Auth {
-    /// Standard Webhooks secrets (empty: `/v1/signals` is off).
-    pub secrets: Vec<WebhookSecret>,
+    /// Standard Webhooks secrets (empty: `/v1/signals` is off); replaced
+    /// when the file is re-read.
+    pub secrets: std::sync::RwLock<Vec<WebhookSecret>>,
     /// TradingView: the passphrase and the addresses allowed.
     pub tradingview: Option<(String, Vec<IpAddr>)>,
 }
@@ -483,7 +484,13 @@ async fn standard_signal(
     body: Body,
 ) -> Result<Signal, Refusal> {
     s.ready()?;
-    if s.auth.secrets.is_empty() {
+    let secrets = s
+        .auth
+        .secrets
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if secrets.is_empty() {
         return Err(refusal(
             StatusCode::NOT_FOUND,
             "disabled",
@@ -506,7 +513,7 @@ async fn standard_signal(
         ));
     }
     let now = wall_nanos() / 1_000_000_000;
-    if let Err(r) = webhooks::verify(&s.auth.secrets, id, ts, sig, &bytes, now) {
+    if let Err(r) = webhooks::verify(&secrets, id, ts, sig, &bytes, now) {
         s.backoff.failed(ip);
         let reason = match r {
             WebhookRejection::BadTimestamp => "bad_timestamp",
@@ -614,6 +621,63 @@ pub fn load_secrets(path: &std::path::Path) -> Result<Vec<WebhookSecret>, String
             WebhookSecret::parse(s).map_err(|m| format!("{}: secrets[{i}]: {m}", path.display()))
         })
         .collect()
+}
+
+impl SignalsState {
+    /// Re-reads the secrets file on SIGHUP and whenever it changes (checked
+    /// every second): a rotation adds the new secret, moves the senders, then
+    /// removes the old one — without a restart. A file that no longer parses,
+    /// or is empty, is logged and ignored: the secrets in force stay.
+    pub fn watch_secrets(&self, path: std::path::PathBuf) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let stamp = |p: &std::path::Path| {
+                std::fs::metadata(p)
+                    .ok()
+                    .map(|m| (m.modified().ok(), m.len()))
+            };
+            let mut last = stamp(&path);
+            #[cfg(unix)]
+            let mut hup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            loop {
+                #[cfg(unix)]
+                let signalled = async {
+                    match hup.as_mut() {
+                        Some(h) => h.recv().await.is_some(),
+                        None => std::future::pending().await,
+                    }
+                };
+                #[cfg(not(unix))]
+                let signalled = std::future::pending::<bool>();
+                let by_signal = tokio::select! {
+                    s = signalled => s,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+                };
+                let now = stamp(&path);
+                if !by_signal && now == last {
+                    continue;
+                }
+                last = now;
+                match load_secrets(&path) {
+                    Ok(secrets) => {
+                        tracing::info!(file = %path.display(), secrets = secrets.len(), by_signal, "signal secrets re-read");
+                        *state
+                            .auth
+                            .secrets
+                            .write()
+                            .unwrap_or_else(|p| p.into_inner()) = secrets;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the signal secrets file does not load; the secrets in force stay");
+                        state.status.note_error(format!(
+                            "signal secrets re-read failed, old ones kept: {e}"
+                        ));
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// Logs a warning when a secrets file is readable by others.

@@ -503,3 +503,76 @@ async fn a_paper_run_driven_by_signals_equals_the_backtest_of_its_signals_csv() 
     assert_eq!(paper, backtest);
     assert_eq!(summary.equity, report.metrics.final_equity);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_rotate_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let bars = shipped(BTCUSDT_1M).display().to_string();
+    let path = write_config(
+        dir.path(),
+        "sig-rotate",
+        Some(60),
+        &bars,
+        "secrets = \"secrets.toml\"",
+    );
+    let a = started(path).await;
+    let (code, _) = a.signed(SECRET, "r1", LONG).await;
+    assert_eq!(code, 200);
+    // Retire both secrets for a new one; the agent notices the file change.
+    const NEW: &str = "whsec_c2VjcmV0LXJvdGF0ZWQtaW4tYnktdGhlLXRlc3Q=";
+    std::fs::write(
+        dir.path().join("secrets.toml"),
+        format!("secrets = [\"{NEW}\"]\n"),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let (code, text) = a.signed(NEW, &format!("r-new-{n}"), LONG).await;
+        if code == 200 {
+            break;
+        }
+        assert!(text.contains("bad_signature"), "{text}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new secret never took effect"
+        );
+        // (Slowly: failed signatures count against the source's back-off.)
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let (code, text) = a.signed(SECRET, "r-old", LONG).await;
+    assert_eq!(code, 401, "the retired secret is refused: {text}");
+    // A broken file keeps the secrets in force.
+    std::fs::write(
+        dir.path().join("secrets.toml"),
+        "secrets = [\"not-a-secret\"]\n",
+    )
+    .unwrap();
+    loop {
+        let status: serde_json::Value = reqwest::get(a.url("/status"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["recent_errors"]
+            .to_string()
+            .contains("signal secrets re-read failed")
+        {
+            assert!(
+                !status.to_string().contains("not-a-secret"),
+                "no secret in the status"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broken file was never read: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (code, _) = a.signed(NEW, "r-after-bad-file", LONG).await;
+    assert_eq!(code, 200);
+    a.stop().await;
+}

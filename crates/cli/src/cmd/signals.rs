@@ -144,7 +144,7 @@ fn add_secret(file: &Path) -> anyhow::Result<()> {
     }
     std::fs::rename(&tmp, file).with_context(|| file.display().to_string())?;
     eprintln!(
-        "added secret {} of {} to {} (mode 0600); senders sign with it (VIGIL_SIGNAL_SECRET); the agent re-reads the file at restart",
+        "added secret {} of {} to {} (mode 0600); senders sign with it (VIGIL_SIGNAL_SECRET); a running agent re-reads the file when it changes",
         current.secrets.len(),
         current.secrets.len(),
         file.display()
