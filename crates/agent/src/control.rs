@@ -293,53 +293,23 @@ pub fn load_keys(path: &std::path::Path) -> Result<vigil_control::KeySet, String
 /// one. A file that no longer parses, or holds no key, is logged and ignored —
 /// the keys in force stay.
 pub fn watch_keys(path: std::path::PathBuf, state: ControlState) {
-    tokio::spawn(async move {
-        let stamp = |p: &std::path::Path| {
-            std::fs::metadata(p)
-                .ok()
-                .map(|m| (m.modified().ok(), m.len()))
-        };
-        let mut last = stamp(&path);
-        #[cfg(unix)]
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        loop {
-            #[cfg(unix)]
-            let signalled = async {
-                match hup.as_mut() {
-                    Some(h) => h.recv().await.is_some(),
-                    None => std::future::pending().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let signalled = std::future::pending::<bool>();
-            let by_signal = tokio::select! {
-                s = signalled => s,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => false,
-            };
-            let now = stamp(&path);
-            if !by_signal && now == last {
-                continue;
-            }
-            last = now;
-            match load_keys(&path) {
-                Ok(keys) if !keys.is_empty() => {
-                    let ids: Vec<&str> = keys.keys().iter().map(|k| k.id.as_str()).collect();
-                    tracing::info!(file = %path.display(), keys = ?ids, by_signal, "control keys re-read");
-                    state.set_keys(keys);
-                }
-                Ok(_) => {
-                    tracing::error!(file = %path.display(), "the key file has no [[keys]]; the keys in force stay");
-                    state
-                        .status
-                        .note_error("key file re-read: no [[keys]]; old keys kept".into());
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the key file does not parse; the keys in force stay");
-                    state
-                        .status
-                        .note_error(format!("key file re-read failed, old keys kept: {e}"));
-                }
-            }
+    crate::watch::watch_file(path, move |path, by_signal| match load_keys(path) {
+        Ok(keys) if !keys.is_empty() => {
+            let ids: Vec<&str> = keys.keys().iter().map(|k| k.id.as_str()).collect();
+            tracing::info!(file = %path.display(), keys = ?ids, by_signal, "control keys re-read");
+            state.set_keys(keys);
+        }
+        Ok(_) => {
+            tracing::error!(file = %path.display(), "the key file has no [[keys]]; the keys in force stay");
+            state
+                .status
+                .note_error("key file re-read: no [[keys]]; old keys kept".into());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the key file does not parse; the keys in force stay");
+            state
+                .status
+                .note_error(format!("key file re-read failed, old keys kept: {e}"));
         }
     });
 }

@@ -39,6 +39,7 @@ mod recovery;
 pub mod server;
 pub mod signals;
 pub mod status;
+mod watch;
 
 use std::future::Future;
 use std::path::Path;

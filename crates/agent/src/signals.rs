@@ -630,51 +630,20 @@ impl SignalsState {
     /// or is empty, is logged and ignored: the secrets in force stay.
     pub fn watch_secrets(&self, path: std::path::PathBuf) {
         let state = self.clone();
-        tokio::spawn(async move {
-            let stamp = |p: &std::path::Path| {
-                std::fs::metadata(p)
-                    .ok()
-                    .map(|m| (m.modified().ok(), m.len()))
-            };
-            let mut last = stamp(&path);
-            #[cfg(unix)]
-            let mut hup =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-            loop {
-                #[cfg(unix)]
-                let signalled = async {
-                    match hup.as_mut() {
-                        Some(h) => h.recv().await.is_some(),
-                        None => std::future::pending().await,
-                    }
-                };
-                #[cfg(not(unix))]
-                let signalled = std::future::pending::<bool>();
-                let by_signal = tokio::select! {
-                    s = signalled => s,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => false,
-                };
-                let now = stamp(&path);
-                if !by_signal && now == last {
-                    continue;
-                }
-                last = now;
-                match load_secrets(&path) {
-                    Ok(secrets) => {
-                        tracing::info!(file = %path.display(), secrets = secrets.len(), by_signal, "signal secrets re-read");
-                        *state
-                            .auth
-                            .secrets
-                            .write()
-                            .unwrap_or_else(|p| p.into_inner()) = secrets;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "the signal secrets file does not load; the secrets in force stay");
-                        state.status.note_error(format!(
-                            "signal secrets re-read failed, old ones kept: {e}"
-                        ));
-                    }
-                }
+        crate::watch::watch_file(path, move |path, by_signal| match load_secrets(path) {
+            Ok(secrets) => {
+                tracing::info!(file = %path.display(), secrets = secrets.len(), by_signal, "signal secrets re-read");
+                *state
+                    .auth
+                    .secrets
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = secrets;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the signal secrets file does not load; the secrets in force stay");
+                state
+                    .status
+                    .note_error(format!("signal secrets re-read failed, old ones kept: {e}"));
             }
         });
     }

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use vigil_testkit::{shipped, write_head, ConfigToml, BTCUSDT_1M};
+use vigil_testkit::{npm_package, shipped, write_head, ConfigToml, BTCUSDT_1M};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -234,29 +234,6 @@ console.log("verified " + ok);"#,
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn npm_package(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("VIGIL_NPM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.vigil-cache/npm/node_modules")
-        })
-        .join(name);
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if dir.is_dir() && node {
-        return Some(dir.canonicalize().unwrap());
-    }
-    if std::env::var("VIGIL_REQUIRE_CHAIN").as_deref() == Ok("1") {
-        panic!("VIGIL_REQUIRE_CHAIN=1 but node or the npm package `{name}` is missing");
-    }
-    eprintln!(
-        "SKIPPED: node or the npm package `{name}` is not installed (scripts/test.sh installs it)"
-    );
-    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use vigil_control::webhooks::WebhookSecret;
-use vigil_testkit::{shipped, write_head, ConfigToml, BTCUSDT_1M};
+use vigil_testkit::{npm_package, shipped, write_head, ConfigToml, BTCUSDT_1M};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OLD_SECRET: &str = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -399,31 +399,6 @@ fetch("{url}", {{method: "POST", body, headers: {{
             .any(|r| r.contains(",msg_from_npm,BTCUSDT,,90,npm,")),
         "{rows:?}"
     );
-}
-
-/// The npm package's directory, or `None` (SKIPPED) when it is not installed
-/// — a failure instead under `VIGIL_REQUIRE_CHAIN=1`, as CI sets.
-fn npm_package(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("VIGIL_NPM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.vigil-cache/npm/node_modules")
-        })
-        .join(name);
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if dir.is_dir() && node {
-        return Some(dir.canonicalize().unwrap());
-    }
-    if std::env::var("VIGIL_REQUIRE_CHAIN").as_deref() == Ok("1") {
-        panic!("VIGIL_REQUIRE_CHAIN=1 but node or the npm package `{name}` is missing");
-    }
-    eprintln!(
-        "SKIPPED: node or the npm package `{name}` is not installed (scripts/test.sh installs it)"
-    );
-    None
 }
 
 /// Signals posted while a paper agent replays the bars, then the signals CSV

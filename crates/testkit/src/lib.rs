@@ -138,3 +138,28 @@ impl ConfigToml {
         )
     }
 }
+
+/// An npm package that `scripts/test.sh` installs into `.vigil-cache/npm`
+/// (or `VIGIL_NPM_DIR`), when it and `node` are there; `None` (the test says
+/// SKIPPED) otherwise — a panic instead under `VIGIL_REQUIRE_CHAIN=1`, as CI
+/// sets it.
+pub fn npm_package(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("VIGIL_NPM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".vigil-cache/npm/node_modules"))
+        .join(name);
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if dir.is_dir() && node {
+        return dir.canonicalize().ok();
+    }
+    if std::env::var("VIGIL_REQUIRE_CHAIN").as_deref() == Ok("1") {
+        panic!("VIGIL_REQUIRE_CHAIN=1 but node or the npm package `{name}` is missing");
+    }
+    eprintln!(
+        "SKIPPED: node or the npm package `{name}` is not installed (scripts/test.sh installs it)"
+    );
+    None
+}
