@@ -18,6 +18,7 @@ pub mod limits;
 pub mod market;
 pub mod num;
 pub mod order;
+pub mod perp;
 pub mod portfolio;
 pub mod resample;
 pub mod signal;
