@@ -126,6 +126,24 @@ impl Brackets {
     }
 }
 
+/// A funding rate applied at `ts` to the positions open at that instant:
+/// a position pays `qty × mark × rate` (a positive rate: longs pay shorts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FundingRate {
+    /// The perpetual.
+    pub instrument: crate::InstrumentId,
+    /// The funding time.
+    pub ts: crate::Timestamp,
+    /// The rate, e.g. 0.0001 (0.01 %).
+    pub rate: Decimal,
+}
+
+/// What a position of signed `qty` pays at funding (`mark` × `rate`); negative:
+/// it receives.
+pub fn funding_payment(qty: Decimal, mark: Decimal, rate: Decimal) -> Decimal {
+    qty * mark * rate
+}
+
 /// Maintenance margin of a position of `notional` (quote currency) in `bracket`.
 pub fn maintenance_margin(notional: Decimal, bracket: &Bracket) -> Decimal {
     (notional.abs() * bracket.mmr - bracket.cum).max(Decimal::ZERO)
@@ -210,6 +228,19 @@ mod tests {
         assert_eq!(
             isolated_liquidation_price(dec!(0), dec!(40000), dec!(1), &b),
             None
+        );
+    }
+
+    #[test]
+    fn a_positive_rate_makes_longs_pay_and_shorts_receive() {
+        assert_eq!(funding_payment(dec!(2), dec!(40000), dec!(0.0001)), dec!(8));
+        assert_eq!(
+            funding_payment(dec!(-2), dec!(40000), dec!(0.0001)),
+            dec!(-8)
+        );
+        assert_eq!(
+            funding_payment(dec!(2), dec!(40000), dec!(-0.0001)),
+            dec!(-8)
         );
     }
 

@@ -442,6 +442,18 @@ async fn usdm_brings_mark_prices_and_funding_rates_too() {
         ));
     }
     assert_eq!(funding, want);
+    // What a perpetual backtest reads: every row, in order.
+    let rates = vigil_feed::funding::read_funding(
+        &dir.path().join("binance-usdm-BTCUSDT-funding.csv"),
+        vigil_core::InstrumentId(0),
+    )
+    .unwrap();
+    assert_eq!(rates.len(), want.lines().count() - 1);
+    assert_eq!(
+        rates[0].rate.to_string(),
+        support::funding_rate(support::funding_times(0, ms("2025-01-01T00:00:00Z"), ms(NOW))[0])
+            .to_string()
+    );
     assert_eq!(r[2].from_rest, 29, "March 1st to 10th 08:00");
     let log = ex.lock().unwrap().log.clone();
     assert!(

@@ -15,6 +15,7 @@ pub mod bar_cache;
 mod bars;
 pub mod binance;
 mod error;
+pub mod funding;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod grade_model;
