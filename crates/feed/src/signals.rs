@@ -147,12 +147,26 @@ pub struct SignalCsvWriter {
 }
 
 impl SignalCsvWriter {
-    /// Opens (or creates) the file for appending.
+    /// Opens (or creates) the file for appending. An existing file must be a
+    /// signals CSV (its first line the header): appending to another file
+    /// would corrupt it.
     pub fn open(path: &Path) -> Result<SignalCsvWriter, FeedError> {
         let io = |source| FeedError::Io {
             path: path.to_path_buf(),
             source,
         };
+        if let Ok(f) = File::open(path) {
+            let mut first = String::new();
+            std::io::BufRead::read_line(&mut BufReader::new(f), &mut first).map_err(io)?;
+            let first = first.trim_end().trim_start_matches('\u{feff}');
+            if !first.is_empty() && first != SIGNALS_HEADER {
+                return Err(FeedError::MissingColumn {
+                    path: path.to_path_buf(),
+                    column: SIGNALS_HEADER.into(),
+                    found: first.to_string(),
+                });
+            }
+        }
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -228,6 +242,15 @@ mod tests {
             .append(&b, &u)
             .unwrap();
         assert_eq!(read_signals_csv(&path, &u).unwrap(), vec![a, b]);
+        // Another file is never appended to.
+        let bars = dir.path().join("bars.csv");
+        std::fs::write(&bars, "ts,open,high,low,close,volume\n").unwrap();
+        let e = SignalCsvWriter::open(&bars).unwrap_err().to_string();
+        assert!(e.contains("bars.csv:1") && e.contains("received_at"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(&bars).unwrap(),
+            "ts,open,high,low,close,volume\n"
+        );
     }
 
     #[test]
