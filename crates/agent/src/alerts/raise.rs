@@ -317,24 +317,8 @@ impl Raiser {
         let mut out = Vec::new();
         let window = self.window();
         if let Some(s) = self.storm.take_if(|s| s.since.elapsed() >= window) {
-            if s.count > 0 {
-                let title = format!(
-                    "{} more orders rejected in {}",
-                    s.count, self.settings.coalesce
-                );
-                let data = serde_json::json!({"count": s.count, "reasons": s.reasons});
-                out.push(self.alert(
-                    None,
-                    engine_time,
-                    Draft {
-                        kind: AlertKind::Rejects,
-                        severity: Severity::Warning,
-                        title,
-                        text: summary(&s),
-                        data,
-                    },
-                ));
-            }
+            let within = format!(" in {}", self.settings.coalesce);
+            out.extend(self.count_alert(s, &within, engine_time));
         }
         let silent_for = self.last_feed.elapsed();
         let limit = Duration::from_nanos(self.settings.feed_silent_after.nanos().max(0) as u64);
@@ -358,22 +342,26 @@ impl Raiser {
 
     /// At the end of the run: the count of the reject window still open.
     pub fn flush(&mut self, engine_time: Timestamp) -> Vec<Alert> {
-        let Some(s) = self.storm.take().filter(|s| s.count > 0) else {
-            return Vec::new();
+        match self.storm.take() {
+            Some(s) => self.count_alert(s, "", engine_time).into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The alert counting a reject window's rejects after its first (none if
+    /// there were none).
+    fn count_alert(&mut self, s: Storm, within: &str, engine_time: Timestamp) -> Option<Alert> {
+        if s.count == 0 {
+            return None;
+        }
+        let draft = Draft {
+            kind: AlertKind::Rejects,
+            severity: Severity::Warning,
+            title: format!("{} more orders rejected{within}", s.count),
+            text: summary(&s),
+            data: serde_json::json!({"count": s.count, "reasons": s.reasons}),
         };
-        let title = format!("{} more orders rejected", s.count);
-        let data = serde_json::json!({"count": s.count, "reasons": s.reasons});
-        vec![self.alert(
-            None,
-            engine_time,
-            Draft {
-                kind: AlertKind::Rejects,
-                severity: Severity::Warning,
-                title,
-                text: summary(&s),
-                data,
-            },
-        )]
+        Some(self.alert(None, engine_time, draft))
     }
 
     /// The feed delivered: `feed_back` if it had gone silent.
