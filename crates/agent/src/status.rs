@@ -77,6 +77,7 @@ impl HeldView {
         let (size, qty) = match h.request.size {
             OrderSize::Base(q) => (format!("base:{q}"), Some(q)),
             OrderSize::Quote(q) => (format!("quote:{q}"), None),
+            OrderSize::Available(f) => (format!("available:{f}"), None),
         };
         let price = h
             .request

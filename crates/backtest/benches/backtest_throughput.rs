@@ -33,6 +33,10 @@ fn setup() -> (Universe, Portfolio, Vec<MarketEvent>) {
             lot_size: None,
             tick_size: None,
             min_notional: None,
+            kind: vigil_core::InstrumentKind::Spot,
+            leverage: None,
+            margin: None,
+            brackets: None,
         })
         .unwrap();
     let usdt = u.asset_id("USDT").unwrap();

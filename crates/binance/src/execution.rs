@@ -493,6 +493,11 @@ impl ExecutionPort for BinanceExecution {
                     "quote-sized orders must be market orders".into(),
                 ))
             }
+            OrderSize::Available(_) => {
+                return Err(ExecError::Rejected(
+                    "available-sized orders are for perpetuals; this adapter trades spot".into(),
+                ))
+            }
         };
         let new = NewOrder {
             symbol: market.symbol.clone(),

@@ -50,6 +50,10 @@ fn universe() -> Arc<Universe> {
         lot_size: None,
         tick_size: None,
         min_notional: None,
+        kind: vigil_core::InstrumentKind::Spot,
+        leverage: None,
+        margin: None,
+        brackets: None,
     })
     .unwrap();
     Arc::new(u)

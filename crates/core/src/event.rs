@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::grade::Grade;
 use crate::instrument::InstrumentId;
 use crate::market::{Bar, Quote, Trade};
+use crate::perp::FundingRate;
 use crate::signal::Signal;
 use crate::time::Timestamp;
 
@@ -23,6 +24,11 @@ pub enum MarketEvent {
     /// A trading signal from outside (a webhook, an LLM), delivered at the
     /// time it was received.
     Signal(Signal),
+    /// A perpetual's mark-price bar (OHLC of the mark price), delivered at
+    /// its close: it marks positions and is what liquidation is checked on.
+    Mark(Bar),
+    /// A perpetual's funding, charged at its time to the positions open then.
+    Funding(FundingRate),
 }
 
 impl MarketEvent {
@@ -35,6 +41,8 @@ impl MarketEvent {
             MarketEvent::Quote(q) => q.ts,
             MarketEvent::Grade(g) => g.published_at,
             MarketEvent::Signal(s) => s.received_at,
+            MarketEvent::Mark(b) => b.close_time,
+            MarketEvent::Funding(f) => f.ts,
         }
     }
 
@@ -47,7 +55,19 @@ impl MarketEvent {
             MarketEvent::Trade(t) => Some(t.instrument),
             MarketEvent::Quote(q) => Some(q.instrument),
             MarketEvent::Signal(s) => Some(s.instrument),
+            MarketEvent::Mark(b) => Some(b.instrument),
+            MarketEvent::Funding(f) => Some(f.instrument),
             MarketEvent::Grade(_) => None,
         }
+    }
+
+    /// Whether the event is a traded price (bar, trade, quote) that orders
+    /// can fill against.
+    #[inline]
+    pub fn is_price(&self) -> bool {
+        matches!(
+            self,
+            MarketEvent::Bar(_) | MarketEvent::Trade(_) | MarketEvent::Quote(_)
+        )
     }
 }

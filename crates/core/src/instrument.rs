@@ -6,6 +6,8 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::perp::{Bracket, Brackets};
+
 /// A small integer naming an instrument inside one [`Universe`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct InstrumentId(pub u32);
@@ -50,6 +52,82 @@ pub struct InstrumentSpec {
     /// Smallest order notional (price × quantity) in the quote asset.
     #[serde(default)]
     pub min_notional: Option<Decimal>,
+    /// `spot` (the default) or `perpetual` (a linear, quote-margined contract
+    /// with signed positions, leverage, funding and liquidation).
+    #[serde(default)]
+    pub kind: InstrumentKind,
+    /// Perpetuals: the leverage positions are opened at (default 1).
+    #[serde(default)]
+    pub leverage: Option<Decimal>,
+    /// Perpetuals: `cross` (the default) or `isolated` margin.
+    #[serde(default)]
+    pub margin: Option<MarginMode>,
+    /// Perpetuals: the symbol's leverage brackets (default: one bracket,
+    /// 125×, maintenance margin ratio 0.4 %, no cap — Binance's first BTCUSDT
+    /// tier; give the symbol's own for large positions).
+    #[serde(default)]
+    pub brackets: Option<Vec<Bracket>>,
+}
+
+impl InstrumentSpec {
+    /// A spot pair with default filters.
+    pub fn spot(symbol: &str, base: &str, quote: &str) -> InstrumentSpec {
+        InstrumentSpec {
+            symbol: symbol.into(),
+            base: base.into(),
+            quote: quote.into(),
+            lot_size: None,
+            tick_size: None,
+            min_notional: None,
+            kind: InstrumentKind::Spot,
+            leverage: None,
+            margin: None,
+            brackets: None,
+        }
+    }
+}
+
+/// What kind of contract an instrument is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstrumentKind {
+    /// A spot pair: buy with cash, never short.
+    #[default]
+    Spot,
+    /// A linear perpetual, margined in its quote asset.
+    Perpetual,
+}
+
+/// How a perpetual's positions are margined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarginMode {
+    /// Every cross position draws on the whole wallet.
+    #[default]
+    Cross,
+    /// Each position has its own margin and can lose at most that.
+    Isolated,
+}
+
+/// A perpetual's trading terms: leverage, margin mode and brackets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PerpTerms {
+    /// Leverage positions are opened at.
+    pub leverage: Decimal,
+    /// Cross or isolated.
+    pub margin: MarginMode,
+    /// Leverage brackets.
+    pub brackets: Brackets,
+}
+
+/// The brackets used when a perpetual declares none.
+pub fn default_brackets() -> Vec<Bracket> {
+    vec![Bracket {
+        notional_cap: Decimal::from(1_000_000_000_000i64),
+        max_leverage: Decimal::from(125),
+        mmr: Decimal::new(4, 3),
+        cum: Decimal::ZERO,
+    }]
 }
 
 /// An interned, tradable instrument (spot pair).
@@ -69,9 +147,17 @@ pub struct Instrument {
     pub tick_size: Option<Decimal>,
     /// Smallest order notional, if any.
     pub min_notional: Option<Decimal>,
+    /// A perpetual's terms (`None` for spot).
+    pub perp: Option<PerpTerms>,
 }
 
 impl Instrument {
+    /// Whether this is a perpetual contract.
+    #[inline]
+    pub fn is_perpetual(&self) -> bool {
+        self.perp.is_some()
+    }
+
     /// Rounds a quantity down (towards zero) to the lot size.
     pub fn round_qty_down(&self, qty: Decimal) -> Decimal {
         if self.lot_size.is_zero() {
@@ -98,6 +184,14 @@ pub enum UniverseError {
     /// Base and quote are the same asset.
     #[error("instrument `{0}`: base and quote must differ")]
     SameAssets(String),
+    /// Perpetual terms that are wrong or given to a spot pair.
+    #[error("instrument `{symbol}`: {message}")]
+    Perpetual {
+        /// The instrument.
+        symbol: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A filter value is zero or negative.
     #[error("instrument `{symbol}`: `{field}` must be positive, got {value}")]
     NonPositive {
@@ -174,6 +268,7 @@ impl Universe {
                 }
             }
         }
+        let perp = perp_terms(spec)?;
         let base = self.asset(&spec.base);
         let quote = self.asset(&spec.quote);
         let candidate = Instrument {
@@ -184,6 +279,7 @@ impl Universe {
             lot_size: spec.lot_size.unwrap_or_else(default_lot_size),
             tick_size: spec.tick_size,
             min_notional: spec.min_notional,
+            perp,
         };
         if let Some(existing) = self.by_symbol.get(&spec.symbol) {
             let e = &self.instruments[existing.index()];
@@ -234,6 +330,43 @@ impl Universe {
     }
 }
 
+/// Checks a spec's perpetual fields: only on perpetuals, leverage within
+/// 1 and the first bracket's maximum, brackets well formed.
+fn perp_terms(spec: &InstrumentSpec) -> Result<Option<PerpTerms>, UniverseError> {
+    let err = |message: String| UniverseError::Perpetual {
+        symbol: spec.symbol.clone(),
+        message,
+    };
+    if spec.kind == InstrumentKind::Spot {
+        for (field, given) in [
+            ("leverage", spec.leverage.is_some()),
+            ("margin", spec.margin.is_some()),
+            ("brackets", spec.brackets.is_some()),
+        ] {
+            if given {
+                return Err(err(format!(
+                    "`{field}` applies to perpetuals only; add `kind = \"perpetual\"`"
+                )));
+            }
+        }
+        return Ok(None);
+    }
+    let brackets = Brackets::new(spec.brackets.clone().unwrap_or_else(default_brackets))
+        .map_err(|e| err(format!("`brackets`: {e}")))?;
+    let leverage = spec.leverage.unwrap_or(Decimal::ONE);
+    let max = brackets.all()[0].max_leverage;
+    if leverage < Decimal::ONE || leverage > max {
+        return Err(err(format!(
+            "`leverage` {leverage} must be within 1 and {max} (the first bracket's maximum)"
+        )));
+    }
+    Ok(Some(PerpTerms {
+        leverage,
+        margin: spec.margin.unwrap_or_default(),
+        brackets,
+    }))
+}
+
 impl fmt::Display for InstrumentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}", self.0)
@@ -253,6 +386,10 @@ mod tests {
             lot_size: None,
             tick_size: None,
             min_notional: None,
+            kind: crate::instrument::InstrumentKind::Spot,
+            leverage: None,
+            margin: None,
+            brackets: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod event;
 pub mod grade;
 pub mod instrument;
 pub mod limits;
+pub mod margin;
 pub mod market;
 pub mod num;
 pub mod order;
@@ -28,7 +29,11 @@ pub mod view;
 
 pub use event::MarketEvent;
 pub use grade::{Grade, GradeKind};
-pub use instrument::{AssetId, Instrument, InstrumentId, InstrumentSpec, Universe, UniverseError};
+pub use instrument::{
+    AssetId, Instrument, InstrumentId, InstrumentKind, InstrumentSpec, MarginMode, PerpTerms,
+    Universe, UniverseError,
+};
+pub use margin::Liquidation;
 pub use market::{Bar, Quote, Trade};
 pub use num::to_f64;
 pub use order::{

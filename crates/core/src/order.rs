@@ -67,6 +67,10 @@ pub enum OrderSize {
     /// An amount of the quote asset to spend (buys) or receive (sells), fees
     /// included: the venue sizes the quantity at the fill price. Market orders only.
     Quote(Decimal),
+    /// Perpetuals: close any opposite position, then open with this fraction
+    /// (0–1] of the available balance as initial margin, fees included — sized
+    /// at the fill price, so a flip is one order. Market orders only.
+    Available(Decimal),
 }
 
 /// How long an order stays working.
@@ -313,7 +317,7 @@ impl Order {
     pub fn remaining_qty(&self) -> Option<Decimal> {
         match self.request.size {
             OrderSize::Base(q) => Some(q - self.filled_qty),
-            OrderSize::Quote(_) => None,
+            OrderSize::Quote(_) | OrderSize::Available(_) => None,
         }
     }
 

@@ -30,7 +30,7 @@ pub struct Bracket {
 }
 
 /// A symbol's brackets, by increasing notional cap.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Brackets(Vec<Bracket>);
 
 /// Why brackets are not usable.

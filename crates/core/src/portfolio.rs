@@ -21,6 +21,12 @@ pub struct Position {
     pub realised_pnl: Decimal,
     /// Fees paid on this instrument.
     pub fees: Decimal,
+    /// Perpetuals: net funding paid (negative: received).
+    #[serde(skip_serializing_if = "Decimal::is_zero")]
+    pub funding: Decimal,
+    /// Isolated perpetuals: the position's own margin (its isolated wallet).
+    #[serde(skip_serializing_if = "Decimal::is_zero")]
+    pub isolated_margin: Decimal,
 }
 
 impl Position {
@@ -32,6 +38,8 @@ impl Position {
             mark: None,
             realised_pnl: Decimal::ZERO,
             fees: Decimal::ZERO,
+            funding: Decimal::ZERO,
+            isolated_margin: Decimal::ZERO,
         }
     }
 
@@ -102,6 +110,15 @@ pub enum PortfolioError {
     /// A price, quantity or fee that is zero/negative where it must be positive.
     #[error("invalid fill: {0}")]
     InvalidFill(&'static str),
+    /// A perpetual fill would need more margin than the account has free.
+    #[error("insufficient margin: the position needs {needed} more than is available")]
+    InsufficientMargin {
+        /// How far available balance would fall below zero.
+        needed: Decimal,
+    },
+    /// A perpetual position beyond what its leverage brackets allow.
+    #[error("leverage cap: {0}")]
+    LeverageCap(String),
     /// Arithmetic overflow (values beyond 7.9e28).
     #[error("arithmetic overflow in portfolio accounting")]
     Overflow,
@@ -114,17 +131,23 @@ pub enum PortfolioError {
 /// Spot rules by default: cash never goes negative and positions never go short.
 #[derive(Clone, Debug, Serialize)]
 pub struct Portfolio {
-    account: AssetId,
+    pub(crate) account: AssetId,
     account_symbol: String,
-    cash: Vec<Decimal>,
-    positions: Vec<Position>,
-    quote_of: Vec<AssetId>,
-    position_value: Decimal,
-    open_count: usize,
-    fees_paid: Decimal,
-    realised_pnl: Decimal,
+    pub(crate) cash: Vec<Decimal>,
+    pub(crate) positions: Vec<Position>,
+    pub(crate) quote_of: Vec<AssetId>,
+    pub(crate) position_value: Decimal,
+    pub(crate) open_count: usize,
+    pub(crate) fees_paid: Decimal,
+    pub(crate) realised_pnl: Decimal,
     allow_leverage: bool,
     allow_short: bool,
+    /// Per instrument: its perpetual terms (`None` for spot).
+    pub(crate) perp: Vec<Option<crate::instrument::PerpTerms>>,
+    /// Per instrument: marked by a mark-price feed rather than last prices.
+    pub(crate) mark_fed: Vec<bool>,
+    pub(crate) funding_paid: Decimal,
+    pub(crate) insurance: Decimal,
 }
 
 impl Portfolio {
@@ -172,6 +195,14 @@ impl Portfolio {
             realised_pnl: Decimal::ZERO,
             allow_leverage: false,
             allow_short: false,
+            perp: universe
+                .instruments()
+                .iter()
+                .map(|i| i.perp.clone())
+                .collect(),
+            mark_fed: vec![false; universe.len()],
+            funding_paid: Decimal::ZERO,
+            insurance: Decimal::ZERO,
         })
     }
 
@@ -223,7 +254,8 @@ impl Portfolio {
         &self.positions
     }
 
-    /// Σ position quantity × mark.
+    /// What positions add to equity: Σ quantity × mark for spot, Σ unrealised
+    /// PnL at mark price for perpetuals.
     pub fn position_value(&self) -> Decimal {
         self.position_value
     }
@@ -233,7 +265,8 @@ impl Portfolio {
         self.positions.iter().map(|p| p.market_value().abs()).sum()
     }
 
-    /// Cash in the account currency plus the marked value of all positions.
+    /// Cash in the account currency (a perpetual account's wallet balance) plus
+    /// the marked value of spot positions and the unrealised PnL of perpetuals.
     #[inline]
     pub fn equity(&self) -> Decimal {
         self.cash[self.account.index()] + self.position_value
@@ -254,9 +287,23 @@ impl Portfolio {
         self.positions.iter().map(Position::unrealised_pnl).sum()
     }
 
-    /// Updates an instrument's mark price and the portfolio's marked value.
+    /// Updates an instrument's mark from a last price (a bar's close, a trade).
+    /// A perpetual that has a mark-price feed ignores last prices.
     #[inline]
     pub fn mark(&mut self, instrument: InstrumentId, price: Decimal) -> Result<(), PortfolioError> {
+        if self.mark_fed.get(instrument.index()) == Some(&true) {
+            return Ok(());
+        }
+        self.set_mark(instrument, price)
+    }
+
+    /// Sets an instrument's mark and the portfolio's marked value.
+    #[inline]
+    pub(crate) fn set_mark(
+        &mut self,
+        instrument: InstrumentId,
+        price: Decimal,
+    ) -> Result<(), PortfolioError> {
         let pos = self
             .positions
             .get_mut(instrument.index())
@@ -301,11 +348,12 @@ impl Portfolio {
         self.apply(fill, false)
     }
 
-    fn apply(&mut self, fill: &Fill, strict: bool) -> Result<&Position, PortfolioError> {
+    pub(crate) fn apply(&mut self, fill: &Fill, strict: bool) -> Result<&Position, PortfolioError> {
         let idx = fill.instrument.index();
         if idx >= self.positions.len() {
             return Err(PortfolioError::UnknownInstrument(fill.instrument));
         }
+
         if fill.qty <= Decimal::ZERO || fill.price <= Decimal::ZERO {
             return Err(PortfolioError::InvalidFill(
                 "price and quantity must be positive",
@@ -317,6 +365,9 @@ impl Portfolio {
         let quote = self.quote_of[idx];
         if fill.fee_asset != quote {
             return Err(PortfolioError::FeeAsset(fill.instrument));
+        }
+        if self.perp[idx].is_some() {
+            return self.apply_perp(fill, strict);
         }
         let notional = fill
             .price
@@ -411,6 +462,10 @@ mod tests {
                 lot_size: None,
                 tick_size: None,
                 min_notional: None,
+                kind: crate::instrument::InstrumentKind::Spot,
+                leverage: None,
+                margin: None,
+                brackets: None,
             })
             .unwrap();
         }
@@ -503,6 +558,10 @@ mod tests {
             lot_size: None,
             tick_size: None,
             min_notional: None,
+            kind: crate::instrument::InstrumentKind::Spot,
+            leverage: None,
+            margin: None,
+            brackets: None,
         })
         .unwrap();
         let usdt = u.asset("USDT");

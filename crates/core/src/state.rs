@@ -23,6 +23,8 @@ pub struct MarketState {
     last_quote: Vec<Option<Quote>>,
     grades: HashMap<(AssetId, GradeKind), Grade>,
     signals: Vec<Option<Signal>>,
+    marks: Vec<Option<Decimal>>,
+    funding: Vec<Option<crate::perp::FundingRate>>,
 }
 
 impl MarketState {
@@ -35,6 +37,8 @@ impl MarketState {
             last_quote: vec![None; instruments],
             grades: HashMap::new(),
             signals: vec![None; instruments],
+            marks: vec![None; instruments],
+            funding: vec![None; instruments],
         }
     }
 
@@ -67,6 +71,16 @@ impl MarketState {
                     *slot = Some(s.clone());
                 }
             }
+            MarketEvent::Mark(b) => {
+                if let Some(slot) = self.marks.get_mut(b.instrument.index()) {
+                    *slot = Some(b.close);
+                }
+            }
+            MarketEvent::Funding(f) => {
+                if let Some(slot) = self.funding.get_mut(f.instrument.index()) {
+                    *slot = Some(*f);
+                }
+            }
         }
     }
 
@@ -96,6 +110,16 @@ impl MarketState {
     /// The latest completed bar.
     pub fn bar(&self, instrument: InstrumentId) -> Option<&Bar> {
         self.last_bar.get(instrument.index())?.as_ref()
+    }
+
+    /// A perpetual's latest mark price from a mark-price feed.
+    pub fn mark_price(&self, instrument: InstrumentId) -> Option<Decimal> {
+        *self.marks.get(instrument.index())?
+    }
+
+    /// A perpetual's latest funding (rate and time).
+    pub fn funding(&self, instrument: InstrumentId) -> Option<&crate::perp::FundingRate> {
+        self.funding.get(instrument.index())?.as_ref()
     }
 
     /// The latest quote.

@@ -479,6 +479,12 @@ impl UniswapV2Execution {
                     "sell orders on a DEX are sized in the base asset".into(),
                 ));
             }
+            (_, OrderSize::Available(_)) => {
+                return Err(self.reject(
+                    order,
+                    "available-sized orders are for perpetuals, not a DEX".into(),
+                ));
+            }
         };
         if quoted_out.is_zero() {
             return Err(self.reject(order, "the pool quotes no output".into()));

@@ -28,6 +28,10 @@ fn universe() -> Universe {
         lot_size: None,
         tick_size: None,
         min_notional: None,
+        kind: vigil_core::InstrumentKind::Spot,
+        leverage: None,
+        margin: None,
+        brackets: None,
     })
     .unwrap();
     u

@@ -40,6 +40,7 @@ impl OrderHash {
         let size = match request.size {
             OrderSize::Base(q) => format!("base:{}", q.normalize()),
             OrderSize::Quote(q) => format!("quote:{}", q.normalize()),
+            OrderSize::Available(f) => format!("available:{}", f.normalize()),
         };
         let kind = match request.kind {
             OrderKind::Market => "market".to_string(),

@@ -15,6 +15,7 @@
 
 pub mod held;
 pub mod input;
+mod perp;
 pub mod setup;
 
 pub use held::{HeldOrder, OperatorOutcome, OrderHash, APPROVAL_EXPIRED, REJECTED_BY_OPERATOR};
@@ -23,9 +24,11 @@ pub use input::{
 };
 
 use rust_decimal::Decimal;
+use vigil_core::perp::FundingRate;
 use vigil_core::{
-    Bar, ClientOrderId, EngineView, Fill, InstrumentId, Interval, MarketEvent, MarketState, Order,
-    OrderRequest, OrderStatus, Portfolio, PortfolioError, Side, Timestamp, Universe,
+    Bar, ClientOrderId, EngineView, Fill, InstrumentId, Interval, Liquidation, MarketEvent,
+    MarketState, Order, OrderRequest, OrderStatus, Portfolio, PortfolioError, Side, Timestamp,
+    Universe,
 };
 use vigil_exec::{ExecutionReport, SimVenue, Venue};
 use vigil_risk::{
@@ -81,6 +84,10 @@ pub trait Observer {
     fn on_order_closed(&mut self, _order: &Order) {}
     /// The risk layer acted on its own (state change, protective exit).
     fn on_risk_event(&mut self, _ts: Timestamp, _event: &RiskEvent) {}
+    /// A perpetual position was liquidated (the portfolio already includes it).
+    fn on_liquidation(&mut self, _liquidation: &Liquidation, _portfolio: &Portfolio) {}
+    /// Funding was charged (`payment` > 0) or paid out (< 0) on a position.
+    fn on_funding(&mut self, _funding: &FundingRate, _payment: Decimal, _portfolio: &Portfolio) {}
     /// An event was fully processed; `portfolio` is marked to it.
     fn on_event_processed(&mut self, _event: &MarketEvent, _portfolio: &Portfolio) {}
 }
@@ -471,7 +478,16 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             self.handle_reports(ts)?;
         }
 
-        // 3. Market state and marks.
+        // 2b. Perpetuals: liquidation on this bar's adverse marks.
+        if let (MarketEvent::Bar(b) | MarketEvent::Mark(b), Some(fee)) =
+            (event, self.venue.liquidation_fee_rate())
+        {
+            if self.portfolio.has_perpetuals() {
+                self.check_liquidation(b, matches!(event, MarketEvent::Mark(_)), fee)?;
+            }
+        }
+
+        // 3. Market state and marks (funding is charged at the mark).
         self.market.apply(event);
         match event {
             MarketEvent::Bar(b) => self.portfolio.mark(b.instrument, b.close)?,
@@ -479,13 +495,19 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             MarketEvent::Quote(q) => self
                 .portfolio
                 .mark(q.instrument, (q.bid + q.ask) / Decimal::TWO)?,
+            MarketEvent::Mark(b) => self.portfolio.mark_price(b.instrument, b.close)?,
+            MarketEvent::Funding(f) => {
+                if let Some(payment) = self.portfolio.apply_funding(f.instrument, f.rate) {
+                    self.observer.on_funding(f, payment, &self.portfolio);
+                }
+            }
             MarketEvent::Grade(_) | MarketEvent::Signal(_) => {}
         }
 
         // 3b. Portfolio risk rules: limits, and protective exits sent by risk itself.
         {
             let moved = match event {
-                MarketEvent::Signal(_) => None,
+                MarketEvent::Signal(_) | MarketEvent::Funding(_) => None,
                 _ => event.instrument(),
             };
             let view = risk_view!(self, ts, moved);

@@ -92,6 +92,7 @@ proptest! {
             slippage_bps: Decimal::from(slip),
             limit_fill: if touch { FillModel::Touch } else { FillModel::Through },
             latency_events: latency,
+            ..SimVenueConfig::default()
         });
         let checker = Checker { start, ..Checker::default() };
         let mut engine = Engine::new(u, portfolio, venue, RiskManager::new(), Box::new(Script { actions, step: 0 }), checker);

@@ -217,6 +217,11 @@ impl DexSimVenue {
             }
             (Side::Sell, OrderSize::Quote(want)) => amount_in(want, r.base, r.quote, fee)
                 .map(|b| (b, want, want / (Decimal::ONE - fee) * fee)),
+            (_, OrderSize::Available(_)) => {
+                let _ = order.reject(ts, "available-sized orders are for perpetuals, not a DEX");
+                out.push(ExecutionReport::Closed { order });
+                return;
+            }
         };
         let Some((qty, _, _)) = trade else {
             let _ = order.reject(ts, "the pool cannot fill this size");

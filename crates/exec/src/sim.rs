@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use vigil_core::config::FieldError;
 
 use crate::venue::{ExecutionReport, Venue, VenueError};
+
+mod perp;
 use vigil_core::{
     ClientOrderId, Fill, Instrument, Liquidity, MarketEvent, Order, OrderKind, OrderSize,
     OrderStatus, Portfolio, Side, TimeInForce, Timestamp, Universe,
@@ -43,6 +45,15 @@ pub struct SimVenueConfig {
     /// before it can fill (1 = one bar later than the next bar's open).
     #[serde(default)]
     pub latency_events: u32,
+    /// Perpetuals: the clearance fee a liquidation pays, in bps of the
+    /// closed notional (capped so that an isolated position loses at most its
+    /// margin). Binance's varies by symbol; 50 bps is a common figure.
+    #[serde(default = "default_liquidation_fee_bps")]
+    pub liquidation_fee_bps: Decimal,
+}
+
+fn default_liquidation_fee_bps() -> Decimal {
+    Decimal::from(50)
 }
 
 /// The largest fee or slippage a config may set, in basis points (10 %). No
@@ -62,6 +73,7 @@ impl Default for SimVenueConfig {
             slippage_bps: Decimal::ZERO,
             limit_fill: FillModel::Through,
             latency_events: 0,
+            liquidation_fee_bps: default_liquidation_fee_bps(),
         }
     }
 }
@@ -74,6 +86,7 @@ impl SimVenueConfig {
             ("maker_fee_bps", self.maker_fee_bps),
             ("taker_fee_bps", self.taker_fee_bps),
             ("slippage_bps", self.slippage_bps),
+            ("liquidation_fee_bps", self.liquidation_fee_bps),
         ] {
             if v.is_sign_negative() || v > Decimal::from(MAX_COST_BPS) {
                 return Err(FieldError::new(
@@ -126,6 +139,10 @@ pub struct SimVenue {
 impl Venue for SimVenue {
     fn taker_fee_rate(&self) -> Decimal {
         self.taker_rate
+    }
+
+    fn liquidation_fee_rate(&self) -> Option<Decimal> {
+        Some(self.config.liquidation_fee_bps / Decimal::from(10_000))
     }
 
     /// Orders still working, in submission order.
@@ -190,12 +207,15 @@ impl Venue for SimVenue {
         account: &Portfolio,
         out: &mut Vec<ExecutionReport>,
     ) {
-        if self.orders.is_empty() {
+        // Only traded prices fill orders: a grade, signal, mark or funding
+        // event must neither fill nor count as an order's first price.
+        if self.orders.is_empty() || !event.is_price() {
             return;
         }
         let Some(instrument) = event.instrument() else {
             return;
         };
+        let mut shadow: Option<Portfolio> = None;
         let inst = universe.get(instrument);
         let mut spent = Decimal::ZERO;
         let mut sold = Decimal::ZERO;
@@ -222,6 +242,10 @@ impl Venue for SimVenue {
             self.arrived[i] = true;
             let matched = self.match_price(&self.orders[i], arrived, event);
             let closed = match matched {
+                Some((price, liquidity, ts)) if inst.is_perpetual() => {
+                    let acct = shadow.get_or_insert_with(|| account.clone());
+                    self.execute_perp(i, inst, (price, liquidity, ts), acct, out)
+                }
                 Some((price, liquidity, ts)) => {
                     let cash = account.cash(inst.quote) - spent;
                     let held = account.position(instrument).qty - sold;
@@ -284,6 +308,20 @@ impl SimVenue {
             (OrderSize::Quote(_), OrderKind::Limit { .. }) => {
                 return Some("quote-sized orders must be market orders".into())
             }
+            (OrderSize::Quote(_), _) if inst.is_perpetual() => {
+                return Some(
+                    "size perpetual orders in base units or by available balance, not quote".into(),
+                )
+            }
+            (OrderSize::Available(_), _) if !inst.is_perpetual() => {
+                return Some("available-sized orders are for perpetuals".into())
+            }
+            (OrderSize::Available(f), _) if f <= Decimal::ZERO || f > Decimal::ONE => {
+                return Some(format!("available fraction {f} must be within (0, 1]"))
+            }
+            (OrderSize::Available(_), OrderKind::Limit { .. }) => {
+                return Some("available-sized orders must be market orders".into())
+            }
             _ => {}
         }
         if let OrderSize::Base(q) = req.size {
@@ -329,7 +367,10 @@ impl SimVenue {
                 Side::Buy => (q.ask, q.ask, q.ts),
                 Side::Sell => (q.bid, q.bid, q.ts),
             },
-            MarketEvent::Grade(_) | MarketEvent::Signal(_) => return None,
+            MarketEvent::Grade(_)
+            | MarketEvent::Signal(_)
+            | MarketEvent::Mark(_)
+            | MarketEvent::Funding(_) => return None,
         };
         let is_quote = matches!(event, MarketEvent::Quote(_));
         match order.request.kind {
@@ -402,6 +443,7 @@ impl SimVenue {
                 Side::Buy => inst.round_qty_down(amount / unit_cost),
                 Side::Sell => inst.round_qty_down(amount / (price * (Decimal::ONE - rate))),
             },
+            OrderSize::Available(_) => Decimal::ZERO, // refused for spot by `validate`
         };
         let affordable = match side {
             Side::Buy => {

@@ -58,6 +58,12 @@ pub trait Venue: Send {
     fn fills_are_final(&self) -> bool {
         false
     }
+    /// The clearance fee rate charged when the engine liquidates a perpetual
+    /// position itself (a simulated venue); `None` for a real venue, whose
+    /// liquidations arrive as its own reports.
+    fn liquidation_fee_rate(&self) -> Option<Decimal> {
+        None
+    }
 }
 
 /// What the venue tells the engine about an order.

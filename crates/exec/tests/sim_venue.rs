@@ -21,6 +21,10 @@ fn universe() -> Universe {
         lot_size: Some(dec!(0.001)),
         tick_size: Some(dec!(0.01)),
         min_notional: Some(dec!(5)),
+        kind: vigil_core::InstrumentKind::Spot,
+        leverage: None,
+        margin: None,
+        brackets: None,
     })
     .unwrap();
     u
@@ -51,6 +55,7 @@ fn config(fill: FillModel) -> SimVenueConfig {
         slippage_bps: dec!(5),
         limit_fill: fill,
         latency_events: 0,
+        ..SimVenueConfig::default()
     }
 }
 

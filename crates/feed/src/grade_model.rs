@@ -450,6 +450,10 @@ mod tests {
             lot_size: None,
             tick_size: None,
             min_notional: None,
+            kind: vigil_core::InstrumentKind::Spot,
+            leverage: None,
+            margin: None,
+            brackets: None,
         })
         .unwrap();
         u

@@ -21,6 +21,7 @@
 
 mod config;
 mod manager;
+mod perp;
 pub mod rules;
 
 pub use config::{LimitAction, RiskConfig, RiskConfigError};
@@ -290,7 +291,7 @@ pub fn reduces_position(order: &OrderRequest, portfolio: &Portfolio) -> bool {
     let held = portfolio.position(order.instrument).qty;
     let qty = match order.size {
         OrderSize::Base(q) => q,
-        OrderSize::Quote(_) => return false,
+        OrderSize::Quote(_) | OrderSize::Available(_) => return false,
     };
     match order.side {
         Side::Sell => held > Decimal::ZERO && qty <= held,

@@ -349,6 +349,7 @@ impl RiskManager {
     ) -> Verdict {
         let valid_size = match order.size {
             OrderSize::Base(q) | OrderSize::Quote(q) => q > Decimal::ZERO,
+            OrderSize::Available(f) => f > Decimal::ZERO && f <= Decimal::ONE,
         };
         if !valid_size || order.limit_price().is_some_and(|p| p <= Decimal::ZERO) {
             return Verdict::Denied(DenyReason::InvalidOrder);
@@ -372,7 +373,16 @@ impl RiskManager {
                 }
             }
         }
-        let mut current = *order;
+        // Rules judge an available-sized order by the base quantity it would
+        // have at the last price; unless one of them cuts it, it goes as asked.
+        let estimate = match order.size {
+            OrderSize::Available(_) => match crate::perp::estimate_available(order, view) {
+                Some(e) => Some(e),
+                None => return Verdict::Denied(DenyReason::NoPrice),
+            },
+            _ => None,
+        };
+        let mut current = estimate.unwrap_or(*order);
         let mut resized: Option<ResizeReason> = None;
         let mut hold = false;
         for rule in &mut self.rules {
@@ -399,6 +409,9 @@ impl RiskManager {
         }
         if let (Some(source), true, false) = (view.signal_source, gates.approval, reducing) {
             hold |= self.config.approval_sources.iter().any(|s| s == source);
+        }
+        if estimate.is_some() && resized.is_none() {
+            current = *order;
         }
         if hold && gates.approval {
             return Verdict::Held {

@@ -31,6 +31,8 @@ pub fn notional(order: &OrderRequest, price: Decimal) -> Decimal {
     match order.size {
         OrderSize::Base(q) => q * price,
         OrderSize::Quote(a) => a,
+        // The manager runs rules on a base-sized estimate of these.
+        OrderSize::Available(_) => Decimal::ZERO,
     }
 }
 
@@ -58,6 +60,7 @@ pub fn cut_to(
             out.size = OrderSize::Base(q);
         }
         OrderSize::Quote(_) => out.size = OrderSize::Quote(max_notional),
+        OrderSize::Available(_) => return None,
     }
     Some(out)
 }
@@ -103,7 +106,7 @@ fn pending_qty(
             OrderSize::Quote(a) if o.filled_qty.is_zero() && price > Decimal::ZERO => {
                 a / o.request.limit_price().unwrap_or(price)
             }
-            OrderSize::Quote(_) => Decimal::ZERO,
+            OrderSize::Quote(_) | OrderSize::Available(_) => Decimal::ZERO,
         })
         .sum()
 }
@@ -491,7 +494,9 @@ impl RiskRule for CashCheck {
         "cash"
     }
     fn check(&mut self, order: &OrderRequest, view: &RiskView<'_>) -> Verdict {
-        if order.side != Side::Buy {
+        // A perpetual spends margin, not cash: the venue sizes it to the
+        // available balance (and `max_leverage` caps it).
+        if order.side != Side::Buy || view.universe.get(order.instrument).is_perpetual() {
             return Verdict::Approved(*order);
         }
         let quote = view.universe.get(order.instrument).quote;
@@ -505,7 +510,7 @@ impl RiskRule for CashCheck {
             })
             .map(|o| match o.request.size {
                 OrderSize::Quote(a) if o.filled_qty.is_zero() => a,
-                OrderSize::Quote(_) => Decimal::ZERO,
+                OrderSize::Quote(_) | OrderSize::Available(_) => Decimal::ZERO,
                 OrderSize::Base(q) => {
                     let p = o
                         .request
@@ -520,7 +525,7 @@ impl RiskRule for CashCheck {
         // Quote-sized orders already include fees; base-sized ones pay them on top.
         let room = match order.size {
             OrderSize::Quote(_) => free,
-            OrderSize::Base(_) => free / fee,
+            OrderSize::Base(_) | OrderSize::Available(_) => free / fee,
         };
         ceiling(
             order,

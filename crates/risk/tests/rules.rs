@@ -40,6 +40,10 @@ impl World {
                 lot_size: Some(dec!(0.001)),
                 tick_size: Some(dec!(0.01)),
                 min_notional: Some(dec!(10)),
+                kind: vigil_core::InstrumentKind::Spot,
+                leverage: None,
+                margin: None,
+                brackets: None,
             })
             .unwrap();
         }
@@ -117,7 +121,7 @@ fn resized_qty(v: &Verdict) -> Option<Decimal> {
     match v {
         Verdict::Resized { to, .. } => match to.size {
             OrderSize::Base(q) => Some(q),
-            OrderSize::Quote(a) => Some(a),
+            OrderSize::Quote(a) | OrderSize::Available(a) => Some(a),
         },
         _ => None,
     }

@@ -193,6 +193,51 @@ impl<'a> Context<'a> {
         })
     }
 
+    /// Perpetuals: goes long with `fraction` (0–1] of the available balance
+    /// as margin, closing a short first — one market order, sized at the
+    /// fill price (`OrderSize::Available`). `go_long(id, Decimal::ONE)` is
+    /// "all in" at the instrument's leverage.
+    pub fn go_long(&mut self, instrument: InstrumentId, fraction: Decimal) -> ClientOrderId {
+        self.submit(OrderRequest {
+            instrument,
+            side: Side::Buy,
+            size: OrderSize::Available(fraction),
+            kind: OrderKind::Market,
+            tif: TimeInForce::Gtc,
+        })
+    }
+
+    /// Perpetuals: goes short with `fraction` of the available balance as
+    /// margin, closing a long first, in one market order.
+    pub fn go_short(&mut self, instrument: InstrumentId, fraction: Decimal) -> ClientOrderId {
+        self.submit(OrderRequest {
+            instrument,
+            side: Side::Sell,
+            size: OrderSize::Available(fraction),
+            kind: OrderKind::Market,
+            tif: TimeInForce::Gtc,
+        })
+    }
+
+    /// Market order for the difference between the position and the signed
+    /// `target` (negative: short, perpetuals only); `None` when already there.
+    pub fn target_position(
+        &mut self,
+        instrument: InstrumentId,
+        target: Decimal,
+    ) -> Option<ClientOrderId> {
+        let delta = target - self.position_qty(instrument);
+        if delta.is_zero() {
+            return None;
+        }
+        let side = if delta > Decimal::ZERO {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        Some(self.submit(OrderRequest::market(instrument, side, delta.abs())))
+    }
+
     /// Limit buy.
     pub fn buy_limit(
         &mut self,
@@ -236,6 +281,30 @@ impl<'a> Context<'a> {
                 OrderSize::Quote(a) => {
                     if filled.is_zero() && !price.is_zero() {
                         a / price
+                    } else {
+                        Decimal::ZERO
+                    }
+                }
+                // Closes the opposite position, then opens with a share of
+                // the available balance (estimated at `price`).
+                OrderSize::Available(f) => {
+                    let held = self.position_qty(instrument);
+                    let closes = if held.is_sign_positive() == (req.side == Side::Sell) {
+                        held.abs()
+                    } else {
+                        Decimal::ZERO
+                    };
+                    let lev = self
+                        .p
+                        .view
+                        .universe
+                        .get(instrument)
+                        .perp
+                        .as_ref()
+                        .map_or(Decimal::ONE, |t| t.leverage);
+                    let free = self.p.view.portfolio.available_balance().max(Decimal::ZERO);
+                    if filled.is_zero() && !price.is_zero() {
+                        closes + f * free * lev / price
                     } else {
                         Decimal::ZERO
                     }
@@ -359,6 +428,10 @@ mod tests {
                 lot_size: Some(dec!(0.001)),
                 tick_size: None,
                 min_notional: None,
+                kind: vigil_core::InstrumentKind::Spot,
+                leverage: None,
+                margin: None,
+                brackets: None,
             })
             .unwrap();
         let usdt = universe.asset_id("USDT").unwrap();

@@ -52,6 +52,10 @@ impl Harness {
                     lot_size: Some(Decimal::new(1, 4)),
                     tick_size: None,
                     min_notional: None,
+                    kind: vigil_core::InstrumentKind::Spot,
+                    leverage: None,
+                    margin: None,
+                    brackets: None,
                 })
                 .expect("valid test instrument");
         }
@@ -211,6 +215,7 @@ impl Harness {
                     Some(match request.size {
                         OrderSize::Base(q) => q * p * (Decimal::ONE + self.fee),
                         OrderSize::Quote(a) => a,
+                        OrderSize::Available(f) => f * self.portfolio.available_balance(),
                     })
                 }
                 _ => None,

@@ -51,6 +51,10 @@ pub fn spot(symbol: &str, base: &str, quote: &str) -> InstrumentSpec {
         lot_size: None,
         tick_size: None,
         min_notional: None,
+        kind: vigil_core::InstrumentKind::Spot,
+        leverage: None,
+        margin: None,
+        brackets: None,
     }
 }
 

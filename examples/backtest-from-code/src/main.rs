@@ -35,6 +35,10 @@ fn main() -> anyhow::Result<()> {
         lot_size: None,
         tick_size: None,
         min_notional: None,
+        kind: vigil_core::InstrumentKind::Spot,
+        leverage: None,
+        margin: None,
+        brackets: None,
     })?;
     let usdt = universe.asset_id("USDT").expect("interned by add");
     let bars: Vec<MarketEvent> = CsvBarReader::open(

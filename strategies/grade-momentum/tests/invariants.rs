@@ -20,6 +20,10 @@ fn universe() -> Universe {
         lot_size: Some(dec!(0.0001)),
         tick_size: None,
         min_notional: None,
+        kind: vigil_core::InstrumentKind::Spot,
+        leverage: None,
+        margin: None,
+        brackets: None,
     })
     .unwrap();
     u

@@ -184,7 +184,7 @@ impl Strategy for Grid {
             MarketEvent::Trade(t) => t.instrument == id,
             MarketEvent::Quote(q) => q.instrument == id,
             MarketEvent::Grade(g) => g.asset == ctx.universe().get(id).base && g.kind == self.kind,
-            MarketEvent::Signal(_) => false,
+            MarketEvent::Signal(_) | MarketEvent::Mark(_) | MarketEvent::Funding(_) => false,
         };
         if relevant {
             self.reconcile(ctx, id);

@@ -54,7 +54,7 @@ proptest! {
         steps in proptest::collection::vec((-400i64..400, 0.0f64..=100.0), 2..150),
     ) {
         let mut u = Universe::new();
-        u.add(&InstrumentSpec { symbol: "ETHUSD".into(), base: "ETH".into(), quote: "USD".into(), lot_size: Some(dec!(0.01)), tick_size: None, min_notional: None }).unwrap();
+        u.add(&InstrumentSpec { symbol: "ETHUSD".into(), base: "ETH".into(), quote: "USD".into(), lot_size: Some(dec!(0.01)), tick_size: None, min_notional: None, kind: vigil_core::InstrumentKind::Spot, leverage: None, margin: None, brackets: None }).unwrap();
         let usd = u.asset_id("USD").unwrap();
         let eth = u.asset_id("ETH").unwrap();
         let cfg = GridConfig { instrument: None, low: dec!(80), high: dec!(120), levels, order_qty: Decimal::new(qty, 2), kind: "trader".into(), min_grade: gated.then_some(50.0) };

@@ -89,6 +89,10 @@ impl SynthBacktest {
                     lot_size: None,
                     tick_size: None,
                     min_notional: None,
+                    kind: vigil_core::InstrumentKind::Spot,
+                    leverage: None,
+                    margin: None,
+                    brackets: None,
                 })
                 .collect(),
             data: SynthData {

@@ -98,6 +98,10 @@ pub fn universe() -> Universe {
             lot_size: Some(dec!(0.0001)),
             tick_size: Some(dec!(0.01)),
             min_notional: None,
+            kind: vigil_core::InstrumentKind::Spot,
+            leverage: None,
+            margin: None,
+            brackets: None,
         })
         .unwrap();
     }
