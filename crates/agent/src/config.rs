@@ -500,6 +500,18 @@ impl AgentConfig {
             }
             _ => {}
         }
+        if let (Mode::Live, Some(i)) = (
+            self.mode,
+            self.instruments
+                .iter()
+                .position(|i| i.kind == vigil_core::InstrumentKind::Perpetual),
+        ) {
+            return Err(FieldError::new(
+                format!("instruments[{i}].kind"),
+                "perpetuals cannot be traded live yet: the live adapter trades Binance spot \
+                 (the USDⓈ-M adapter is to come); run this agent in paper mode",
+            ));
+        }
         if self.mode == Mode::Live && self.dex.is_some() {
             return Err(FieldError::new(
                 "dex",

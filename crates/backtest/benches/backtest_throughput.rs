@@ -72,6 +72,7 @@ fn bench(c: &mut Criterion) {
         fast: 10,
         slow: 30,
         instruments: None,
+        short: false,
     };
     let mut g = c.benchmark_group("backtest_throughput");
     g.throughput(Throughput::Elements(n));

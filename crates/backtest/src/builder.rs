@@ -75,6 +75,7 @@ impl LoadedConfig {
         let intervals = opened.intervals;
         let mut merged = opened.stream;
         let mut warnings = Vec::new();
+        crate::perp::add_sources(&config.data, file, &universe, &mut merged, &mut warnings)?;
         for src in &config.data.grades {
             let path = file.resolve(&src.path);
             let grades = read_grades_csv(

@@ -88,6 +88,24 @@ pub struct DataConfig {
     /// point-in-time: each signal at its `received_at`.
     #[serde(default)]
     pub signals: Vec<SignalSourceConfig>,
+    /// Perpetuals: mark-price bar files (one per instrument). Without one,
+    /// last prices mark the perpetual and trigger its liquidation.
+    #[serde(default)]
+    pub mark: Vec<BarSourceConfig>,
+    /// Perpetuals: funding-rate files (vigil's download format, Binance's
+    /// archive CSV or its REST JSON), charged at each funding time.
+    #[serde(default)]
+    pub funding: Vec<FundingSourceConfig>,
+}
+
+/// One funding-rate file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FundingSourceConfig {
+    /// The perpetual.
+    pub instrument: String,
+    /// CSV or JSON path, relative to the config file.
+    pub path: PathBuf,
 }
 
 /// One signals file.

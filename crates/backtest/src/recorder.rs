@@ -54,6 +54,21 @@ pub struct Recorder {
     pub(crate) coverage: Vec<Coverage>,
     pub(crate) traded_notional: Decimal,
     pub(crate) starting_equity: Decimal,
+    /// Perpetuals: funding charged, in order, with the fill count at the time
+    /// (to attribute it to the trade open then).
+    pub(crate) funding: Vec<FundingEntry>,
+    /// Funding events seen per instrument.
+    pub(crate) funding_events: Vec<u64>,
+    pub(crate) liquidations: Vec<vigil_core::Liquidation>,
+}
+
+/// Funding charged on a position: `payment` > 0 paid, < 0 received.
+#[derive(Clone, Debug)]
+pub(crate) struct FundingEntry {
+    pub instrument: vigil_core::InstrumentId,
+    pub payment: Decimal,
+    /// Fills recorded before it.
+    pub after_fills: usize,
 }
 
 impl Recorder {
@@ -89,6 +104,9 @@ impl Recorder {
             coverage: vec![Coverage::default(); instruments],
             traded_notional: Decimal::ZERO,
             starting_equity,
+            funding: Vec::new(),
+            funding_events: vec![0; instruments],
+            liquidations: Vec::new(),
         }
     }
 
@@ -194,8 +212,32 @@ impl Observer for Recorder {
     }
 
     #[inline]
+    fn on_liquidation(&mut self, liquidation: &vigil_core::Liquidation, _portfolio: &Portfolio) {
+        self.traded_notional += liquidation.fill.notional();
+        self.fills.push(liquidation.fill.clone());
+        self.liquidations.push(liquidation.clone());
+    }
+
+    fn on_funding(
+        &mut self,
+        funding: &vigil_core::perp::FundingRate,
+        payment: Decimal,
+        _portfolio: &Portfolio,
+    ) {
+        self.funding.push(FundingEntry {
+            instrument: funding.instrument,
+            payment,
+            after_fills: self.fills.len(),
+        });
+    }
+
     fn on_event_processed(&mut self, event: &MarketEvent, portfolio: &Portfolio) {
         let ts = event.ts();
+        if let MarketEvent::Funding(f) = event {
+            if let Some(n) = self.funding_events.get_mut(f.instrument.index()) {
+                *n += 1;
+            }
+        }
         self.events += 1;
         if self.first_ts.is_none() {
             self.first_ts = Some(ts);

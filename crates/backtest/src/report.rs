@@ -44,6 +44,10 @@ pub struct TradeRecord {
     pub return_pct: f64,
     /// Fees paid on entry and exit.
     pub fees: Decimal,
+    /// Funding the trade paid (negative: received); perpetuals only. `pnl`
+    /// includes it.
+    #[serde(skip_serializing_if = "Decimal::is_zero")]
+    pub funding: Decimal,
     /// Fills that made up the trade.
     pub fills: u32,
     /// Whether the trade was still open when the data ended.
@@ -122,6 +126,9 @@ pub struct Assumptions {
     pub periods_per_year: u32,
     /// Data used.
     pub data: Vec<DataSpan>,
+    /// How each perpetual was simulated (absent without perpetuals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perpetuals: Option<Vec<crate::perp::PerpAssumption>>,
 }
 
 /// An open position at the end of the run.
@@ -172,6 +179,9 @@ pub struct BacktestReport {
     pub final_positions: Vec<PositionRecord>,
     /// Sampled equity curve.
     pub equity_curve: Vec<EquityPoint>,
+    /// Perpetuals: funding paid and received, and liquidations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perpetuals: Option<crate::perp::PerpReport>,
     /// The same run under harsher costs (filled in by `vigil backtest`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub realism: Option<RealismReport>,

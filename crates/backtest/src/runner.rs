@@ -283,7 +283,8 @@ fn build_report(
     settings: RunSettings,
     account: String,
 ) -> BacktestReport {
-    let trades = crate::trades::round_trips(&rec.fills, &universe, &portfolio);
+    let trades = crate::trades::round_trips(&rec.fills, &rec.funding, &universe, &portfolio);
+    let (perp_assumptions, perpetuals) = crate::perp::sections(&rec, &portfolio, &universe, &venue);
     let spans: Vec<DataSpan> = universe
         .instruments()
         .iter()
@@ -351,6 +352,7 @@ fn build_report(
             fill_model,
             periods_per_year: PERIODS_PER_YEAR,
             data: spans,
+            perpetuals: perp_assumptions,
         },
         metrics,
         orders: OrderStats {
@@ -377,6 +379,7 @@ fn build_report(
             })
             .collect(),
         equity_curve: rec.equity_curve.clone(),
+        perpetuals,
         realism: None,
         warnings: Vec::new(),
     }

@@ -4,6 +4,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use vigil_core::{Fill, Portfolio, Side, Timestamp, Universe};
 
+use crate::recorder::FundingEntry;
 use crate::report::TradeRecord;
 
 struct OpenTrade {
@@ -17,6 +18,7 @@ struct OpenTrade {
     exit_value: Decimal,
     exit_time: Timestamp,
     fees: Decimal,
+    funding: Decimal,
     fills: u32,
 }
 
@@ -26,7 +28,7 @@ impl OpenTrade {
         let remaining_value = mark.map_or(Decimal::ZERO, |m| self.qty * m);
         let dir = self.direction.sign();
         let gross = dir * (self.exit_value + remaining_value - self.entry_cost);
-        let pnl = gross - self.fees;
+        let pnl = gross - self.fees - self.funding;
         let exit_qty = self.exit_qty + self.qty;
         let exit_price = if exit_qty.is_zero() {
             Decimal::ZERO
@@ -56,6 +58,7 @@ impl OpenTrade {
                 (pnl / self.entry_cost).to_f64().unwrap_or(0.0)
             },
             fees: self.fees,
+            funding: self.funding,
             fills: self.fills,
             open,
         }
@@ -63,14 +66,22 @@ impl OpenTrade {
 }
 
 /// Groups fills into round trips (flat → position → flat), per instrument.
+/// Funding is charged to the trade open in its instrument when it came.
 pub(crate) fn round_trips(
     fills: &[Fill],
+    funding: &[FundingEntry],
     universe: &Universe,
     portfolio: &Portfolio,
 ) -> Vec<TradeRecord> {
     let mut open: Vec<Option<OpenTrade>> = (0..universe.len()).map(|_| None).collect();
     let mut out = Vec::new();
-    for f in fills {
+    let mut charges = funding.iter().peekable();
+    for (k, f) in fills.iter().enumerate() {
+        while let Some(c) = charges.next_if(|c| c.after_fills <= k) {
+            if let Some(t) = open[c.instrument.index()].as_mut() {
+                t.funding += c.payment;
+            }
+        }
         let i = f.instrument.index();
         let symbol = &universe.get(f.instrument).symbol;
         let mut qty_left = f.qty;
@@ -86,6 +97,7 @@ pub(crate) fn round_trips(
                 exit_value: Decimal::ZERO,
                 exit_time: f.ts,
                 fees: Decimal::ZERO,
+                funding: Decimal::ZERO,
                 fills: 0,
             });
             let part = if f.side == t.direction {
@@ -117,6 +129,11 @@ pub(crate) fn round_trips(
                 out.push(t.record(symbol, None));
                 open[i] = None;
             }
+        }
+    }
+    for c in charges {
+        if let Some(t) = open[c.instrument.index()].as_mut() {
+            t.funding += c.payment;
         }
     }
     for (i, t) in open.into_iter().enumerate() {

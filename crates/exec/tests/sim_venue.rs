@@ -574,3 +574,42 @@ fn extra_latency_delays_the_fill_by_whole_bars() {
     );
     assert_eq!(fills(&out)[0].price, dec!(103));
 }
+
+#[test]
+fn a_funding_or_mark_event_between_an_ioc_order_and_the_next_bar_neither_fills_nor_cancels_it() {
+    let u = universe();
+    let p = portfolio(&u, dec!(10000));
+    let mut v = SimVenue::new(config(FillModel::Through));
+    let mut out = Vec::new();
+    let mut req = OrderRequest::market(InstrumentId(0), Side::Buy, dec!(1));
+    req.tif = TimeInForce::Ioc;
+    place(&mut v, &u, 1, req, Timestamp::from_secs(60), &mut out);
+    out.clear();
+    let funding = MarketEvent::Funding(vigil_core::perp::FundingRate {
+        instrument: InstrumentId(0),
+        ts: Timestamp::from_secs(90),
+        rate: dec!(0.0001),
+    });
+    let mark = MarketEvent::Mark(Bar {
+        instrument: InstrumentId(0),
+        open_time: Timestamp::from_secs(30),
+        close_time: Timestamp::from_secs(90),
+        open: dec!(100),
+        high: dec!(100),
+        low: dec!(100),
+        close: dec!(100),
+        volume: dec!(0),
+    });
+    for e in [&funding, &mark] {
+        v.on_event(e, &u, &p, &mut out);
+    }
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(v.open_orders().len(), 1);
+    v.on_event(
+        &bar(1, dec!(100), dec!(101), dec!(99), dec!(100)),
+        &u,
+        &p,
+        &mut out,
+    );
+    assert_eq!(fills(&out).len(), 1);
+}

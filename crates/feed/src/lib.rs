@@ -40,4 +40,4 @@ pub use grades::{read_grades_csv, GradeCsvOptions};
 pub use merge::{EventStream, MergedStream, VecStream};
 pub use read_ahead::ReadAhead;
 pub use signals::{read_signals_csv, SignalCsvWriter};
-pub use sources::{open_bar_sources, BarPaths, BarSourceConfig, OpenedBars};
+pub use sources::{open_bar_sources, open_mark_sources, BarPaths, BarSourceConfig, OpenedBars};

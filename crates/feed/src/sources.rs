@@ -68,6 +68,27 @@ pub fn open_bar_sources(
     universe: &Universe,
     read_ahead: bool,
 ) -> Result<OpenedBars, FeedError> {
+    open_sources(sources, base, universe, read_ahead, MarketEvent::Bar)
+}
+
+/// Opens mark-price bar files (`[[data.mark]]`) like bar files; their bars
+/// become [`MarketEvent::Mark`] events.
+pub fn open_mark_sources(
+    sources: &[BarSourceConfig],
+    base: &Path,
+    universe: &Universe,
+    read_ahead: bool,
+) -> Result<OpenedBars, FeedError> {
+    open_sources(sources, base, universe, read_ahead, MarketEvent::Mark)
+}
+
+fn open_sources(
+    sources: &[BarSourceConfig],
+    base: &Path,
+    universe: &Universe,
+    read_ahead: bool,
+    wrap: fn(vigil_core::Bar) -> MarketEvent,
+) -> Result<OpenedBars, FeedError> {
     let mut stream = MergedStream::new();
     let mut intervals = vec![None; universe.len()];
     for src in sources {
@@ -96,7 +117,7 @@ pub fn open_bar_sources(
             }
         };
         let counted = GapCount::new(bars, name.clone(), src.interval);
-        stream.add(name, Box::new(counted.map(|r| r.map(MarketEvent::Bar))));
+        stream.add(name, Box::new(counted.map(move |r| r.map(wrap))));
     }
     Ok(OpenedBars { stream, intervals })
 }

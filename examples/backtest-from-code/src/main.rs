@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
                 fast: 10,
                 slow,
                 instruments: None,
+                short: false,
             },
             universe.len(),
         )?;

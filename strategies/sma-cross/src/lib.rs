@@ -26,6 +26,11 @@ pub struct SmaCrossConfig {
     /// Symbols to trade; all instruments when absent.
     #[serde(default)]
     pub instruments: Option<Vec<String>>,
+    /// Perpetuals: also go short — always in once started (a cross up
+    /// closes any short and goes long, a cross down the reverse, each in one
+    /// order sized at the fill by the available balance).
+    #[serde(default)]
+    pub short: bool,
 }
 
 impl SmaCrossConfig {
@@ -112,6 +117,7 @@ struct Track {
 pub struct SmaCross {
     fast: usize,
     slow: usize,
+    short: bool,
     tracks: Vec<Option<Track>>,
 }
 
@@ -128,6 +134,7 @@ impl SmaCross {
         Ok(SmaCross {
             fast: config.fast,
             slow: config.slow,
+            short: config.short,
             tracks: vec![Some(track); instruments],
         })
     }
@@ -192,6 +199,15 @@ impl Strategy for SmaCross {
         let Some((now, Some(prev))) = self.push(id.index(), bar.close) else {
             return;
         };
+        if self.short {
+            // Long and short, always in: one order flips the position.
+            if now == Ordering::Greater && prev != Ordering::Greater {
+                ctx.go_long(id, Decimal::ONE);
+            } else if now == Ordering::Less && prev != Ordering::Less {
+                ctx.go_short(id, Decimal::ONE);
+            }
+            return;
+        }
         let qty = ctx.position_qty(id);
         if now == Ordering::Greater && prev != Ordering::Greater {
             if qty.is_zero() {
@@ -229,10 +245,34 @@ pub const PARAMS: &[ParamSpec] = &[
         default: None,
         help: "instruments to trade (default: all of the run's)",
     },
+    ParamSpec {
+        name: "short",
+        ty: "bool",
+        default: Some("false"),
+        help: "perpetuals: long on a cross up, short on a cross down, always in",
+    },
 ];
 
 fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
     let config: SmaCrossConfig = parse_params(NAME, params)?;
+    if config.short {
+        if let Some(spot) = ctx.universe.instruments().iter().find(|i| {
+            !i.is_perpetual()
+                && config
+                    .instruments
+                    .as_ref()
+                    .is_none_or(|l| l.contains(&i.symbol))
+        }) {
+            return Err(StrategyError::param(
+                NAME,
+                "short",
+                format!(
+                    "`short = true` needs perpetual instruments; `{}` is spot",
+                    spot.symbol
+                ),
+            ));
+        }
+    }
     let strategy = SmaCross::new(&config, ctx.universe.len())?;
     Ok(Box::new(match &config.instruments {
         None => strategy,
@@ -273,6 +313,7 @@ mod tests {
             fast,
             slow,
             instruments: None,
+            short: false,
         }
     }
 

@@ -1,0 +1,194 @@
+//! Perpetuals in a backtest: the `[[data.mark]]` and `[[data.funding]]`
+//! sources, and the report's funding, liquidations and assumptions.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use vigil_core::config::{FieldError, TomlFile};
+use vigil_core::{Liquidation, MarginMode, MarketEvent, Portfolio, Side, Timestamp, Universe};
+use vigil_exec::SimVenueConfig;
+use vigil_feed::{open_mark_sources, FeedError, MergedStream, VecStream};
+
+use crate::config::DataConfig;
+use crate::error::BacktestError;
+use crate::recorder::Recorder;
+
+/// One liquidation, as the report lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LiquidationRecord {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// When (the close of the bar that reached the liquidation price).
+    pub time: Timestamp,
+    /// The closing side.
+    pub side: Side,
+    /// Quantity closed.
+    pub qty: Decimal,
+    /// Price closed at: the liquidation price, or the bar's open if it gapped.
+    pub price: Decimal,
+    /// PnL realised by the close, before the fee.
+    pub realised_pnl: Decimal,
+    /// Clearance fee charged.
+    pub fee: Decimal,
+    /// Loss beyond the margin, absorbed by the exchange's insurance fund.
+    pub insurance: Decimal,
+}
+
+/// Funding and liquidations of a run with perpetuals.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PerpReport {
+    /// Funding paid by positions (Σ of positive payments).
+    pub funding_paid: Decimal,
+    /// Funding received (Σ of negative payments, as a positive number).
+    pub funding_received: Decimal,
+    /// Net funding paid (paid − received).
+    pub funding_net: Decimal,
+    /// Funding events that found an open position.
+    pub funding_charges: u64,
+    /// Every liquidation.
+    pub liquidations: Vec<LiquidationRecord>,
+}
+
+/// How a perpetual was simulated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PerpAssumption {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// Leverage.
+    pub leverage: Decimal,
+    /// `cross` or `isolated`.
+    pub margin: MarginMode,
+    /// What marked positions and triggered liquidations.
+    pub mark_price: String,
+    /// Funding data used.
+    pub funding: String,
+    /// Clearance fee of a liquidation, bps.
+    pub liquidation_fee_bps: Decimal,
+}
+
+/// Adds the mark-price bars (after the traded bars, so that at one time the
+/// fills at the open come first) and funding rates to `merged`; warns of a
+/// perpetual without funding data.
+pub(crate) fn add_sources(
+    data: &DataConfig,
+    file: &TomlFile,
+    universe: &Universe,
+    merged: &mut MergedStream,
+    warnings: &mut Vec<String>,
+) -> Result<(), BacktestError> {
+    let perp_id = |field: String, symbol: &str| {
+        let id = universe
+            .id(symbol)
+            .filter(|id| universe.get(*id).is_perpetual());
+        id.ok_or_else(|| {
+            BacktestError::from(file.field_error(FieldError::new(
+                field,
+                format!("`{symbol}` is not a perpetual instrument of this config (`kind = \"perpetual\"`)"),
+            )))
+        })
+    };
+    for (i, m) in data.mark.iter().enumerate() {
+        perp_id(format!("data.mark[{i}].instrument"), &m.instrument)?;
+    }
+    if !data.mark.is_empty() {
+        let opened =
+            open_mark_sources(&data.mark, &file.dir(), universe, true).map_err(|e| match e {
+                FeedError::Config(m) => BacktestError::from(file.error(m)),
+                other => BacktestError::from(other),
+            })?;
+        merged.add("mark prices", Box::new(opened.stream));
+    }
+    let mut funded = vec![false; universe.len()];
+    for (i, f) in data.funding.iter().enumerate() {
+        let id = perp_id(format!("data.funding[{i}].instrument"), &f.instrument)?;
+        let path = file.resolve(&f.path);
+        let rates = vigil_feed::funding::read_funding(&path, id)?;
+        funded[id.index()] = true;
+        merged.add(
+            path.display().to_string(),
+            Box::new(VecStream::new(
+                rates.into_iter().map(MarketEvent::Funding).collect(),
+            )),
+        );
+    }
+    for inst in universe.instruments() {
+        if inst.is_perpetual() && !funded[inst.id.index()] {
+            warnings.push(format!(
+                "`{}` is a perpetual without `[[data.funding]]`: no funding is charged or paid",
+                inst.symbol
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The report's perpetual sections (`None` for a run without perpetuals).
+pub(crate) fn sections(
+    rec: &Recorder,
+    portfolio: &Portfolio,
+    universe: &Universe,
+    venue: &SimVenueConfig,
+) -> (Option<Vec<PerpAssumption>>, Option<PerpReport>) {
+    if !portfolio.has_perpetuals() {
+        return (None, None);
+    }
+    let assumptions = universe
+        .instruments()
+        .iter()
+        .filter_map(|inst| {
+            let t = inst.perp.as_ref()?;
+            let n = rec.funding_events[inst.id.index()];
+            Some(PerpAssumption {
+                instrument: inst.symbol.clone(),
+                leverage: t.leverage,
+                margin: t.margin,
+                mark_price: if portfolio.is_mark_fed(inst.id) {
+                    "mark-price bars ([[data.mark]])".into()
+                } else {
+                    "last price (no [[data.mark]]): bars' closes mark, their lows/highs trigger liquidation".into()
+                },
+                funding: if n == 0 {
+                    "none".into()
+                } else {
+                    format!("{n} funding times ([[data.funding]]), charged at the mark")
+                },
+                liquidation_fee_bps: venue.liquidation_fee_bps,
+            })
+        })
+        .collect();
+    let paid: Decimal = rec
+        .funding
+        .iter()
+        .map(|f| f.payment.max(Decimal::ZERO))
+        .sum();
+    let received: Decimal = rec
+        .funding
+        .iter()
+        .map(|f| (-f.payment).max(Decimal::ZERO))
+        .sum();
+    let liquidations = rec
+        .liquidations
+        .iter()
+        .map(|l| record(l, universe))
+        .collect();
+    let report = PerpReport {
+        funding_paid: paid,
+        funding_received: received,
+        funding_net: paid - received,
+        funding_charges: rec.funding.len() as u64,
+        liquidations,
+    };
+    (Some(assumptions), Some(report))
+}
+
+fn record(l: &Liquidation, universe: &Universe) -> LiquidationRecord {
+    LiquidationRecord {
+        instrument: universe.get(l.instrument).symbol.clone(),
+        time: l.ts,
+        side: l.fill.side,
+        qty: l.fill.qty,
+        price: l.fill.price,
+        realised_pnl: l.realised_pnl,
+        fee: l.fill.fee,
+        insurance: l.insurance,
+    }
+}
