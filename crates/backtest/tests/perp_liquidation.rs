@@ -28,7 +28,22 @@ fn build(_: &toml::Table, _: &BuildContext<'_>) -> Result<Box<dyn Strategy>, Str
 }
 
 fn run(third_bar: &str) -> BacktestReport {
+    run_with_marks(third_bar, None)
+}
+
+fn run_with_marks(third_bar: &str, marks: Option<&str>) -> BacktestReport {
+    run_with(third_bar, marks, "")
+}
+
+fn run_with(third_bar: &str, marks: Option<&str>, risk: &str) -> BacktestReport {
     let dir = tempfile::tempdir().unwrap();
+    let mark_source = match marks {
+        Some(m) => {
+            std::fs::write(dir.path().join("marks.csv"), m).unwrap();
+            "[[data.mark]]\ninstrument = \"BTCUSDT\"\npath = \"marks.csv\"\ninterval = \"1m\"\n"
+        }
+        None => "",
+    };
     let csv = format!(
         "ts,open,high,low,close,volume
 2022-01-01T00:00:00Z,100,100,100,100,1
@@ -60,6 +75,10 @@ liquidation_fee_bps = 50
 [strategy]
 name = "long-once"
 "#;
+    // The mark source goes with the other [data] tables, before [venue].
+    let config = config
+        .replace("[venue]", &format!("{mark_source}[venue]"))
+        .replace("[strategy]", &format!("{risk}\n[strategy]"));
     std::fs::write(dir.path().join("bt.toml"), config).unwrap();
     let mut registry = Registry::new();
     registry
@@ -132,4 +151,83 @@ fn a_bar_staying_above_the_liquidation_price_liquidates_nothing() {
     let r = run("2022-01-01T00:03:00Z,96,96,91,92,1");
     assert!(r.perpetuals.unwrap().liquidations.is_empty());
     assert_eq!(r.final_positions.len(), 1);
+}
+
+const MARKS: &str = "ts,open,high,low,close,volume
+2022-01-01T00:00:00Z,100,100,100,100,0
+2022-01-01T00:01:00Z,100,100,99.5,100,0
+2022-01-01T00:02:00Z,99,99,96,96,0
+2022-01-01T00:03:00Z,96,96,MARKLOW,92,0
+2022-01-01T00:04:00Z,92,93,92,92,0
+";
+
+#[test]
+fn with_mark_bars_the_mark_not_the_last_price_liquidates() {
+    // The traded low (90) is below the liquidation price, the mark's (91) is not.
+    let r = run_with_marks(
+        "2022-01-01T00:03:00Z,96,96,90,91,1",
+        Some(&MARKS.replace("MARKLOW", "91")),
+    );
+    let perp = r.perpetuals.as_ref().unwrap();
+    assert!(perp.liquidations.is_empty(), "{:?}", perp.liquidations);
+    let a = &r.assumptions.perpetuals.as_ref().unwrap()[0];
+    assert!(
+        a.mark_price.starts_with("mark-price bars"),
+        "{}",
+        a.mark_price
+    );
+    // Positions are marked at the mark close (92), not the last close (92 too
+    // here — so check the unrealised PnL against the mark explicitly).
+    let (q, _, _) = entry();
+    assert_eq!(r.final_positions[0].mark, Some(dec!(92)));
+    assert_eq!(
+        r.final_positions[0].unrealised_pnl,
+        q * (dec!(92) - dec!(100))
+    );
+    // The traded low stays above, the mark's reaches it: liquidated on the mark.
+    let r = run_with_marks(
+        "2022-01-01T00:03:00Z,96,96,91,91,1",
+        Some(&MARKS.replace("MARKLOW", "90")),
+    );
+    let l = &r.perpetuals.as_ref().unwrap().liquidations;
+    assert_eq!(l.len(), 1);
+    assert!((l[0].price - dec!(90.36144578)).abs() < dec!(0.00000001));
+}
+
+#[test]
+fn max_leverage_cuts_and_min_liquidation_distance_denies() {
+    // 10× margin leverage, but at most 2× effective: the order is cut to
+    // 2 × equity of notional at the last price (100).
+    let r = run_with(
+        "2022-01-01T00:03:00Z,96,96,91,92,1",
+        None,
+        "[risk]\nmax_leverage = 2",
+    );
+    assert_eq!(
+        r.verdicts.get("resized:max_leverage"),
+        Some(&1),
+        "{:?}",
+        r.verdicts
+    );
+    assert_eq!(r.fills[0].qty, dec!(20));
+    // 10× isolated puts the liquidation price ~9.6 % below: a 15 % minimum denies.
+    let r = run_with(
+        "2022-01-01T00:03:00Z,96,96,91,92,1",
+        None,
+        "[risk]\nmin_liquidation_distance_pct = 0.15",
+    );
+    assert_eq!(
+        r.verdicts.get("denied:min_liquidation_distance"),
+        Some(&1),
+        "{:?}",
+        r.verdicts
+    );
+    assert!(r.fills.is_empty());
+    // A 5 % minimum lets it through.
+    let r = run_with(
+        "2022-01-01T00:03:00Z,96,96,91,92,1",
+        None,
+        "[risk]\nmin_liquidation_distance_pct = 0.05",
+    );
+    assert_eq!(r.fills.len(), 1);
 }

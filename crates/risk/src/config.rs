@@ -118,6 +118,14 @@ pub struct RiskConfig {
     /// How long a held order waits for an operator before it expires (default
     /// 15 minutes of engine time).
     pub approval_ttl: Option<Interval>,
+    /// Perpetuals: largest Σ |perpetual notional| / equity an order may leave
+    /// (effective leverage, whatever each instrument's margin leverage); risk-
+    /// adding orders are cut to it.
+    pub max_leverage: Option<Decimal>,
+    /// Perpetuals: an order that adds risk is denied when it would leave the
+    /// position's liquidation price closer to the last price than this
+    /// fraction (0.1 = 10 %).
+    pub min_liquidation_distance_pct: Option<Decimal>,
 }
 
 /// How long a held order waits when `approval_ttl` is not set.
@@ -160,6 +168,8 @@ impl Default for RiskConfig {
             approval_notional: None,
             approval_sources: Vec::new(),
             approval_ttl: None,
+            max_leverage: None,
+            min_liquidation_distance_pct: None,
         }
     }
 }
@@ -190,6 +200,7 @@ impl RiskConfig {
             ("daily_notional_budget", self.daily_notional_budget),
             ("per_order_cap", self.per_order_cap),
             ("approval_notional", self.approval_notional),
+            ("max_leverage", self.max_leverage),
         ] {
             if v.is_some_and(|v| v <= Decimal::ZERO) {
                 return err(field, "must be positive");
@@ -202,6 +213,10 @@ impl RiskConfig {
             ("daily_loss_limit_pct", self.daily_loss_limit_pct),
             ("stop_loss_pct", self.stop_loss_pct),
             ("trailing_stop_pct", self.trailing_stop_pct),
+            (
+                "min_liquidation_distance_pct",
+                self.min_liquidation_distance_pct,
+            ),
         ] {
             if v.is_some_and(|v| v <= Decimal::ZERO || v > Decimal::ONE) {
                 return err(field, "must be a fraction within (0, 1], e.g. 0.05 for 5 %");

@@ -101,6 +101,11 @@ pub enum DenyReason {
     MaxGrossExposure,
     /// Not enough free cash for even one lot (fees included).
     InsufficientCash,
+    /// Perpetuals: the account is at `max_leverage`.
+    MaxLeverage,
+    /// Perpetuals: the order would bring the liquidation price within
+    /// `min_liquidation_distance_pct` of the last price.
+    LiquidationDistance,
     /// The order is below the instrument's minimum notional.
     BelowMinNotional,
     /// The order is above the approval threshold and no approval matches it.
@@ -134,6 +139,8 @@ impl DenyReason {
             DenyReason::MaxPositionWeight => "max_position_weight",
             DenyReason::MaxGrossExposure => "max_gross_exposure",
             DenyReason::InsufficientCash => "insufficient_cash",
+            DenyReason::MaxLeverage => "max_leverage",
+            DenyReason::LiquidationDistance => "min_liquidation_distance",
             DenyReason::BelowMinNotional => "below_min_notional",
             DenyReason::ApprovalRequired => "approval_required",
             DenyReason::DailyBudgetExhausted => "daily_budget_exhausted",
@@ -165,6 +172,8 @@ pub enum ResizeReason {
     MaxGrossExposure,
     /// Cut to what free cash pays for, fees included.
     Cash,
+    /// Perpetuals: cut to the room left under `max_leverage`.
+    MaxLeverage,
     /// Quantity rounded down to the lot size.
     LotSize,
     /// Limit price rounded to the tick size (down for buys, up for sells).
@@ -183,6 +192,7 @@ impl ResizeReason {
     pub fn label(&self) -> String {
         let s = match self {
             ResizeReason::MaxOrderNotional => "max_order_notional",
+            ResizeReason::MaxLeverage => "max_leverage",
             ResizeReason::PerOrderCap => "per_order_cap",
             ResizeReason::MaxPositionNotional => "max_position_notional",
             ResizeReason::MaxPositionWeight => "max_position_weight",

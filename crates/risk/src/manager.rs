@@ -203,6 +203,12 @@ impl RiskManager {
         if let Some(max) = config.max_gross_exposure {
             rules.push(Box::new(GrossExposure { max }));
         }
+        if config.max_leverage.is_some() || config.min_liquidation_distance_pct.is_some() {
+            rules.push(Box::new(crate::perp::Leverage {
+                max: config.max_leverage,
+                min_distance: config.min_liquidation_distance_pct,
+            }));
+        }
         if config.cash_check {
             rules.push(Box::new(CashCheck));
         }
