@@ -97,6 +97,10 @@ impl HeldView {
             kind: match h.request.kind {
                 OrderKind::Market => "market".into(),
                 OrderKind::Limit { price } => format!("limit:{price}"),
+                OrderKind::StopMarket { trigger, .. } => format!("stop_market:{trigger}"),
+                OrderKind::TakeProfitMarket { trigger, .. } => {
+                    format!("take_profit_market:{trigger}")
+                }
             },
             notional: notional.map(|n| n.round_dp(8).normalize().to_string()),
             other_rules: h

@@ -463,9 +463,20 @@ impl ExecutionPort for BinanceExecution {
             })?;
         let reference = self.lock().reference_prices[req.instrument.index()];
         let coid = self.client_order_id(order.id);
+        if req.reduce_only || req.tif == TimeInForce::PostOnly {
+            return Err(ExecError::Rejected(
+                "reduce-only and post-only orders are for perpetuals; this adapter trades spot"
+                    .into(),
+            ));
+        }
         let (limit_price, market_order) = match req.kind {
             OrderKind::Limit { price } => (Some(price), false),
             OrderKind::Market => (None, true),
+            OrderKind::StopMarket { .. } | OrderKind::TakeProfitMarket { .. } => {
+                return Err(ExecError::Rejected(
+                    "stop and take-profit orders are not supported by the spot adapter".into(),
+                ))
+            }
         };
         let (quantity, quote_quantity, price) = match req.size {
             OrderSize::Base(qty) => {
@@ -507,6 +518,7 @@ impl ExecutionPort for BinanceExecution {
                 TimeInForce::Gtc => "GTC",
                 TimeInForce::Ioc => "IOC",
                 TimeInForce::Fok => "FOK",
+                TimeInForce::PostOnly => "GTX", // refused above for spot
             },
             quantity,
             quote_quantity,

@@ -89,6 +89,7 @@ fn order(id: u64, side: Side, qty: Decimal, limit: Option<Decimal>) -> Order {
             size: OrderSize::Base(qty),
             kind: limit.map_or(OrderKind::Market, |price| OrderKind::Limit { price }),
             tif: TimeInForce::Gtc,
+            reduce_only: false,
         },
         Timestamp::from_secs(1_700_000_000),
     )

@@ -38,7 +38,7 @@ pub use market::{Bar, Quote, Trade};
 pub use num::to_f64;
 pub use order::{
     ClientOrderId, Fill, Liquidity, Order, OrderError, OrderKind, OrderRequest, OrderSize,
-    OrderStatus, Side, TimeInForce,
+    OrderStatus, Side, TimeInForce, TriggerPrice,
 };
 pub use portfolio::{Portfolio, PortfolioError, Position};
 pub use resample::{Completed, ResampleError, Resampler};

@@ -56,6 +56,61 @@ pub enum OrderKind {
         /// The limit price.
         price: Decimal,
     },
+    /// A stop: becomes a market order when the price reaches `trigger`
+    /// against the position (falls to it for a sell, rises to it for a buy).
+    #[serde(rename = "stop_market")]
+    StopMarket {
+        /// The trigger price.
+        trigger: Decimal,
+        /// Which price triggers it.
+        #[serde(default)]
+        on: TriggerPrice,
+    },
+    /// A take-profit: becomes a market order when the price reaches
+    /// `trigger` in the position's favour (rises to it for a sell, falls to it
+    /// for a buy).
+    #[serde(rename = "take_profit_market")]
+    TakeProfitMarket {
+        /// The trigger price.
+        trigger: Decimal,
+        /// Which price triggers it.
+        #[serde(default)]
+        on: TriggerPrice,
+    },
+}
+
+impl OrderKind {
+    /// The trigger price and which price it watches, for stop and
+    /// take-profit orders.
+    pub fn trigger(&self) -> Option<(Decimal, TriggerPrice)> {
+        match *self {
+            OrderKind::StopMarket { trigger, on } | OrderKind::TakeProfitMarket { trigger, on } => {
+                Some((trigger, on))
+            }
+            OrderKind::Market | OrderKind::Limit { .. } => None,
+        }
+    }
+
+    /// Whether a `side` order of this kind triggers when the price falls to
+    /// its trigger (a sell stop, a buy take-profit) rather than rises to it.
+    pub fn triggers_falling(&self, side: Side) -> bool {
+        matches!(
+            (self, side),
+            (OrderKind::StopMarket { .. }, Side::Sell)
+                | (OrderKind::TakeProfitMarket { .. }, Side::Buy)
+        )
+    }
+}
+
+/// The price a stop or take-profit order watches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerPrice {
+    /// The last traded price (bars' highs and lows).
+    #[default]
+    Last,
+    /// The mark price (perpetuals with mark-price data; else the last price).
+    Mark,
 }
 
 /// How much an order is for.
@@ -84,6 +139,10 @@ pub enum TimeInForce {
     Ioc,
     /// Fill or kill: fill completely at the first opportunity or cancel.
     Fok,
+    /// Post-only (Binance's GTX): a limit order that would take liquidity on
+    /// arrival is cancelled instead; otherwise it rests like GTC.
+    #[serde(rename = "post_only")]
+    PostOnly,
 }
 
 /// What a strategy asks for; it becomes an [`Order`] once risk approves it.
@@ -99,6 +158,10 @@ pub struct OrderRequest {
     pub kind: OrderKind,
     /// Time in force.
     pub tif: TimeInForce,
+    /// Only ever reduces the position: the venue fills at most the opposite
+    /// position and cancels the rest (never opens or flips).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reduce_only: bool,
 }
 
 impl OrderRequest {
@@ -110,6 +173,7 @@ impl OrderRequest {
             size: OrderSize::Base(qty),
             kind: OrderKind::Market,
             tif: TimeInForce::Gtc,
+            reduce_only: false,
         }
     }
 
@@ -126,14 +190,57 @@ impl OrderRequest {
             size: OrderSize::Base(qty),
             kind: OrderKind::Limit { price },
             tif: TimeInForce::Gtc,
+            reduce_only: false,
         }
+    }
+
+    /// A stop-market order for a base quantity: a market order once the
+    /// `on` price reaches `trigger` against the position.
+    pub fn stop_market(
+        instrument: InstrumentId,
+        side: Side,
+        qty: Decimal,
+        trigger: Decimal,
+        on: TriggerPrice,
+    ) -> OrderRequest {
+        OrderRequest {
+            kind: OrderKind::StopMarket { trigger, on },
+            ..OrderRequest::market(instrument, side, qty)
+        }
+    }
+
+    /// A take-profit-market order: a market order once the `on` price
+    /// reaches `trigger` in the position's favour.
+    pub fn take_profit_market(
+        instrument: InstrumentId,
+        side: Side,
+        qty: Decimal,
+        trigger: Decimal,
+        on: TriggerPrice,
+    ) -> OrderRequest {
+        OrderRequest {
+            kind: OrderKind::TakeProfitMarket { trigger, on },
+            ..OrderRequest::market(instrument, side, qty)
+        }
+    }
+
+    /// The same order, reduce-only.
+    pub fn reduce_only(mut self) -> OrderRequest {
+        self.reduce_only = true;
+        self
+    }
+
+    /// The same limit order, post-only.
+    pub fn post_only(mut self) -> OrderRequest {
+        self.tif = TimeInForce::PostOnly;
+        self
     }
 
     /// The limit price, if any.
     pub fn limit_price(&self) -> Option<Decimal> {
         match self.kind {
             OrderKind::Limit { price } => Some(price),
-            OrderKind::Market => None,
+            _ => None,
         }
     }
 }

@@ -576,6 +576,9 @@ impl UniswapV2Execution {
 #[async_trait]
 impl ExecutionPort for UniswapV2Execution {
     async fn submit(&self, order: &Order) -> Result<(), ExecError> {
+        if let Some(reason) = vigil_exec::dex_unsupported(&order.request) {
+            return Err(ExecError::Rejected(reason.into()));
+        }
         self.swap(order).await
     }
 

@@ -75,6 +75,7 @@ fn order(id: u64, side: Side, size: OrderSize, limit: Option<Decimal>) -> Order 
             size,
             kind: limit.map_or(OrderKind::Market, |price| OrderKind::Limit { price }),
             tif: TimeInForce::Gtc,
+            reduce_only: false,
         },
         Timestamp::from_secs(1_700_000_000),
     )

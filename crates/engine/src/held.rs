@@ -45,6 +45,19 @@ impl OrderHash {
         let kind = match request.kind {
             OrderKind::Market => "market".to_string(),
             OrderKind::Limit { price } => format!("limit:{}", price.normalize()),
+            OrderKind::StopMarket { trigger, on } => {
+                format!("stop_market:{}:{on:?}", trigger.normalize())
+            }
+            OrderKind::TakeProfitMarket { trigger, on } => {
+                format!("take_profit_market:{}:{on:?}", trigger.normalize())
+            }
+        };
+        // Reduce-only joins the hashed text only when set, so the hashes of
+        // the orders held before it existed do not change.
+        let kind = if request.reduce_only {
+            format!("{kind}:reduce_only")
+        } else {
+            kind
         };
         let text = format!(
             "vigil-held-v1\n{}\n{}\n{}\n{size}\n{kind}\n{:?}\n{}",

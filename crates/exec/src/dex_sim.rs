@@ -381,6 +381,11 @@ impl Venue for DexSimVenue {
                 return;
             }
         }
+        if let Some(reason) = crate::dex_unsupported(&order.request) {
+            let _ = order.reject(now, reason);
+            out.push(ExecutionReport::Closed { order });
+            return;
+        }
         let _ = order.accept(now);
         out.push(ExecutionReport::Accepted {
             id: order.id,

@@ -23,3 +23,15 @@ pub use external::{ExternalVenue, VenueCommand};
 pub use port::{Balance, ExecError, ExecutionPort};
 pub use sim::{FillModel, SimVenue, SimVenueConfig};
 pub use venue::{ExecutionReport, Venue, VenueError};
+
+/// Why a swap venue (a DEX, simulated or on chain) cannot take an order: a
+/// swap is a market or limit order, no more. `None` when it can.
+pub fn dex_unsupported(request: &vigil_core::OrderRequest) -> Option<&'static str> {
+    if request.kind.trigger().is_some() {
+        Some("stop and take-profit orders are not supported on a DEX")
+    } else if request.reduce_only || request.tif == vigil_core::TimeInForce::PostOnly {
+        Some("reduce-only and post-only orders are not supported on a DEX")
+    } else {
+        None
+    }
+}

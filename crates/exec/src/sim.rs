@@ -7,6 +7,7 @@ use vigil_core::config::FieldError;
 use crate::venue::{ExecutionReport, Venue, VenueError};
 
 mod perp;
+mod trigger;
 use vigil_core::{
     ClientOrderId, Fill, Instrument, Liquidity, MarketEvent, Order, OrderKind, OrderSize,
     OrderStatus, Portfolio, Side, TimeInForce, Timestamp, Universe,
@@ -209,6 +210,9 @@ impl Venue for SimVenue {
     ) {
         // Only traded prices fill orders: a grade, signal, mark or funding
         // event must neither fill nor count as an order's first price.
+        if let (MarketEvent::Mark(b), false) = (event, self.orders.is_empty()) {
+            self.on_mark(b);
+        }
         if self.orders.is_empty() || !event.is_price() {
             return;
         }
@@ -216,6 +220,7 @@ impl Venue for SimVenue {
             return;
         };
         let mut shadow: Option<Portfolio> = None;
+        let mark_fed = account.is_mark_fed(instrument);
         let inst = universe.get(instrument);
         let mut spent = Decimal::ZERO;
         let mut sold = Decimal::ZERO;
@@ -240,8 +245,14 @@ impl Venue for SimVenue {
             }
             let arrived = self.arrived[i];
             self.arrived[i] = true;
-            let matched = self.match_price(&self.orders[i], arrived, event);
+            let matched = self.match_price(&self.orders[i], arrived, event, mark_fed);
             let closed = match matched {
+                Some((_, Liquidity::Taker, ts))
+                    if self.orders[i].request.tif == TimeInForce::PostOnly =>
+                {
+                    let _ = self.orders[i].cancel(ts, "post-only: would take liquidity on arrival");
+                    true
+                }
                 Some((price, liquidity, ts)) if inst.is_perpetual() => {
                     let acct = shadow.get_or_insert_with(|| account.clone());
                     self.execute_perp(i, inst, (price, liquidity, ts), acct, out)
@@ -255,7 +266,9 @@ impl Venue for SimVenue {
                 }
                 None => {
                     let o = &mut self.orders[i];
-                    if o.request.tif != TimeInForce::Gtc {
+                    if matches!(o.request.tif, TimeInForce::Ioc | TimeInForce::Fok)
+                        && o.request.kind.trigger().is_none()
+                    {
                         let _ = o.cancel(event.ts(), "not marketable on arrival (time in force)");
                         true
                     } else {
@@ -353,7 +366,16 @@ impl SimVenue {
         order: &Order,
         arrived: bool,
         event: &MarketEvent,
+        mark_fed: bool,
     ) -> Option<(Decimal, Liquidity, Timestamp)> {
+        if let Some((trigger, on)) = order.request.kind.trigger() {
+            if on == vigil_core::TriggerPrice::Mark && mark_fed {
+                return None; // mark-price events trigger it (`on_mark`)
+            }
+            let falling = order.request.kind.triggers_falling(order.request.side);
+            return trigger::reached(event, trigger, falling)
+                .map(|(p, ts)| (self.slipped(p, order.request.side), Liquidity::Taker, ts));
+        }
         let side = order.request.side;
         let through = self.config.limit_fill == FillModel::Through;
         // (first price, best price reached for this side, time of first price)
@@ -400,6 +422,7 @@ impl SimVenue {
                 };
                 reached.then_some((limit, Liquidity::Maker, ts))
             }
+            OrderKind::StopMarket { .. } | OrderKind::TakeProfitMarket { .. } => None,
         }
     }
 
@@ -455,10 +478,18 @@ impl SimVenue {
             }
             Side::Sell => held.max(Decimal::ZERO),
         };
+        // Spot is never short: a reduce-only buy has nothing to reduce.
+        let affordable = if order.request.reduce_only && side == Side::Buy {
+            Decimal::ZERO
+        } else {
+            affordable
+        };
         let qty = wanted.min(affordable);
         if qty <= Decimal::ZERO {
             let reason = if wanted <= Decimal::ZERO {
                 "order size rounds to zero lots"
+            } else if order.request.reduce_only && side == Side::Buy {
+                "reduce-only: no short position to reduce (spot)"
             } else if side == Side::Buy {
                 "insufficient cash"
             } else {

@@ -127,6 +127,7 @@ fn quote_sized_buy_spends_at_most_the_amount_including_fee() {
         size: OrderSize::Quote(dec!(1000)),
         kind: OrderKind::Market,
         tif: TimeInForce::Gtc,
+        reduce_only: false,
     };
     place(&mut v, &u, 1, req, Timestamp(0), &mut out);
     out.clear();

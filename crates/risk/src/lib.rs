@@ -299,6 +299,10 @@ pub trait RiskRule: Send {
 /// Whether an order can only shrink the existing position (never grow or flip it).
 pub fn reduces_position(order: &OrderRequest, portfolio: &Portfolio) -> bool {
     let held = portfolio.position(order.instrument).qty;
+    // The venue fills a reduce-only order only against the opposite position.
+    if order.reduce_only {
+        return !held.is_zero() && (held > Decimal::ZERO) == (order.side == Side::Sell);
+    }
     let qty = match order.size {
         OrderSize::Base(q) => q,
         OrderSize::Quote(_) | OrderSize::Available(_) => return false,

@@ -18,11 +18,19 @@ use crate::{reduces_position, DenyReason, ResizeReason, RiskRule, RiskView, Verd
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
 /// The worst price an order can trade at, as far as limits are concerned: the limit
-/// price for limit orders, the last price for market orders.
+/// price for limit orders, the last price for market orders, the higher of
+/// the trigger and the last price for stop and take-profit orders.
 pub fn reference_price(order: &OrderRequest, view: &RiskView<'_>) -> Option<Decimal> {
     match order.kind {
         OrderKind::Limit { price } => Some(price),
         OrderKind::Market => view.market.price(order.instrument),
+        OrderKind::StopMarket { trigger, .. } | OrderKind::TakeProfitMarket { trigger, .. } => {
+            Some(
+                view.market
+                    .price(order.instrument)
+                    .map_or(trigger, |p| p.max(trigger)),
+            )
+        }
     }
 }
 

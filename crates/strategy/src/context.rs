@@ -190,6 +190,7 @@ impl<'a> Context<'a> {
             size: OrderSize::Quote(amount),
             kind: OrderKind::Market,
             tif: TimeInForce::Gtc,
+            reduce_only: false,
         })
     }
 
@@ -204,6 +205,7 @@ impl<'a> Context<'a> {
             size: OrderSize::Available(fraction),
             kind: OrderKind::Market,
             tif: TimeInForce::Gtc,
+            reduce_only: false,
         })
     }
 
@@ -216,6 +218,7 @@ impl<'a> Context<'a> {
             size: OrderSize::Available(fraction),
             kind: OrderKind::Market,
             tif: TimeInForce::Gtc,
+            reduce_only: false,
         })
     }
 

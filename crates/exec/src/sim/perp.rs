@@ -47,7 +47,9 @@ impl SimVenue {
         } else {
             Decimal::ZERO
         };
+        let reduce_only = order.request.reduce_only;
         let opening = match order.request.size {
+            _ if reduce_only => Decimal::ZERO,
             OrderSize::Available(f) if unit > Decimal::ZERO && free > Decimal::ZERO => {
                 inst.round_qty_down(f * free / unit)
             }
@@ -58,6 +60,8 @@ impl SimVenue {
         if qty <= Decimal::ZERO {
             let reason = if wanted.is_some_and(|w| w <= Decimal::ZERO) {
                 "order size rounds to zero lots"
+            } else if reduce_only {
+                "reduce-only: no opposite position to reduce"
             } else {
                 "insufficient margin"
             };
@@ -100,7 +104,12 @@ impl SimVenue {
             return true;
         }
         if !complete {
-            let _ = order.cancel(ts, "rest cancelled: insufficient margin");
+            let reason = if reduce_only {
+                "rest cancelled: reduce-only (the position is closed)"
+            } else {
+                "rest cancelled: insufficient margin"
+            };
+            let _ = order.cancel(ts, reason);
             return true;
         }
         false
