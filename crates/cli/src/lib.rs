@@ -56,6 +56,8 @@ pub fn builtin_registry() -> Registry {
         .expect("built-in names are unique");
     r.register(vigil_grade_momentum::descriptor())
         .expect("built-in names are unique");
+    r.register(vigil_grade_long_short::descriptor())
+        .expect("built-in names are unique");
     r.register(vigil_grade_rotation::descriptor())
         .expect("built-in names are unique");
     r.register(vigil_grade_dca::descriptor())

@@ -44,6 +44,14 @@ pub struct GradeMomentumConfig {
     /// ATR period of the stop (default 14).
     #[serde(default = "fourteen")]
     pub atr_period: usize,
+    /// Perpetuals: go short when the grade is at or below this (confirmed
+    /// like `entry`), sized from 0 at `short_exit` to `max_weight` at grade 0
+    /// (default: never short).
+    #[serde(default)]
+    pub short_below: Option<f64>,
+    /// Cover a short when the grade rises above this (default `exit`).
+    #[serde(default)]
+    pub short_exit: Option<f64>,
 }
 
 fn fourteen() -> usize {
@@ -91,6 +99,26 @@ impl GradeMomentumConfig {
         if self.max_weight <= Decimal::ZERO || self.max_weight > Decimal::ONE {
             return bad("max_weight", "`max_weight` must be within (0, 1]".into());
         }
+        if let Some(sb) = self.short_below {
+            let cover = self.short_exit.unwrap_or(self.exit);
+            if !(0.0..=100.0).contains(&sb) || !(0.0..=100.0).contains(&cover) {
+                return bad(
+                    "short_below",
+                    "`short_below` and `short_exit` must be within 0–100".into(),
+                );
+            }
+            if sb >= cover || cover > self.entry {
+                return bad(
+                    "short_below",
+                    format!(
+                        "need `short_below` ({sb}) < `short_exit` ({cover}) ≤ `entry` ({})",
+                        self.entry
+                    ),
+                );
+            }
+        } else if self.short_exit.is_some() {
+            return bad("short_exit", "`short_exit` needs `short_below`".into());
+        }
         if let Some(k) = self.atr_stop {
             if !(k.is_finite() && k > 0.0) {
                 return bad("atr_stop", format!("`atr_stop` must be positive, got {k}"));
@@ -107,6 +135,7 @@ impl GradeMomentumConfig {
 struct Track {
     enabled: bool,
     streak: u32,
+    short_streak: u32,
     stop: Option<AtrTrailingStop>,
 }
 
@@ -135,6 +164,7 @@ impl GradeMomentum {
                 Track {
                     enabled: true,
                     streak: 0,
+                    short_streak: 0,
                     stop,
                 };
                 instruments
@@ -161,9 +191,25 @@ impl GradeMomentum {
         } else {
             0
         };
-        let streak = t.streak;
+        let short_below = self.cfg.short_below.unwrap_or(-1.0);
+        t.short_streak = if score <= short_below {
+            t.short_streak.saturating_add(1)
+        } else {
+            0
+        };
+        let (streak, short_streak) = (t.streak, t.short_streak);
         let held = ctx.position_qty(id);
         let working = ctx.open_orders().iter().any(|o| o.request.instrument == id);
+        if held < Decimal::ZERO {
+            let cover = self.cfg.short_exit.unwrap_or(self.cfg.exit);
+            if score > cover && !working {
+                ctx.close(id);
+            }
+            return;
+        }
+        if short_streak >= self.cfg.confirm && held.is_zero() && !working {
+            return self.open_short(id, score, ctx);
+        }
         if held > Decimal::ZERO {
             if score < self.cfg.exit && !working {
                 ctx.close(id);
@@ -183,6 +229,25 @@ impl GradeMomentum {
 }
 
 impl GradeMomentum {
+    /// The weight of equity to hold short at grade `g`: 0 at `short_exit`,
+    /// `max_weight` at 0.
+    pub fn short_weight(&self, g: f64) -> Decimal {
+        let cover = self.cfg.short_exit.unwrap_or(self.cfg.exit);
+        let f = ((cover - g) / cover.max(f64::MIN_POSITIVE)).clamp(0.0, 1.0);
+        (self.cfg.max_weight * Decimal::from_f64(f).unwrap_or_default()).round_dp(6)
+    }
+
+    fn open_short(&self, id: InstrumentId, score: f64, ctx: &mut Context<'_>) {
+        let Some(price) = ctx.price(id).filter(|p| *p > Decimal::ZERO) else {
+            return;
+        };
+        let notional = ctx.portfolio().equity() * self.short_weight(score);
+        let qty = ctx.universe().get(id).round_qty_down(notional / price);
+        if qty > Decimal::ZERO {
+            ctx.sell(id, qty);
+        }
+    }
+
     /// A bar: the ATR trailing stop, if configured, may close the position.
     fn on_bar(&mut self, bar: &vigil_core::Bar, ctx: &mut Context<'_>) {
         let Some(t) = self.tracks.get_mut(bar.instrument.index()) else {
@@ -271,11 +336,41 @@ pub const PARAMS: &[ParamSpec] = &[
         default: Some("14"),
         help: "ATR period of the stop",
     },
+    ParamSpec {
+        name: "short_below",
+        ty: "0–100 < short_exit",
+        default: None,
+        help: "perpetuals: go short at or below this grade (confirmed)",
+    },
+    ParamSpec {
+        name: "short_exit",
+        ty: "0–100 ≤ entry",
+        default: Some("exit"),
+        help: "cover a short above this grade",
+    },
 ];
 
 fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
     let cfg: GradeMomentumConfig = parse_params(NAME, params)?;
     let mut s = GradeMomentum::new(cfg.clone(), ctx.universe.len())?;
+    if cfg.short_below.is_some() {
+        let traded = |sym: &String| cfg.instruments.as_ref().is_none_or(|l| l.contains(sym));
+        if let Some(spot) = ctx
+            .universe
+            .instruments()
+            .iter()
+            .find(|i| !i.is_perpetual() && traded(&i.symbol))
+        {
+            return Err(StrategyError::param(
+                NAME,
+                "short_below",
+                format!(
+                    "`short_below` goes short: it needs perpetual instruments; `{}` is spot",
+                    spot.symbol
+                ),
+            ));
+        }
+    }
     if let Some(list) = &cfg.instruments {
         for t in &mut s.tracks {
             t.enabled = false;

@@ -50,6 +50,8 @@ proptest! {
             instruments: None,
             atr_stop: None,
             atr_period: 14,
+            short_below: None,
+            short_exit: None,
         };
         let mut strat = GradeMomentum::new(cfg.clone(), 1).unwrap();
         let u = universe();
@@ -114,6 +116,8 @@ fn rejects_bad_parameters() {
         instruments: None,
         atr_stop: None,
         atr_period: 14,
+        short_below: None,
+        short_exit: None,
     };
     assert!(GradeMomentum::new(base.clone(), 1).is_ok());
     let e = GradeMomentum::new(
@@ -171,6 +175,8 @@ fn the_atr_stop_exits_on_bars_and_only_when_configured() {
             instruments: None,
             atr_stop,
             atr_period: 3,
+            short_below: None,
+            short_exit: None,
         };
         let mut s = GradeMomentum::new(cfg, 1).unwrap();
         let mut h = Harness::new(&[("ETHUSD", "ETH")], "USD", dec!(10000), dec!(0.001));
@@ -215,6 +221,8 @@ fn the_atr_stop_exits_on_bars_and_only_when_configured() {
         instruments: None,
         atr_stop: Some(-1.0),
         atr_period: 14,
+        short_below: None,
+        short_exit: None,
     };
     let Err(e) = GradeMomentum::new(bad, 1) else {
         panic!("a negative atr_stop was accepted")

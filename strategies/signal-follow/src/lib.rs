@@ -41,6 +41,11 @@ pub struct SignalFollowConfig {
     /// `Signal` events followed, by source (default: every source).
     #[serde(default)]
     pub sources: Option<Vec<String>>,
+    /// Perpetuals: a −1 signal goes short (closing a long first) and a 1
+    /// closes a short before going long, each in one order sized at the fill
+    /// with `weight` of the available balance as margin.
+    #[serde(default)]
+    pub allow_short: bool,
 }
 
 fn signal() -> String {
@@ -87,6 +92,9 @@ impl SignalFollow {
 impl SignalFollow {
     /// Acts on signal `s` (−1, 0, 1) for one instrument.
     fn act(&self, id: InstrumentId, s: i8, ctx: &mut Context<'_>) {
+        if self.cfg.allow_short {
+            return self.act_long_short(id, s, ctx);
+        }
         let long = ctx.position_qty(id) > Decimal::ZERO;
         let working = ctx.open_orders().iter().any(|o| o.request.instrument == id);
         match (s, long) {
@@ -100,6 +108,26 @@ impl SignalFollow {
                 ctx.close(id);
             }
             (0, true) if self.cfg.on_neutral == OnNeutral::Exit => {
+                ctx.close(id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Long on 1, short on −1, out on 0 when `on_neutral = "exit"`.
+    fn act_long_short(&self, id: InstrumentId, s: i8, ctx: &mut Context<'_>) {
+        let held = ctx.position_qty(id);
+        if ctx.open_orders().iter().any(|o| o.request.instrument == id) {
+            return;
+        }
+        match s {
+            1 if held <= Decimal::ZERO => {
+                ctx.go_long(id, self.cfg.weight);
+            }
+            -1 if held >= Decimal::ZERO => {
+                ctx.go_short(id, self.cfg.weight);
+            }
+            0 if !held.is_zero() && self.cfg.on_neutral == OnNeutral::Exit => {
                 ctx.close(id);
             }
             _ => {}
@@ -161,13 +189,34 @@ pub const PARAMS: &[ParamSpec] = &[
         default: None,
         help: "Signal events followed, by source (default: all)",
     },
+    ParamSpec {
+        name: "allow_short",
+        ty: "bool",
+        default: Some("false"),
+        help: "perpetuals: short on -1, long on 1 (weight = share of available margin)",
+    },
 ];
 
-fn build(
-    params: &toml::Table,
-    _ctx: &BuildContext<'_>,
-) -> Result<Box<dyn Strategy>, StrategyError> {
-    Ok(Box::new(SignalFollow::new(parse_params(NAME, params)?)?))
+fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
+    let cfg: SignalFollowConfig = parse_params(NAME, params)?;
+    if cfg.allow_short {
+        if let Some(spot) = ctx
+            .universe
+            .instruments()
+            .iter()
+            .find(|i| !i.is_perpetual())
+        {
+            return Err(StrategyError::param(
+                NAME,
+                "allow_short",
+                format!(
+                    "`allow_short = true` needs perpetual instruments; `{}` is spot",
+                    spot.symbol
+                ),
+            ));
+        }
+    }
+    Ok(Box::new(SignalFollow::new(cfg)?))
 }
 
 /// The registry entry.

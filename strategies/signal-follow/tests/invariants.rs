@@ -21,6 +21,7 @@ proptest! {
             weight: Decimal::new(weight, 2),
             on_neutral: if exit_on_neutral { OnNeutral::Exit } else { OnNeutral::Hold },
             sources: None,
+            allow_short: false,
         };
         let mut s = SignalFollow::new(cfg.clone()).unwrap();
         let mut h = Harness::new(&[("BTCUSD", "BTC")], "USD", dec!(10000), dec!(0.001));
