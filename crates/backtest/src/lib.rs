@@ -24,7 +24,7 @@ pub mod grades; // grade generation and evaluation
 pub mod html;
 pub mod lookahead; // truncated replays
 mod metrics; // Metrics::compute, the Metric enum
-pub mod perp; // mark and funding sources, liquidations and funding in the report
+mod perp; // the mark and funding sources, the report's perpetual sections
 pub mod realism; // stress runs
 mod recorder; // the engine observer that records a run
 pub mod report; // the report's data types (no computation)

@@ -2,68 +2,15 @@
 //! sources, and the report's funding, liquidations and assumptions.
 
 use rust_decimal::Decimal;
-use serde::Serialize;
 use vigil_core::config::{FieldError, TomlFile};
-use vigil_core::{Liquidation, MarginMode, MarketEvent, Portfolio, Side, Timestamp, Universe};
+use vigil_core::{Liquidation, MarketEvent, Portfolio, Universe};
 use vigil_exec::SimVenueConfig;
 use vigil_feed::{open_mark_sources, FeedError, MergedStream, VecStream};
 
 use crate::config::DataConfig;
 use crate::error::BacktestError;
 use crate::recorder::Recorder;
-
-/// One liquidation, as the report lists it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LiquidationRecord {
-    /// Instrument symbol.
-    pub instrument: String,
-    /// When (the close of the bar that reached the liquidation price).
-    pub time: Timestamp,
-    /// The closing side.
-    pub side: Side,
-    /// Quantity closed.
-    pub qty: Decimal,
-    /// Price closed at: the liquidation price, or the bar's open if it gapped.
-    pub price: Decimal,
-    /// PnL realised by the close, before the fee.
-    pub realised_pnl: Decimal,
-    /// Clearance fee charged.
-    pub fee: Decimal,
-    /// Loss beyond the margin, absorbed by the exchange's insurance fund.
-    pub insurance: Decimal,
-}
-
-/// Funding and liquidations of a run with perpetuals.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PerpReport {
-    /// Funding paid by positions (Σ of positive payments).
-    pub funding_paid: Decimal,
-    /// Funding received (Σ of negative payments, as a positive number).
-    pub funding_received: Decimal,
-    /// Net funding paid (paid − received).
-    pub funding_net: Decimal,
-    /// Funding events that found an open position.
-    pub funding_charges: u64,
-    /// Every liquidation.
-    pub liquidations: Vec<LiquidationRecord>,
-}
-
-/// How a perpetual was simulated.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PerpAssumption {
-    /// Instrument symbol.
-    pub instrument: String,
-    /// Leverage.
-    pub leverage: Decimal,
-    /// `cross` or `isolated`.
-    pub margin: MarginMode,
-    /// What marked positions and triggered liquidations.
-    pub mark_price: String,
-    /// Funding data used.
-    pub funding: String,
-    /// Clearance fee of a liquidation, bps.
-    pub liquidation_fee_bps: Decimal,
-}
+use crate::report::{LiquidationRecord, PerpAssumption, PerpReport};
 
 /// Adds the mark-price bars (after the traded bars, so that at one time the
 /// fills at the open come first) and funding rates to `merged`; warns of a

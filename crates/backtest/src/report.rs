@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
-use vigil_core::{Liquidity, Side, Timestamp};
+use vigil_core::{Liquidity, MarginMode, Side, Timestamp};
 
 /// One point of the sampled equity curve.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -128,7 +128,7 @@ pub struct Assumptions {
     pub data: Vec<DataSpan>,
     /// How each perpetual was simulated (absent without perpetuals).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub perpetuals: Option<Vec<crate::perp::PerpAssumption>>,
+    pub perpetuals: Option<Vec<PerpAssumption>>,
 }
 
 /// An open position at the end of the run.
@@ -181,7 +181,7 @@ pub struct BacktestReport {
     pub equity_curve: Vec<EquityPoint>,
     /// Perpetuals: funding paid and received, and liquidations.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub perpetuals: Option<crate::perp::PerpReport>,
+    pub perpetuals: Option<PerpReport>,
     /// The same run under harsher costs (filled in by `vigil backtest`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub realism: Option<RealismReport>,
@@ -284,4 +284,57 @@ pub struct RealismReport {
     pub flagged: bool,
     /// One sentence for people.
     pub verdict: String,
+}
+
+/// One liquidation, as the report lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LiquidationRecord {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// When (the close of the bar that reached the liquidation price).
+    pub time: Timestamp,
+    /// The closing side.
+    pub side: Side,
+    /// Quantity closed.
+    pub qty: Decimal,
+    /// Price closed at: the liquidation price, or the bar's open if it gapped.
+    pub price: Decimal,
+    /// PnL realised by the close, before the fee.
+    pub realised_pnl: Decimal,
+    /// Clearance fee charged.
+    pub fee: Decimal,
+    /// Loss beyond the margin, absorbed by the exchange's insurance fund.
+    pub insurance: Decimal,
+}
+
+/// Funding and liquidations of a run with perpetuals.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PerpReport {
+    /// Funding paid by positions (Σ of positive payments).
+    pub funding_paid: Decimal,
+    /// Funding received (Σ of negative payments, as a positive number).
+    pub funding_received: Decimal,
+    /// Net funding paid (paid − received).
+    pub funding_net: Decimal,
+    /// Funding events that found an open position.
+    pub funding_charges: u64,
+    /// Every liquidation.
+    pub liquidations: Vec<LiquidationRecord>,
+}
+
+/// How a perpetual was simulated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PerpAssumption {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// Leverage.
+    pub leverage: Decimal,
+    /// `cross` or `isolated`.
+    pub margin: MarginMode,
+    /// What marked positions and triggered liquidations.
+    pub mark_price: String,
+    /// Funding data used.
+    pub funding: String,
+    /// Clearance fee of a liquidation, bps.
+    pub liquidation_fee_bps: Decimal,
 }
