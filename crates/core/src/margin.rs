@@ -44,8 +44,9 @@ impl Portfolio {
     }
 
     /// Whether any instrument is a perpetual.
+    #[inline]
     pub fn has_perpetuals(&self) -> bool {
-        self.perp.iter().any(Option::is_some)
+        self.any_perp
     }
 
     /// Net funding paid so far (negative: received).

@@ -148,6 +148,8 @@ pub struct Portfolio {
     pub(crate) mark_fed: Vec<bool>,
     pub(crate) funding_paid: Decimal,
     pub(crate) insurance: Decimal,
+    /// Whether any instrument is a perpetual (the engine's hot loop asks).
+    pub(crate) any_perp: bool,
 }
 
 impl Portfolio {
@@ -203,6 +205,7 @@ impl Portfolio {
             mark_fed: vec![false; universe.len()],
             funding_paid: Decimal::ZERO,
             insurance: Decimal::ZERO,
+            any_perp: universe.instruments().iter().any(|i| i.is_perpetual()),
         })
     }
 
@@ -291,7 +294,7 @@ impl Portfolio {
     /// A perpetual that has a mark-price feed ignores last prices.
     #[inline]
     pub fn mark(&mut self, instrument: InstrumentId, price: Decimal) -> Result<(), PortfolioError> {
-        if self.mark_fed.get(instrument.index()) == Some(&true) {
+        if self.any_perp && self.mark_fed.get(instrument.index()) == Some(&true) {
             return Ok(());
         }
         self.set_mark(instrument, price)

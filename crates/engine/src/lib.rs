@@ -479,10 +479,10 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         }
 
         // 2b. Perpetuals: liquidation on this bar's adverse marks.
-        if let (MarketEvent::Bar(b) | MarketEvent::Mark(b), Some(fee)) =
-            (event, self.venue.liquidation_fee_rate())
-        {
-            if self.portfolio.has_perpetuals() {
+        if self.portfolio.has_perpetuals() {
+            if let (MarketEvent::Bar(b) | MarketEvent::Mark(b), Some(fee)) =
+                (event, self.venue.liquidation_fee_rate())
+            {
                 self.check_liquidation(b, matches!(event, MarketEvent::Mark(_)), fee)?;
             }
         }

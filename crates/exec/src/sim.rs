@@ -131,6 +131,7 @@ pub struct SimVenue {
     config: SimVenueConfig,
     taker_rate: Decimal,
     maker_rate: Decimal,
+    liquidation_rate: Decimal,
     slip: Decimal,
     orders: Vec<Order>,
     arrived: Vec<bool>,
@@ -142,8 +143,9 @@ impl Venue for SimVenue {
         self.taker_rate
     }
 
+    #[inline]
     fn liquidation_fee_rate(&self) -> Option<Decimal> {
-        Some(self.config.liquidation_fee_bps / Decimal::from(10_000))
+        Some(self.liquidation_rate)
     }
 
     /// Orders still working, in submission order.
@@ -296,6 +298,7 @@ impl SimVenue {
         SimVenue {
             taker_rate: config.taker_rate(),
             maker_rate: config.maker_rate(),
+            liquidation_rate: config.liquidation_fee_bps / Decimal::from(10_000),
             slip: config.slippage_bps / Decimal::from(10_000),
             config,
             orders: Vec::new(),

@@ -82,13 +82,18 @@ pub fn open_mark_sources(
     open_sources(sources, base, universe, read_ahead, MarketEvent::Mark)
 }
 
-fn open_sources(
+/// Generic over `wrap` (not a `fn` pointer) so that each caller's
+/// constructor is inlined into the per-bar path.
+fn open_sources<W>(
     sources: &[BarSourceConfig],
     base: &Path,
     universe: &Universe,
     read_ahead: bool,
-    wrap: fn(vigil_core::Bar) -> MarketEvent,
-) -> Result<OpenedBars, FeedError> {
+    wrap: W,
+) -> Result<OpenedBars, FeedError>
+where
+    W: Fn(vigil_core::Bar) -> MarketEvent + Copy + Send + 'static,
+{
     let mut stream = MergedStream::new();
     let mut intervals = vec![None; universe.len()];
     for src in sources {

@@ -91,6 +91,8 @@ pub struct ConfigToml {
     pub params: String,
     /// Further tables (`[venue]`, `[risk]`, `[grade_model]`…), as TOML text.
     pub extra: String,
+    /// Further keys of the instrument's table (`kind = "perpetual"` …).
+    pub instrument_keys: String,
 }
 
 impl ConfigToml {
@@ -103,7 +105,14 @@ impl ConfigToml {
             strategy: strategy.into(),
             params: params.into(),
             extra: String::new(),
+            instrument_keys: String::new(),
         }
+    }
+
+    /// The same instrument as a perpetual at `leverage`, cross margin.
+    pub fn perpetual(mut self, leverage: u32) -> ConfigToml {
+        self.instrument_keys = format!("kind = \"perpetual\"\nleverage = {leverage}\n");
+        self
     }
 
     /// The same with further tables.
@@ -117,8 +126,8 @@ impl ConfigToml {
     pub fn common(&self) -> String {
         let (symbol, base, quote) = &self.instrument;
         format!(
-            "account_currency = \"{}\"\nstarting_cash = {}\n\n[[instruments]]\nsymbol = \"{symbol}\"\nbase = \"{base}\"\nquote = \"{quote}\"\n\n{}\n[strategy]\nname = \"{}\"\n{}\n",
-            self.currency, self.starting_cash, self.extra, self.strategy, self.params
+            "account_currency = \"{}\"\nstarting_cash = {}\n\n[[instruments]]\nsymbol = \"{symbol}\"\nbase = \"{base}\"\nquote = \"{quote}\"\n{}\n{}\n[strategy]\nname = \"{}\"\n{}\n",
+            self.currency, self.starting_cash, self.instrument_keys, self.extra, self.strategy, self.params
         )
     }
 

@@ -340,13 +340,13 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "short_below",
         ty: "0–100 < short_exit",
         default: None,
-        help: "perpetuals: go short at or below this grade (confirmed)",
+        help: "perpetuals: go short at or below this grade (confirmed) (default: never short)",
     },
     ParamSpec {
         name: "short_exit",
         ty: "0–100 ≤ entry",
-        default: Some("exit"),
-        help: "cover a short above this grade",
+        default: None,
+        help: "cover a short above this grade (default: `exit`)",
     },
 ];
 

@@ -192,8 +192,8 @@ pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "allow_short",
         ty: "bool",
-        default: Some("false"),
-        help: "perpetuals: short on -1, long on 1 (weight = share of available margin)",
+        default: None,
+        help: "perpetuals: short on -1, long on 1 (weight = share of available margin) (off by default)",
     },
 ];
 

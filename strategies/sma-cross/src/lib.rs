@@ -248,8 +248,8 @@ pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "short",
         ty: "bool",
-        default: Some("false"),
-        help: "perpetuals: long on a cross up, short on a cross down, always in",
+        default: None,
+        help: "perpetuals: long on a cross up, short on a cross down, always in (off by default)",
     },
 ];
 
