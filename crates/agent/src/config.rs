@@ -398,6 +398,12 @@ pub struct FeedConfig {
     /// Replay: bar files.
     #[serde(default)]
     pub bars: Vec<BarSourceConfig>,
+    /// Replay: perpetuals' mark-price bar files.
+    #[serde(default)]
+    pub mark: Vec<BarSourceConfig>,
+    /// Replay: perpetuals' funding-rate files.
+    #[serde(default)]
+    pub funding: Vec<vigil_feed::funding::FundingSourceConfig>,
     /// Replay: speed-up factor over real time; 0 plays as fast as possible.
     #[serde(default)]
     pub speed: f64,
@@ -490,6 +496,12 @@ impl AgentConfig {
                 return Err(FieldError::new(
                     "token_metrics",
                     "[token_metrics] polls live grades and needs a live feed; a replay uses recorded grades",
+                ))
+            }
+            FeedKind::Binance if !self.feed.mark.is_empty() || !self.feed.funding.is_empty() => {
+                return Err(FieldError::new(
+                    "feed",
+                    "[[feed.mark]] and [[feed.funding]] are for replay feeds",
                 ))
             }
             FeedKind::Binance if !self.feed.bars.is_empty() => {

@@ -62,7 +62,27 @@ pub fn spawn_replay(
             }
             other => AgentError::Feed(other),
         })?;
-    let merged = opened.stream;
+    let mut merged = opened.stream;
+    let funded = vigil_feed::funding::add_perp_sources(
+        &mut merged,
+        &cfg.feed.mark,
+        &cfg.feed.funding,
+        &file.dir(),
+        universe,
+        "feed",
+    )
+    .map_err(|e| match e {
+        FeedError::Config(m) => AgentError::Config(file.error(m)),
+        other => AgentError::Feed(other),
+    })?;
+    for inst in universe.instruments() {
+        if inst.is_perpetual() && !funded[inst.id.index()] {
+            tracing::warn!(
+                instrument = %inst.symbol,
+                "a perpetual without [[feed.funding]]: no funding is charged or paid"
+            );
+        }
+    }
     let speed = cfg.feed.speed;
     let stream: Box<dyn Iterator<Item = Result<MarketEvent, FeedError>> + Send> =
         match &cfg.grade_model {

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use vigil_core::config::{load_toml, TomlFile};
 use vigil_core::{InstrumentSpec, Interval, Timestamp};
 use vigil_exec::SimVenueConfig;
+pub use vigil_feed::funding::FundingSourceConfig;
 pub use vigil_feed::BarSourceConfig;
 
 /// A backtest config file.
@@ -96,16 +97,6 @@ pub struct DataConfig {
     /// archive CSV or its REST JSON), charged at each funding time.
     #[serde(default)]
     pub funding: Vec<FundingSourceConfig>,
-}
-
-/// One funding-rate file.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FundingSourceConfig {
-    /// The perpetual.
-    pub instrument: String,
-    /// CSV or JSON path, relative to the config file.
-    pub path: PathBuf,
 }
 
 /// One signals file.

@@ -3,9 +3,10 @@
 
 use rust_decimal::Decimal;
 use vigil_core::config::{FieldError, TomlFile};
-use vigil_core::{Liquidation, MarketEvent, Portfolio, Universe};
+use vigil_core::{Liquidation, Portfolio, Universe};
 use vigil_exec::SimVenueConfig;
-use vigil_feed::{open_mark_sources, FeedError, MergedStream, VecStream};
+use vigil_feed::funding::add_perp_sources;
+use vigil_feed::{FeedError, MergedStream};
 
 use crate::config::DataConfig;
 use crate::error::BacktestError;
@@ -36,27 +37,21 @@ pub(crate) fn add_sources(
     for (i, m) in data.mark.iter().enumerate() {
         perp_id(format!("data.mark[{i}].instrument"), &m.instrument)?;
     }
-    if !data.mark.is_empty() {
-        let opened =
-            open_mark_sources(&data.mark, &file.dir(), universe, true).map_err(|e| match e {
-                FeedError::Config(m) => BacktestError::from(file.error(m)),
-                other => BacktestError::from(other),
-            })?;
-        merged.add("mark prices", Box::new(opened.stream));
-    }
-    let mut funded = vec![false; universe.len()];
     for (i, f) in data.funding.iter().enumerate() {
-        let id = perp_id(format!("data.funding[{i}].instrument"), &f.instrument)?;
-        let path = file.resolve(&f.path);
-        let rates = vigil_feed::funding::read_funding(&path, id)?;
-        funded[id.index()] = true;
-        merged.add(
-            path.display().to_string(),
-            Box::new(VecStream::new(
-                rates.into_iter().map(MarketEvent::Funding).collect(),
-            )),
-        );
+        perp_id(format!("data.funding[{i}].instrument"), &f.instrument)?;
     }
+    let funded = add_perp_sources(
+        merged,
+        &data.mark,
+        &data.funding,
+        &file.dir(),
+        universe,
+        "data",
+    )
+    .map_err(|e| match e {
+        FeedError::Config(m) => BacktestError::from(file.error(m)),
+        other => BacktestError::from(other),
+    })?;
     for inst in universe.instruments() {
         if inst.is_perpetual() && !funded[inst.id.index()] {
             warnings.push(format!(

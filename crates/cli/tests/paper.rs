@@ -107,7 +107,8 @@ fn paper_replay_matches_the_backtest_fill_for_fill() {
 }
 
 /// A perpetual strategy — `sma-cross` long and short at 3×, flipping in one
-/// order — paper-traded on a replay equals its backtest fill for fill.
+/// order, with funding — paper-traded on a replay equals its backtest fill for
+/// fill, and in final equity (so in funding too).
 #[test]
 fn a_perpetual_paper_replay_matches_the_backtest_fill_for_fill() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,8 +118,18 @@ fn a_perpetual_paper_replay_matches_the_backtest_fill_for_fill() {
         .with("[venue]\ntaker_fee_bps = 5\nmaker_fee_bps = 2\nslippage_bps = 1");
     let agent = dir.path().join("agent.toml");
     let backtest = dir.path().join("backtest.toml");
-    std::fs::write(&agent, cfg.agent("crash-test", "bars.csv", "1m", Some(0))).unwrap();
-    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m")).unwrap();
+    // Funding too: the labelled constant-rate file shipped with the data.
+    let funding = vigil_testkit::root()
+        .join("backtests/data/generated-btcusdt-funding-constant-0.01pct-8h-2022-01.csv");
+    let source = |table: &str| {
+        format!(
+            "\n[[{table}.funding]]\ninstrument = \"BTCUSDT\"\npath = \"{}\"\n",
+            funding.display()
+        )
+    };
+    let agent_text = cfg.agent("crash-test", "bars.csv", "1m", Some(0)) + &source("feed");
+    std::fs::write(&agent, agent_text).unwrap();
+    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &source("data")).unwrap();
     let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
     assert!(
         out.status.success(),

@@ -6,13 +6,78 @@
 //! `{symbol, fundingTime, fundingRate, …}`). Rows must be in increasing time
 //! order; errors name the file, line and field.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use vigil_core::perp::FundingRate;
 use vigil_core::{InstrumentId, Timestamp};
 
 use crate::error::FeedError;
+
+/// One funding-rate file of a perpetual (`[[data.funding]]` in a backtest,
+/// `[[feed.funding]]` in a replaying agent).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FundingSourceConfig {
+    /// The perpetual.
+    pub instrument: String,
+    /// CSV or JSON path, relative to the config file.
+    pub path: PathBuf,
+}
+
+/// Adds a replay's perpetual data to `merged`, after what it holds (so at
+/// one time the traded bars come first): mark-price bar files as
+/// [`vigil_core::MarketEvent::Mark`] and funding files as
+/// [`vigil_core::MarketEvent::Funding`]. Every instrument named must be a
+/// perpetual of `universe` (the error names the table and the symbol).
+/// Returns, per instrument, whether it has funding data.
+pub fn add_perp_sources(
+    merged: &mut crate::MergedStream,
+    mark: &[crate::BarSourceConfig],
+    funding: &[FundingSourceConfig],
+    base: &Path,
+    universe: &vigil_core::Universe,
+    table: &str,
+) -> Result<Vec<bool>, FeedError> {
+    let perp = |kind: &str, i: usize, symbol: &str| {
+        universe
+            .id(symbol)
+            .filter(|id| universe.get(*id).is_perpetual())
+            .ok_or_else(|| {
+                FeedError::Config(format!(
+                    "{table}.{kind}[{i}]: `{symbol}` is not a perpetual instrument (`kind = \"perpetual\"`)"
+                ))
+            })
+    };
+    for (i, m) in mark.iter().enumerate() {
+        perp("mark", i, &m.instrument)?;
+    }
+    if !mark.is_empty() {
+        let opened = crate::open_mark_sources(mark, base, universe, false)?;
+        merged.add("mark prices", Box::new(opened.stream));
+    }
+    let mut funded = vec![false; universe.len()];
+    for (i, f) in funding.iter().enumerate() {
+        let id = perp("funding", i, &f.instrument)?;
+        let path = if f.path.is_absolute() {
+            f.path.clone()
+        } else {
+            base.join(&f.path)
+        };
+        let rates = read_funding(&path, id)?;
+        funded[id.index()] = true;
+        merged.add(
+            path.display().to_string(),
+            Box::new(crate::VecStream::new(
+                rates
+                    .into_iter()
+                    .map(vigil_core::MarketEvent::Funding)
+                    .collect(),
+            )),
+        );
+    }
+    Ok(funded)
+}
 
 /// Reads the funding rates of `instrument` from `path` (CSV or JSON, by
 /// content).
