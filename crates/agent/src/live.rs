@@ -104,6 +104,13 @@ impl Venue for AgentVenue {
     fn fills_are_final(&self) -> bool {
         matches!(self, AgentVenue::External(_))
     }
+    fn liquidation_fee_rate(&self) -> Option<Decimal> {
+        match self {
+            AgentVenue::Sim(v) => v.liquidation_fee_rate(),
+            AgentVenue::Dex(v) => v.liquidation_fee_rate(),
+            AgentVenue::External(v) => v.liquidation_fee_rate(),
+        }
+    }
 }
 
 /// The adapter behind a live agent.

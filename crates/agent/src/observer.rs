@@ -90,6 +90,17 @@ pub enum Fact {
         /// Why.
         reason: String,
     },
+    /// A perpetual position was liquidated.
+    Liquidation {
+        /// Its instrument.
+        instrument: String,
+        /// Quantity closed.
+        qty: String,
+        /// Price closed at.
+        price: String,
+        /// PnL realised by the close.
+        realised_pnl: String,
+    },
     /// The venue did not say whether it took an order.
     Unknown {
         /// Its id.
@@ -286,6 +297,55 @@ impl Observer for JournalObserver {
         }));
         self.n_fills += 1;
         self.order_event(fill.order_id, fill.ts, status_name(status), None);
+    }
+
+    fn on_liquidation(&mut self, liq: &vigil_core::Liquidation, _portfolio: &Portfolio) {
+        let fill = &liq.fill;
+        self.counters.fills += 1;
+        self.filled_this_event = true;
+        if self.replaying {
+            self.replayed_fills.push(fill.clone());
+            return;
+        }
+        let symbol = self.symbols[fill.instrument.index()].clone();
+        tracing::warn!(
+            instrument = %symbol,
+            side = %fill.side,
+            qty = %fill.qty,
+            price = %fill.price,
+            realised_pnl = %liq.realised_pnl,
+            insurance = %liq.insurance,
+            "position liquidated"
+        );
+        // The closing fill (order id 0: no order of ours) and what happened.
+        self.records.push(Record::Fill(StoredFill {
+            seq: self.seq,
+            n: self.n_fills,
+            order_id: 0,
+            ts: fill.ts.nanos(),
+            instrument: symbol.clone(),
+            side: fill.side.to_string(),
+            price: fill.price.to_string(),
+            qty: fill.qty.to_string(),
+            fee: fill.fee.to_string(),
+            liquidity: json(&fill.liquidity).trim_matches('"').to_string(),
+        }));
+        self.n_fills += 1;
+        self.records.push(Record::RiskEvent {
+            seq: self.seq,
+            n: self.n_risk,
+            ts: liq.ts.nanos(),
+            payload:
+                serde_json::json!({"type": "liquidation", "instrument": symbol, "liquidation": liq})
+                    .to_string(),
+        });
+        self.n_risk += 1;
+        self.fact(Fact::Liquidation {
+            instrument: symbol,
+            qty: fill.qty.to_string(),
+            price: fill.price.to_string(),
+            realised_pnl: liq.realised_pnl.to_string(),
+        });
     }
 
     fn on_overdraft(&mut self, fill: &Fill, shortfall: &PortfolioError) {

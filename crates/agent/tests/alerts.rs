@@ -355,3 +355,66 @@ async fn a_silent_feed_is_reported_once() {
     let after = receiver.seen.lock().unwrap().accepted.len();
     assert_eq!(after, 1, "reported once, not every second");
 }
+
+/// A 10× perpetual long in a paper agent, then a crash through its
+/// liquidation price: the position is liquidated, the journal holds the
+/// closing fill (order id 0) and the event, and a `liquidation` alert goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liquidation_is_journaled_and_alerted() {
+    std::env::set_var("TEST_ALERT_SECRET", SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver {
+        seen: Arc::default(),
+        faults: Arc::new(Vec::new()),
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    serve(listener, receiver.clone());
+    // Falling, then rising (a cross up: long at the next open), then a crash.
+    let mut csv = String::from("ts,open,high,low,close,volume\n");
+    let closes = [100, 99, 98, 97, 99, 102, 104, 105, 106, 106, 80, 80, 81];
+    for (i, c) in closes.iter().enumerate() {
+        let low = if *c == 80 { 79 } else { *c };
+        csv.push_str(&format!("2022-01-01T00:{i:02}:00Z,{c},{c},{low},{c},1\n"));
+    }
+    std::fs::write(dir.path().join("bars.csv"), csv).unwrap();
+    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 2\nslow = 3\nshort = true")
+        .perpetual(10)
+        .with("[venue]\ntaker_fee_bps = 5\nslippage_bps = 0")
+        .agent("perp-liq", "bars.csv", "1m", None)
+        + &webhook(addr.port(), "events = [\"liquidation\"]\n");
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let summary = vigil_agent::run(
+        &path,
+        &registry(),
+        Default::default(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert!(summary.finished);
+    let alerts: Vec<serde_json::Value> = receiver
+        .seen
+        .lock()
+        .unwrap()
+        .accepted
+        .iter()
+        .map(|a| serde_json::from_str(&a.3).unwrap())
+        .collect();
+    let j = journal(dir.path(), "perp-liq").await;
+    let fills = j.fills("perp-liq").await.unwrap();
+    assert!(
+        fills.iter().any(|f| f.order_id == 0 && f.side == "sell"),
+        "{fills:?}"
+    );
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["kind"], "liquidation");
+    assert_eq!(alerts[0]["severity"], "critical");
+    let j = journal(dir.path(), "perp-liq").await;
+    let fills = j.fills("perp-liq").await.unwrap();
+    assert!(
+        fills.iter().any(|f| f.order_id == 0 && f.side == "sell"),
+        "{fills:?}"
+    );
+}

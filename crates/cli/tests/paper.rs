@@ -148,6 +148,47 @@ fn a_perpetual_paper_replay_matches_the_backtest_fill_for_fill() {
     assert_eq!(a, b);
 }
 
+/// A 10× long liquidated by a crash, in a paper replay and in its backtest:
+/// the same fills, the liquidation's (order id 0) included, and the same equity.
+#[test]
+fn a_liquidation_in_a_paper_replay_matches_the_backtest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("ts,open,high,low,close,volume\n");
+    for (i, c) in [
+        100, 99, 98, 97, 99, 102, 104, 105, 106, 106, 80, 80, 81, 83, 85,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let low = if *c == 80 { 79 } else { *c };
+        csv.push_str(&format!("2022-01-01T00:{i:02}:00Z,{c},{c},{low},{c},1\n"));
+    }
+    std::fs::write(dir.path().join("bars.csv"), csv).unwrap();
+    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 2\nslow = 3\nshort = true")
+        .perpetual(10)
+        .with("[venue]\ntaker_fee_bps = 5\nslippage_bps = 0");
+    let agent = dir.path().join("agent.toml");
+    let backtest = dir.path().join("backtest.toml");
+    std::fs::write(&agent, cfg.agent("crash-test", "bars.csv", "1m", Some(0))).unwrap();
+    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m")).unwrap();
+    let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (bt_fills, bt_equity) = backtest_fills(&backtest, dir.path());
+    let (fills, _, equity) = journal_fills(dir.path());
+    assert!(
+        bt_fills.iter().any(|f| f.0 == 0),
+        "a liquidation: {bt_fills:?}"
+    );
+    assert_eq!(fills, bt_fills);
+    let (a, b): (rust_decimal::Decimal, rust_decimal::Decimal) =
+        (equity.unwrap().parse().unwrap(), bt_equity.parse().unwrap());
+    assert_eq!(a, b);
+}
+
 /// Kills the agent with SIGKILL at pseudo-random points of a replay, restarts it,
 /// and checks that the end result is the uninterrupted one with no duplicate order.
 #[test]

@@ -137,6 +137,12 @@ impl DexSimVenue {
         if config.gas_cost < Decimal::ZERO {
             return Err("[dex] gas_cost must not be negative".into());
         }
+        if let Some(p) = universe.instruments().iter().find(|i| i.is_perpetual()) {
+            return Err(format!(
+                "[dex] swaps spot tokens; `{}` is a perpetual (trade it on the order-book venue)",
+                p.symbol
+            ));
+        }
         for p in &config.pools {
             let id = universe
                 .id(&p.instrument)

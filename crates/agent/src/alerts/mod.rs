@@ -70,6 +70,8 @@ pub enum AlertKind {
     FeedBack,
     /// The venue did not say whether an order was taken.
     VenueUnknown,
+    /// A perpetual position was liquidated.
+    Liquidation,
     /// The journal failed.
     JournalError,
     /// A day's summary.
@@ -80,7 +82,7 @@ pub enum AlertKind {
 
 impl AlertKind {
     /// Every kind, by name.
-    pub const ALL: [AlertKind; 12] = [
+    pub const ALL: [AlertKind; 13] = [
         AlertKind::AgentStarted,
         AlertKind::AgentStopped,
         AlertKind::TradingState,
@@ -90,6 +92,7 @@ impl AlertKind {
         AlertKind::FeedSilent,
         AlertKind::FeedBack,
         AlertKind::VenueUnknown,
+        AlertKind::Liquidation,
         AlertKind::JournalError,
         AlertKind::DailySummary,
         AlertKind::Test,
@@ -107,6 +110,7 @@ impl AlertKind {
             AlertKind::FeedSilent => "feed_silent",
             AlertKind::FeedBack => "feed_back",
             AlertKind::VenueUnknown => "venue_unknown",
+            AlertKind::Liquidation => "liquidation",
             AlertKind::JournalError => "journal_error",
             AlertKind::DailySummary => "daily_summary",
             AlertKind::Test => "test",

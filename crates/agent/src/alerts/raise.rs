@@ -250,6 +250,18 @@ impl Raiser {
                 )
             }
             Fact::Rejected { reason, .. } => return self.reject(seq, reason, now),
+            Fact::Liquidation {
+                instrument,
+                qty,
+                price,
+                realised_pnl,
+            } => (
+                AlertKind::Liquidation,
+                Severity::Critical,
+                format!("{instrument} liquidated: {qty} at {price}"),
+                format!("realised {realised_pnl}; its working orders were cancelled"),
+                serde_json::json!({"instrument": instrument, "qty": qty, "price": price, "realised_pnl": realised_pnl}),
+            ),
             Fact::Unknown { id, error } => (
                 AlertKind::VenueUnknown,
                 Severity::Critical,
