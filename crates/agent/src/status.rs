@@ -26,6 +26,15 @@ pub struct PositionStatus {
     pub mark: Option<String>,
     /// Unrealised PnL.
     pub unrealised_pnl: String,
+    /// Perpetuals: the mark price at which it would be liquidated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liquidation_price: Option<String>,
+    /// Perpetuals: its initial margin (an isolated position's own wallet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub margin: Option<String>,
+    /// Perpetuals: net funding paid (negative: received).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub funding: Option<String>,
 }
 
 /// One working order, for `/status`.
@@ -290,6 +299,15 @@ impl PositionStatus {
                 avg_price: x.avg_price.to_string(),
                 mark: x.mark.map(|m| m.to_string()),
                 unrealised_pnl: x.unrealised_pnl().to_string(),
+                liquidation_price: portfolio
+                    .liquidation_price(x.instrument)
+                    .map(|p| p.round_dp(8).normalize().to_string()),
+                margin: portfolio
+                    .perp_terms(x.instrument)
+                    .map(|_| portfolio.initial_margin(x.instrument).round_dp(8).to_string()),
+                funding: portfolio
+                    .perp_terms(x.instrument)
+                    .map(|_| x.funding.to_string()),
             })
             .collect()
     }
