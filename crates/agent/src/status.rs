@@ -302,9 +302,12 @@ impl PositionStatus {
                 liquidation_price: portfolio
                     .liquidation_price(x.instrument)
                     .map(|p| p.round_dp(8).normalize().to_string()),
-                margin: portfolio
-                    .perp_terms(x.instrument)
-                    .map(|_| portfolio.initial_margin(x.instrument).round_dp(8).to_string()),
+                margin: portfolio.perp_terms(x.instrument).map(|_| {
+                    portfolio
+                        .initial_margin(x.instrument)
+                        .round_dp(8)
+                        .to_string()
+                }),
                 funding: portfolio
                     .perp_terms(x.instrument)
                     .map(|_| x.funding.to_string()),

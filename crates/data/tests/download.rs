@@ -455,6 +455,7 @@ async fn usdm_brings_mark_prices_and_funding_rates_too() {
             .to_string()
     );
     assert_eq!(r[2].from_rest, 29, "March 1st to 10th 08:00");
+    perp_backtest_on(dir.path(), want.lines().count() as u64 - 1);
     let log = ex.lock().unwrap().log.clone();
     assert!(
         log.iter().any(|l| l.starts_with("/fapi/v1/fundingRate?")),
@@ -465,4 +466,61 @@ async fn usdm_brings_mark_prices_and_funding_rates_too() {
             .any(|l| l.starts_with("/fapi/v1/markPriceKlines?")),
         "{log:?}"
     );
+}
+
+/// A perpetual backtest over what `--market usdm` wrote: bars, mark-price bars
+/// and funding, as docs/perpetuals.md configures them — it charges funding
+/// at the downloaded times and marks at the mark prices.
+fn perp_backtest_on(dir: &std::path::Path, funding_rows: u64) {
+    let config = r#"
+account_currency = "USDT"
+starting_cash = 10000
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+kind = "perpetual"
+leverage = 2
+[[data.bars]]
+instrument = "BTCUSDT"
+path = "binance-usdm-BTCUSDT-1h.csv"
+interval = "1h"
+[[data.mark]]
+instrument = "BTCUSDT"
+path = "binance-usdm-BTCUSDT-1h-mark.csv"
+interval = "1h"
+[[data.funding]]
+instrument = "BTCUSDT"
+path = "binance-usdm-BTCUSDT-funding.csv"
+[strategy]
+name = "sma-cross"
+fast = 3
+slow = 8
+short = true
+"#;
+    std::fs::write(dir.join("perp.toml"), config).unwrap();
+    let mut registry = vigil_strategy::Registry::new();
+    registry.register(vigil_sma_cross::descriptor()).unwrap();
+    let r = vigil_backtest::Backtest::from_file(dir.join("perp.toml"), &registry)
+        .unwrap()
+        .run()
+        .unwrap();
+    let a = &r.assumptions.perpetuals.as_ref().unwrap()[0];
+    assert!(
+        a.mark_price.starts_with("mark-price bars"),
+        "{}",
+        a.mark_price
+    );
+    assert!(
+        a.funding
+            .starts_with(&format!("{funding_rows} funding times")),
+        "{}",
+        a.funding
+    );
+    let perp = r.perpetuals.as_ref().unwrap();
+    assert!(perp.funding_charges > 0, "{perp:?}");
+    assert!(r
+        .warnings
+        .iter()
+        .all(|w| !w.contains("without `[[data.funding]]`")));
 }
