@@ -196,6 +196,35 @@ fn sigkill_at_random_points_then_restart_gives_the_uninterrupted_result() {
     let dir = tempfile::tempdir().unwrap();
     // 3000 one-minute bars at 200 000× real time: about a second per full run.
     let (agent, backtest) = setup(dir.path(), 3000, 200_000);
+    kill_restart_and_compare(dir.path(), &agent, &backtest);
+}
+
+/// The same with a perpetual flipping long and short at 3× with funding:
+/// every restart replays marks, funding and flips to the same state.
+#[test]
+fn a_perpetual_agent_killed_at_random_points_ends_as_the_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_head(&shipped(BTCUSDT_1M), 3000, &dir.path().join("bars.csv"));
+    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30\nshort = true")
+        .perpetual(3)
+        .with("[venue]\ntaker_fee_bps = 5\nslippage_bps = 1");
+    let funding = vigil_testkit::root()
+        .join("backtests/data/generated-btcusdt-funding-constant-0.01pct-8h-2022-01.csv");
+    let source = |table: &str| {
+        format!(
+            "\n[[{table}.funding]]\ninstrument = \"BTCUSDT\"\npath = \"{}\"\n",
+            funding.display()
+        )
+    };
+    let agent = dir.path().join("agent.toml");
+    let backtest = dir.path().join("backtest.toml");
+    let text = cfg.agent("crash-test", "bars.csv", "1m", Some(200_000)) + &source("feed");
+    std::fs::write(&agent, text).unwrap();
+    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &source("data")).unwrap();
+    kill_restart_and_compare(dir.path(), &agent, &backtest);
+}
+
+fn kill_restart_and_compare(dir: &Path, agent: &Path, backtest: &Path) {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -214,7 +243,7 @@ fn sigkill_at_random_points_then_restart_gives_the_uninterrupted_result() {
         target += 50 + next() % 400;
         let mut child = vigil()
             .arg("paper")
-            .arg(&agent)
+            .arg(agent)
             .arg("-q")
             .arg("--progress-every")
             .arg("10")
@@ -246,15 +275,15 @@ fn sigkill_at_random_points_then_restart_gives_the_uninterrupted_result() {
     }
     assert!(kills >= 3, "only {kills} kills landed");
     // Finish the run.
-    let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
+    let out = vigil().arg("paper").arg(agent).arg("-q").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let (bt_fills, bt_equity) = backtest_fills(&backtest, dir.path());
-    let (fills, orders, equity) = journal_fills(dir.path());
+    let (bt_fills, bt_equity) = backtest_fills(backtest, dir);
+    let (fills, orders, equity) = journal_fills(dir);
     assert_eq!(
         fills, bt_fills,
         "fills differ from the uninterrupted run (seed {seed})"
