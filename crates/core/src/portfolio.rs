@@ -11,7 +11,8 @@ use crate::order::{Fill, Side};
 pub struct Position {
     /// The instrument.
     pub instrument: InstrumentId,
-    /// Signed base quantity (negative = short, only with `allow_short`).
+    /// Signed base quantity (negative = short: perpetuals, or spot with
+    /// `allow_short`).
     pub qty: Decimal,
     /// Average entry price of the open quantity (zero when flat).
     pub avg_price: Decimal,
@@ -126,7 +127,8 @@ pub enum PortfolioError {
 
 /// Cash per asset, positions per instrument, and the derived equity, all exact.
 ///
-/// Equity = cash in the account currency + Σ position quantity × mark. Every
+/// Equity = cash in the account currency + Σ spot quantity × mark + Σ
+/// perpetual unrealised PnL at mark (perpetual accounting: `margin.rs`). Every
 /// instrument must be quoted in the account currency (checked at construction).
 /// Spot rules by default: cash never goes negative and positions never go short.
 #[derive(Clone, Debug, Serialize)]

@@ -415,7 +415,9 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             } else {
                 Side::Buy
             };
-            let request = OrderRequest::market(inst, side, qty.abs());
+            let mut request = OrderRequest::market(inst, side, qty.abs());
+            // Closing a perpetual must never open the other side.
+            request.reduce_only = self.universe.get(inst).is_perpetual();
             let view = risk_view!(self, ts, None);
             let verdict = self.risk.check_operator_exit(&request, &view);
             let id = ClientOrderId(self.next_order_id);

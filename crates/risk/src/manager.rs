@@ -546,10 +546,10 @@ impl RiskManager {
         };
         if let Some(reason) = reason {
             let side = if long { Side::Sell } else { Side::Buy };
-            exits.push(ProtectiveExit {
-                request: OrderRequest::market(inst, side, pos.qty.abs()),
-                reason,
-            });
+            let mut request = OrderRequest::market(inst, side, pos.qty.abs());
+            // A perpetual's exit must never open the other side.
+            request.reduce_only = view.universe.get(inst).is_perpetual();
+            exits.push(ProtectiveExit { request, reason });
         }
     }
 
