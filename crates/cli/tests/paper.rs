@@ -83,6 +83,35 @@ fn journal_fills(dir: &Path) -> (Vec<FillKey>, Vec<i64>, Option<String>) {
     })
 }
 
+/// Agent and backtest configs for a perpetual trading `bars.csv` (already in
+/// `dir`) with sma-cross `params` at `leverage`, replayed at `speed`; with
+/// `funding`, the shipped constant-rate funding file in both.
+fn perp_setup(
+    dir: &Path,
+    params: &str,
+    leverage: u32,
+    speed: u64,
+    funding: bool,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cfg = ConfigToml::btcusdt("sma-cross", params)
+        .perpetual(leverage)
+        .with("[venue]\ntaker_fee_bps = 5\nmaker_fee_bps = 2\nslippage_bps = 1");
+    let file = vigil_testkit::root()
+        .join("backtests/data/generated-btcusdt-funding-constant-0.01pct-8h-2022-01.csv");
+    let source = |table: &str| match funding {
+        true => format!(
+            "\n[[{table}.funding]]\ninstrument = \"BTCUSDT\"\npath = \"{}\"\n",
+            file.display()
+        ),
+        false => String::new(),
+    };
+    let (agent, backtest) = (dir.join("agent.toml"), dir.join("backtest.toml"));
+    let text = cfg.agent("crash-test", "bars.csv", "1m", Some(speed)) + &source("feed");
+    std::fs::write(&agent, text).unwrap();
+    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &source("data")).unwrap();
+    (agent, backtest)
+}
+
 #[test]
 fn paper_replay_matches_the_backtest_fill_for_fill() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,23 +142,8 @@ fn paper_replay_matches_the_backtest_fill_for_fill() {
 fn a_perpetual_paper_replay_matches_the_backtest_fill_for_fill() {
     let dir = tempfile::tempdir().unwrap();
     write_head(&shipped(BTCUSDT_1M), 3000, &dir.path().join("bars.csv"));
-    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30\nshort = true")
-        .perpetual(3)
-        .with("[venue]\ntaker_fee_bps = 5\nmaker_fee_bps = 2\nslippage_bps = 1");
-    let agent = dir.path().join("agent.toml");
-    let backtest = dir.path().join("backtest.toml");
-    // Funding too: the labelled constant-rate file shipped with the data.
-    let funding = vigil_testkit::root()
-        .join("backtests/data/generated-btcusdt-funding-constant-0.01pct-8h-2022-01.csv");
-    let source = |table: &str| {
-        format!(
-            "\n[[{table}.funding]]\ninstrument = \"BTCUSDT\"\npath = \"{}\"\n",
-            funding.display()
-        )
-    };
-    let agent_text = cfg.agent("crash-test", "bars.csv", "1m", Some(0)) + &source("feed");
-    std::fs::write(&agent, agent_text).unwrap();
-    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &source("data")).unwrap();
+    let (agent, backtest) =
+        perp_setup(dir.path(), "fast = 10\nslow = 30\nshort = true", 3, 0, true);
     let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
     assert!(
         out.status.success(),
@@ -164,13 +178,8 @@ fn a_liquidation_in_a_paper_replay_matches_the_backtest() {
         csv.push_str(&format!("2022-01-01T00:{i:02}:00Z,{c},{c},{low},{c},1\n"));
     }
     std::fs::write(dir.path().join("bars.csv"), csv).unwrap();
-    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 2\nslow = 3\nshort = true")
-        .perpetual(10)
-        .with("[venue]\ntaker_fee_bps = 5\nslippage_bps = 0");
-    let agent = dir.path().join("agent.toml");
-    let backtest = dir.path().join("backtest.toml");
-    std::fs::write(&agent, cfg.agent("crash-test", "bars.csv", "1m", Some(0))).unwrap();
-    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m")).unwrap();
+    let (agent, backtest) =
+        perp_setup(dir.path(), "fast = 2\nslow = 3\nshort = true", 10, 0, false);
     let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
     assert!(
         out.status.success(),
@@ -205,22 +214,8 @@ fn sigkill_at_random_points_then_restart_gives_the_uninterrupted_result() {
 fn a_perpetual_agent_killed_at_random_points_ends_as_the_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     write_head(&shipped(BTCUSDT_1M), 3000, &dir.path().join("bars.csv"));
-    let cfg = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30\nshort = true")
-        .perpetual(3)
-        .with("[venue]\ntaker_fee_bps = 5\nslippage_bps = 1");
-    let funding = vigil_testkit::root()
-        .join("backtests/data/generated-btcusdt-funding-constant-0.01pct-8h-2022-01.csv");
-    let source = |table: &str| {
-        format!(
-            "\n[[{table}.funding]]\ninstrument = \"BTCUSDT\"\npath = \"{}\"\n",
-            funding.display()
-        )
-    };
-    let agent = dir.path().join("agent.toml");
-    let backtest = dir.path().join("backtest.toml");
-    let text = cfg.agent("crash-test", "bars.csv", "1m", Some(200_000)) + &source("feed");
-    std::fs::write(&agent, text).unwrap();
-    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &source("data")).unwrap();
+    let params = "fast = 10\nslow = 30\nshort = true";
+    let (agent, backtest) = perp_setup(dir.path(), params, 3, 200_000, true);
     kill_restart_and_compare(dir.path(), &agent, &backtest);
 }
 

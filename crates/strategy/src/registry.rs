@@ -84,6 +84,35 @@ pub struct BuildContext<'a> {
     pub universe: &'a Universe,
 }
 
+impl BuildContext<'_> {
+    /// For a plug-in whose `param` makes it go short: every instrument it
+    /// trades (`traded`) must be a perpetual, else an error naming the first
+    /// spot one.
+    pub fn require_perpetuals(
+        &self,
+        plugin: &str,
+        param: &str,
+        traded: impl Fn(&vigil_core::Instrument) -> bool,
+    ) -> Result<(), StrategyError> {
+        match self
+            .universe
+            .instruments()
+            .iter()
+            .find(|i| !i.is_perpetual() && traded(i))
+        {
+            Some(spot) => Err(StrategyError::param(
+                plugin,
+                param,
+                format!(
+                    "`{param}` goes short: it needs perpetual instruments (`kind = \"perpetual\"`); `{}` is spot",
+                    spot.symbol
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A factory: builds a strategy from its parameter table.
 pub type StrategyFactory =
     fn(&toml::Table, &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError>;

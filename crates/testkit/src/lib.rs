@@ -44,18 +44,7 @@ pub fn write_head(src: &Path, rows: usize, dest: &Path) {
 
 /// A spot instrument with the default filters.
 pub fn spot(symbol: &str, base: &str, quote: &str) -> InstrumentSpec {
-    InstrumentSpec {
-        symbol: symbol.into(),
-        base: base.into(),
-        quote: quote.into(),
-        lot_size: None,
-        tick_size: None,
-        min_notional: None,
-        kind: vigil_core::InstrumentKind::Spot,
-        leverage: None,
-        margin: None,
-        brackets: None,
-    }
+    InstrumentSpec::spot(symbol, base, quote)
 }
 
 /// A universe of BTCUSDT alone.

@@ -210,21 +210,7 @@ pub const PARAMS: &[ParamSpec] = &[
 
 fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
     let cfg: GradeLongShortConfig = parse_params(NAME, params)?;
-    if let Some(spot) = ctx
-        .universe
-        .instruments()
-        .iter()
-        .find(|i| !i.is_perpetual())
-    {
-        return Err(StrategyError::param(
-            NAME,
-            "k",
-            format!(
-                "grade-long-short goes short: every instrument must be a perpetual; `{}` is spot",
-                spot.symbol
-            ),
-        ));
-    }
+    ctx.require_perpetuals(NAME, "k", |_| true)?;
     Ok(Box::new(GradeLongShort::new(cfg)?))
 }
 

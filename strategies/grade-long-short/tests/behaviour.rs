@@ -91,5 +91,5 @@ DDD,trader,95,2022-01-02T00:00:00Z,2022-01-02T06:00:00Z,test
 #[test]
 fn refuses_spot_instruments() {
     let e = run(DAY_ONE, "spot").unwrap_err();
-    assert!(e.contains("must be a perpetual"), "{e}");
+    assert!(e.contains("needs perpetual instruments"), "{e}");
 }

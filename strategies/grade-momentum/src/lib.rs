@@ -354,22 +354,12 @@ fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strateg
     let cfg: GradeMomentumConfig = parse_params(NAME, params)?;
     let mut s = GradeMomentum::new(cfg.clone(), ctx.universe.len())?;
     if cfg.short_below.is_some() {
-        let traded = |sym: &String| cfg.instruments.as_ref().is_none_or(|l| l.contains(sym));
-        if let Some(spot) = ctx
-            .universe
-            .instruments()
-            .iter()
-            .find(|i| !i.is_perpetual() && traded(&i.symbol))
-        {
-            return Err(StrategyError::param(
-                NAME,
-                "short_below",
-                format!(
-                    "`short_below` goes short: it needs perpetual instruments; `{}` is spot",
-                    spot.symbol
-                ),
-            ));
-        }
+        let traded = |i: &vigil_core::Instrument| {
+            cfg.instruments
+                .as_ref()
+                .is_none_or(|l| l.contains(&i.symbol))
+        };
+        ctx.require_perpetuals(NAME, "short_below", traded)?;
     }
     if let Some(list) = &cfg.instruments {
         for t in &mut s.tracks {

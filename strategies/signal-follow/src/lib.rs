@@ -200,21 +200,7 @@ pub const PARAMS: &[ParamSpec] = &[
 fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
     let cfg: SignalFollowConfig = parse_params(NAME, params)?;
     if cfg.allow_short {
-        if let Some(spot) = ctx
-            .universe
-            .instruments()
-            .iter()
-            .find(|i| !i.is_perpetual())
-        {
-            return Err(StrategyError::param(
-                NAME,
-                "allow_short",
-                format!(
-                    "`allow_short = true` needs perpetual instruments; `{}` is spot",
-                    spot.symbol
-                ),
-            ));
-        }
+        ctx.require_perpetuals(NAME, "allow_short", |_| true)?;
     }
     Ok(Box::new(SignalFollow::new(cfg)?))
 }

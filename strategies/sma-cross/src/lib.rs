@@ -256,22 +256,13 @@ pub const PARAMS: &[ParamSpec] = &[
 fn build(params: &toml::Table, ctx: &BuildContext<'_>) -> Result<Box<dyn Strategy>, StrategyError> {
     let config: SmaCrossConfig = parse_params(NAME, params)?;
     if config.short {
-        if let Some(spot) = ctx.universe.instruments().iter().find(|i| {
-            !i.is_perpetual()
-                && config
-                    .instruments
-                    .as_ref()
-                    .is_none_or(|l| l.contains(&i.symbol))
-        }) {
-            return Err(StrategyError::param(
-                NAME,
-                "short",
-                format!(
-                    "`short = true` needs perpetual instruments; `{}` is spot",
-                    spot.symbol
-                ),
-            ));
-        }
+        let listed = |i: &vigil_core::Instrument| {
+            config
+                .instruments
+                .as_ref()
+                .is_none_or(|l| l.contains(&i.symbol))
+        };
+        ctx.require_perpetuals(NAME, "short", listed)?;
     }
     let strategy = SmaCross::new(&config, ctx.universe.len())?;
     Ok(Box::new(match &config.instruments {
