@@ -160,6 +160,7 @@ pub fn render_html(report: &BacktestReport) -> String {
     realism_section(&mut h, report);
     risk_section(&mut h, report);
     assumptions_section(&mut h, report);
+    perpetuals_section(&mut h, report);
     trades_section(&mut h, report);
     h.push_str("</table></body></html>\n");
     h
@@ -378,6 +379,54 @@ fn assumptions_section(h: &mut String, report: &BacktestReport) {
             ts(d.last),
             class_of(bh),
             pct(bh)
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// Perpetuals: how each was simulated, funding, and every liquidation.
+fn perpetuals_section(h: &mut String, report: &BacktestReport) {
+    let (Some(assumed), Some(p)) = (&report.assumptions.perpetuals, &report.perpetuals) else {
+        return;
+    };
+    h.push_str("<h2>Perpetuals</h2><table><tr><th class=\"l\">instrument</th><th>leverage</th><th>margin</th><th class=\"l\">mark price</th><th class=\"l\">funding</th><th>liquidation fee</th></tr>");
+    for a in assumed {
+        let _ = write!(
+            h,
+            "<tr><td class=\"l\">{}</td><td>{}×</td><td>{:?}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{} bps</td></tr>",
+            escape(&a.instrument),
+            a.leverage,
+            a.margin,
+            escape(&a.mark_price),
+            escape(&a.funding),
+            a.liquidation_fee_bps
+        );
+    }
+    let _ = write!(
+        h,
+        "</table><table style=\"margin-top:8px\"><tr><td class=\"l\">funding paid</td><td>{}</td></tr><tr><td class=\"l\">funding received</td><td>{}</td></tr><tr><td class=\"l\">net funding paid</td><td>{}</td></tr><tr><td class=\"l\">funding charges</td><td>{}</td></tr><tr><td class=\"l\">liquidations</td><td>{}</td></tr></table>",
+        money(p.funding_paid),
+        money(p.funding_received),
+        money(p.funding_net),
+        p.funding_charges,
+        p.liquidations.len()
+    );
+    if p.liquidations.is_empty() {
+        return;
+    }
+    h.push_str("<table style=\"margin-top:8px\"><tr><th>time</th><th class=\"l\">instrument</th><th>side</th><th>qty</th><th>price</th><th>realised PnL</th><th>fee</th><th>insurance</th></tr>");
+    for l in &p.liquidations {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ts(Some(l.time)),
+            escape(&l.instrument),
+            l.side,
+            l.qty,
+            l.price,
+            money(l.realised_pnl),
+            money(l.fee),
+            money(l.insurance)
         );
     }
     h.push_str("</table>");

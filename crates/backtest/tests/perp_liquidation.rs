@@ -126,6 +126,11 @@ fn a_bar_reaching_the_liquidation_price_closes_the_position_there() {
         "{}",
         r.final_cash
     );
+    // The HTML report shows it, with how the perpetual was simulated.
+    let html = vigil_backtest::html::render_html(&r);
+    assert!(html.contains("<h2>Perpetuals</h2>"), "no perpetual section");
+    assert!(html.contains("90.36144578"), "the liquidation row");
+    assert!(html.contains("last price (no [[data.mark]])"));
     // The liquidation closes the trade and is a fill of the report.
     assert_eq!(r.fills.len(), 2);
     assert_eq!(r.trades.len(), 1);

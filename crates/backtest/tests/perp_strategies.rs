@@ -98,3 +98,27 @@ fn grade_momentum_shorts_below_the_threshold_and_covers_above_its_exit() {
     let e = run(strategy, &grades("trader", [10, 60, 90]), "spot").unwrap_err();
     assert!(e.contains("short_below"), "{e}");
 }
+
+/// The instrument table docs/perpetuals.md shows parses and is what it says:
+/// 3×, isolated, two brackets whose maintenance is continuous.
+#[test]
+fn the_documented_perpetual_table_is_valid() {
+    let doc = std::fs::read_to_string(vigil_testkit::root().join("docs/perpetuals.md")).unwrap();
+    let block = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.starts_with("[[instruments]]"))
+        .expect("docs/perpetuals.md declares an instrument");
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        instruments: Vec<vigil_core::InstrumentSpec>,
+    }
+    let parsed: Doc = toml::from_str(block).unwrap();
+    let mut u = vigil_core::Universe::new();
+    let id = u.add(&parsed.instruments[0]).unwrap();
+    let t = u.get(id).perp.as_ref().unwrap();
+    assert_eq!(t.leverage, Decimal::from(3));
+    assert_eq!(t.margin, vigil_core::MarginMode::Isolated);
+    assert_eq!(t.brackets.all().len(), 2);
+}
