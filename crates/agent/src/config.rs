@@ -407,10 +407,12 @@ pub struct FeedConfig {
     /// Replay: speed-up factor over real time; 0 plays as fast as possible.
     #[serde(default)]
     pub speed: f64,
-    /// Binance: WebSocket base URL (default `wss://stream.binance.com:9443`).
+    /// Binance: WebSocket base URL (default `wss://stream.binance.com:9443`;
+    /// `wss://fstream.binance.com` when the instruments are perpetuals).
     #[serde(default)]
     pub ws_url: Option<String>,
-    /// Binance: REST base URL for gap fill (default `https://data-api.binance.vision`).
+    /// Binance: REST base URL for gap fill (default `https://data-api.binance.vision`;
+    /// `https://fapi.binance.com` for perpetuals).
     #[serde(default)]
     pub rest_url: Option<String>,
     /// Binance: kline interval (default `1m`).
@@ -502,6 +504,15 @@ impl AgentConfig {
                 return Err(FieldError::new(
                     "feed",
                     "[[feed.mark]] and [[feed.funding]] are for replay feeds",
+                ))
+            }
+            FeedKind::Binance
+                if self.instruments.iter().any(|i| i.kind == vigil_core::InstrumentKind::Perpetual)
+                    && self.instruments.iter().any(|i| i.kind == vigil_core::InstrumentKind::Spot) =>
+            {
+                return Err(FieldError::new(
+                    "feed",
+                    "a binance feed streams spot pairs or USDⓈ-M perpetuals, not both: split the instruments over two agents",
                 ))
             }
             FeedKind::Binance if !self.feed.bars.is_empty() => {

@@ -268,7 +268,18 @@ pub fn spawn_binance(
         .feed
         .interval
         .unwrap_or_else(|| "1m".parse().expect("valid interval"));
-    let mut feed_cfg = BinanceFeedOptions::production(interval);
+    // Perpetuals stream from USDⓈ-M futures, with mark prices and funding
+    // (the config refuses a feed that mixes them with spot pairs).
+    let perpetual = engine
+        .universe()
+        .instruments()
+        .iter()
+        .any(|i| i.is_perpetual());
+    let mut feed_cfg = if perpetual {
+        BinanceFeedOptions::usdm(interval)
+    } else {
+        BinanceFeedOptions::production(interval)
+    };
     if let Some(u) = &cfg.feed.ws_url {
         feed_cfg.ws_url = u.clone();
     }

@@ -16,7 +16,16 @@ fn shipped_agent_configs_load_and_name_existing_files() {
             }
             let (cfg, file) = AgentConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
             if cfg.feed.kind == FeedKind::Replay {
-                for bars in &cfg.feed.bars {
+                for f in &cfg.feed.funding {
+                    let data = file.dir().join(&f.path);
+                    assert!(
+                        data.exists(),
+                        "{}: {} does not exist",
+                        path.display(),
+                        data.display()
+                    );
+                }
+                for bars in cfg.feed.bars.iter().chain(&cfg.feed.mark) {
                     for data in bars.path.expand(&file.dir()).unwrap() {
                         assert!(
                             data.exists(),
@@ -31,4 +40,32 @@ fn shipped_agent_configs_load_and_name_existing_files() {
         }
     }
     assert!(checked >= 4, "only {checked} configs found");
+}
+
+/// What an agent with a perpetual refuses: trading it live (the adapter is
+/// spot), and a live feed that mixes it with spot pairs.
+#[test]
+fn perpetual_agents_refuse_live_trading_and_mixed_feeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let perp = root().join("examples/paper/btc-perp-replay.toml");
+    let text = std::fs::read_to_string(&perp).unwrap();
+    let path = dir.path().join("a.toml");
+    std::fs::write(&path, text.replace("mode = \"paper\"", "mode = \"live\"")).unwrap();
+    let e = AgentConfig::load(&path).unwrap_err().to_string();
+    let kind_line = text.lines().position(|l| l.starts_with("kind = ")).unwrap() + 1;
+    assert!(e.contains(&format!("a.toml:{kind_line}: ")), "{e}");
+    assert!(e.contains("cannot be traded live"), "{e}");
+    let mixed = text
+        .replace("type = \"replay\"", "type = \"binance\"")
+        .split("[[feed.bars]]")
+        .next()
+        .unwrap()
+        .to_string()
+        + "[[instruments]]\nsymbol = \"ETHUSDT\"\nbase = \"ETH\"\nquote = \"USDT\"\n\n[strategy]\nname = \"sma-cross\"\nfast = 10\nslow = 30\n";
+    std::fs::write(&path, mixed).unwrap();
+    let e = AgentConfig::load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("spot pairs or USDⓈ-M perpetuals, not both"),
+        "{e}"
+    );
 }

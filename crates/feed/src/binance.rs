@@ -1,5 +1,7 @@
-//! Binance spot live market data: kline and trade WebSocket streams, with ping/pong,
-//! reconnection with backoff, and gap fill from the REST klines endpoint.
+//! Binance live market data, spot or USDⓈ-M futures: kline and trade WebSocket
+//! streams (and, for perpetuals, mark prices and funding from `markPrice`:
+//! `binance_mark.rs`), with ping/pong, reconnection with backoff, and gap fill
+//! from the REST klines endpoint.
 //!
 //! Bad input never stops the feed: a malformed message, an unknown symbol, an
 //! inconsistent bar or a bar older than the last one is logged and counted in
@@ -30,6 +32,11 @@ pub struct BinanceFeedOptions {
     pub interval: Interval,
     /// Also subscribe to trades.
     pub trades: bool,
+    /// USDⓈ-M perpetuals: also subscribe to `<symbol>@markPrice@1s` (mark-price
+    /// bars per kline interval, and funding).
+    pub mark_price: bool,
+    /// The REST klines path for gap fill (`/api/v3/klines`, `/fapi/v1/klines`).
+    pub rest_klines_path: String,
     /// First reconnect delay; doubles up to `reconnect_max`.
     pub reconnect_min: Duration,
     /// Largest reconnect delay.
@@ -46,9 +53,22 @@ impl BinanceFeedOptions {
             rest_url: "https://data-api.binance.vision".into(),
             interval,
             trades: false,
+            mark_price: false,
+            rest_klines_path: "/api/v3/klines".into(),
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// USDⓈ-M futures production endpoints (perpetuals), with mark prices.
+    pub fn usdm(interval: Interval) -> BinanceFeedOptions {
+        BinanceFeedOptions {
+            ws_url: "wss://fstream.binance.com".into(),
+            rest_url: "https://fapi.binance.com".into(),
+            mark_price: true,
+            rest_klines_path: "/fapi/v1/klines".into(),
+            ..BinanceFeedOptions::production(interval)
         }
     }
 }
@@ -134,6 +154,10 @@ pub(crate) struct Decoder {
     by_symbol: HashMap<String, SymbolState>,
     interval: Interval,
     interval_name: String,
+    marks: crate::binance_mark::MarkAggregator,
+    /// Events released besides a message's own (mark bars, funding), to be
+    /// sent right after it.
+    pub(crate) out: Vec<MarketEvent>,
 }
 
 impl Decoder {
@@ -155,6 +179,14 @@ impl Decoder {
                 .collect(),
             interval,
             interval_name: interval.to_string(),
+            marks: crate::binance_mark::MarkAggregator::new(
+                &symbols
+                    .iter()
+                    .map(|s| (s.symbol.to_uppercase(), s.instrument))
+                    .collect::<Vec<_>>(),
+                interval.nanos() / 1_000_000,
+            ),
+            out: Vec::new(),
         }
     }
 
@@ -193,6 +225,7 @@ impl Decoder {
             }
         }
         st.last_open = Some(open);
+        self.marks.kline_emitted(symbol, open_ms, &mut self.out);
         Ok(Outcome::Event(MarketEvent::Bar(Bar {
             instrument: st.instrument,
             open_time: open,
@@ -283,6 +316,27 @@ impl Decoder {
                     },
                 })))
             }
+            Some("markPriceUpdate") => {
+                let symbol = data
+                    .get("s")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Reject::Malformed("markPriceUpdate without `s`".into()))?
+                    .to_uppercase();
+                if !self.by_symbol.contains_key(&symbol) {
+                    return Err(Reject::UnknownSymbol(symbol));
+                }
+                self.marks
+                    .update(
+                        &symbol,
+                        int(data, "E")?,
+                        dec(data, "p")?,
+                        dec(data, "r")?,
+                        int(data, "T")?,
+                        &mut self.out,
+                    )
+                    .map_err(Reject::Inconsistent)?;
+                Ok(Outcome::Ignored)
+            }
             Some(other) => Err(Reject::Malformed(format!(
                 "unexpected event type `{other}`"
             ))),
@@ -323,6 +377,16 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Sends what the decoder released besides a message's own event.
+async fn drain(decoder: &mut Decoder, tx: &mpsc::Sender<MarketEvent>) -> bool {
+    for ev in std::mem::take(&mut decoder.out) {
+        if !emit(tx, ev).await {
+            return false;
+        }
+    }
+    true
+}
+
 /// Sends an event; `false` when the consumer is gone.
 async fn emit(tx: &mpsc::Sender<MarketEvent>, ev: MarketEvent) -> bool {
     tx.send(ev).await.is_ok()
@@ -351,8 +415,8 @@ async fn gap_fill(
         loop {
             let start_ms = from.nanos() / 1_000_000 + cfg.interval.nanos() / 1_000_000;
             let url = format!(
-                "{}/api/v3/klines?symbol={symbol}&interval={}&startTime={start_ms}&limit=1000",
-                cfg.rest_url, decoder.interval_name
+                "{}{}?symbol={symbol}&interval={}&startTime={start_ms}&limit=1000",
+                cfg.rest_url, cfg.rest_klines_path, decoder.interval_name
             );
             let rows: Vec<Value> = match client.get(&url).send().await {
                 Ok(r) if r.status().is_success() => match r.json().await {
@@ -378,7 +442,7 @@ async fn gap_fill(
                 match decoder.kline_row(&symbol, row, now) {
                     Ok(Outcome::Event(ev)) => {
                         FeedStats::inc(&stats.gap_filled);
-                        if !emit(tx, ev).await {
+                        if !emit(tx, ev).await || !drain(decoder, tx).await {
                             return false;
                         }
                     }
@@ -411,6 +475,9 @@ pub async fn run_binance_feed(
         streams.push(format!("{lower}@kline_{}", decoder.interval_name));
         if cfg.trades {
             streams.push(format!("{lower}@trade"));
+        }
+        if cfg.mark_price {
+            streams.push(format!("{lower}@markPrice@1s"));
         }
     }
     let url = format!(
@@ -451,16 +518,21 @@ pub async fn run_binance_feed(
                     };
                     FeedStats::inc(&stats.messages);
                     match msg {
-                        Message::Text(text) => match decoder.message(text.as_str()) {
-                            Ok(Outcome::Event(ev)) => {
-                                if !emit(&tx, ev).await {
-                                    return;
+                        Message::Text(text) => {
+                            match decoder.message(text.as_str()) {
+                                Ok(Outcome::Event(ev)) => {
+                                    if !emit(&tx, ev).await {
+                                        return;
+                                    }
                                 }
+                                Ok(Outcome::Duplicate) => FeedStats::inc(&stats.duplicates),
+                                Ok(Outcome::Ignored) => {}
+                                Err(r) => record_reject(&stats, &r),
                             }
-                            Ok(Outcome::Duplicate) => FeedStats::inc(&stats.duplicates),
-                            Ok(Outcome::Ignored) => {}
-                            Err(r) => record_reject(&stats, &r),
-                        },
+                            if !drain(&mut decoder, &tx).await {
+                                return;
+                            }
+                        }
                         Message::Ping(_) => {
                             // tungstenite queued the pong; flushing sends it now.
                             if ws.flush().await.is_err() {
@@ -530,6 +602,58 @@ mod tests {
             _ => panic!("no trade"),
         }
         assert!(matches!(d.message(trade), Ok(Outcome::Duplicate)));
+    }
+
+    /// Binance's `markPriceUpdate` wire format (combined stream).
+    fn mark(e: i64, p: &str, r: &str, next: i64) -> String {
+        format!(
+            r#"{{"stream":"btcusdt@markPrice@1s","data":{{"e":"markPriceUpdate","E":{e},"s":"BTCUSDT","p":"{p}","P":"{p}","i":"{p}","r":"{r}","T":{next}}}}}"#
+        )
+    }
+
+    /// What the run loop sends for one message: its own event, then what the
+    /// decoder released.
+    fn sent(d: &mut Decoder, msg: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Ok(Outcome::Event(e)) = d.message(msg) {
+            v.push(e);
+        }
+        v.extend(std::mem::take(&mut d.out));
+        v.iter()
+            .map(|e| match e {
+                MarketEvent::Bar(b) => format!("bar {}", b.close_time),
+                MarketEvent::Mark(b) => format!("mark {} {}", b.close_time, b.close),
+                MarketEvent::Funding(f) => format!("funding {} {}", f.ts, f.rate),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mark_prices_become_bars_after_their_kline_and_funding_follows() {
+        let mut d = decoder();
+        let t0 = 1_640_995_200_000;
+        let due = t0 + 60_000;
+        assert!(sent(&mut d, &mark(t0 + 1_000, "100", "0.0001", due)).is_empty());
+        assert!(sent(&mut d, &mark(t0 + 30_000, "98", "0.0002", due)).is_empty());
+        // The next minute's first mark (at the funding time) completes the bar;
+        // the kline of that minute has not arrived: nothing yet.
+        assert!(sent(&mut d, &mark(due, "99", "0.0003", due + 28_800_000)).is_empty());
+        // The kline arrives: it, then the minute's mark bar, then the funding.
+        assert_eq!(
+            sent(&mut d, &kline(t0, true, "100", "101", "97", "99")),
+            [
+                "bar 2022-01-01T00:01:00Z",
+                "mark 2022-01-01T00:01:00Z 98",
+                "funding 2022-01-01T00:01:00Z 0.0002"
+            ]
+        );
+        // A malformed or foreign mark update is refused, not fatal.
+        assert!(d.message(&mark(due, "-1", "0", due)).is_err());
+        assert!(matches!(
+            d.message(r#"{"e":"markPriceUpdate","E":1,"s":"ETHUSDT","p":"1","r":"0","T":2}"#),
+            Err(Reject::UnknownSymbol(_))
+        ));
     }
 
     #[test]

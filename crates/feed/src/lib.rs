@@ -14,6 +14,7 @@
 pub mod bar_cache;
 mod bars;
 pub mod binance;
+mod binance_mark;
 mod error;
 pub mod funding;
 #[cfg(feature = "fuzzing")]

@@ -136,6 +136,8 @@ async fn survives_drops_gaps_and_bad_messages() {
         rest_url: format!("http://{rest_addr}"),
         interval: "1m".parse().unwrap(),
         trades: true,
+        mark_price: false,
+        rest_klines_path: "/api/v3/klines".into(),
         reconnect_min: Duration::from_millis(10),
         reconnect_max: Duration::from_millis(50),
         idle_timeout: Duration::from_secs(10),
