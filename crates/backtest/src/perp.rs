@@ -78,7 +78,7 @@ pub(crate) fn sections(
         .iter()
         .filter_map(|inst| {
             let t = inst.perp.as_ref()?;
-            let n = rec.funding_events[inst.id.index()];
+            let n = rec.perp_cover[inst.id.index()].funding;
             Some(PerpAssumption {
                 instrument: inst.symbol.clone(),
                 leverage: t.leverage,
@@ -132,5 +132,41 @@ fn record(l: &Liquidation, universe: &Universe) -> LiquidationRecord {
         realised_pnl: l.realised_pnl,
         fee: l.fill.fee,
         insurance: l.insurance,
+    }
+}
+
+/// A day: no exchange funds less often (intervals are 1, 4 or 8 hours).
+const FUNDING_SLACK_NANOS: i64 = 24 * 3600 * 1_000_000_000;
+
+/// Warnings when a perpetual's funding or mark data stops short of its bars:
+/// funding missing for more than a day at either end or in between (none is
+/// charged there), or bars after the last mark-price bar (marked, and
+/// checked for liquidation, at a stale mark).
+pub(crate) fn coverage_warnings(rec: &Recorder, universe: &Universe, warnings: &mut Vec<String>) {
+    for inst in universe.instruments().iter().filter(|i| i.is_perpetual()) {
+        let c = &rec.perp_cover[inst.id.index()];
+        let bars = &rec.coverage[inst.id.index()];
+        let sym = &inst.symbol;
+        if c.bars_after_mark > 0 {
+            warnings.push(format!(
+                "{sym}: {} bars came after its last mark-price bar ({}): they were marked, and checked for liquidation, at that stale mark",
+                c.bars_after_mark,
+                c.last_mark.map_or(String::new(), |t| t.to_string())
+            ));
+        }
+        let (Some(first), Some(last), Some(bar_first), Some(bar_last)) =
+            (c.funding_first, c.funding_last, bars.first, bars.last)
+        else {
+            continue;
+        };
+        let short_start = first.nanos() - bar_first.nanos() > FUNDING_SLACK_NANOS;
+        let short_end = bar_last.nanos() - last.nanos() > FUNDING_SLACK_NANOS;
+        let gap = c.funding_max_gap > FUNDING_SLACK_NANOS;
+        if short_start || short_end || gap {
+            warnings.push(format!(
+                "{sym}: funding data covers {first} → {last} (longest gap {:.1} h) but its bars span {bar_first} → {bar_last}: no funding was charged where it is missing",
+                c.funding_max_gap as f64 / 3.6e12
+            ));
+        }
     }
 }

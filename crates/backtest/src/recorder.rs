@@ -57,9 +57,25 @@ pub struct Recorder {
     /// Perpetuals: funding charged, in order, with the fill count at the time
     /// (to attribute it to the trade open then).
     pub(crate) funding: Vec<FundingEntry>,
-    /// Funding events seen per instrument.
-    pub(crate) funding_events: Vec<u64>,
+    /// Per instrument: what the perpetual data covered.
+    pub(crate) perp_cover: Vec<PerpCover>,
     pub(crate) liquidations: Vec<vigil_core::Liquidation>,
+}
+
+/// What a perpetual's mark and funding data covered in a run, to warn when
+/// they stop short of its bars.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PerpCover {
+    /// Funding events processed.
+    pub funding: u64,
+    pub funding_first: Option<Timestamp>,
+    pub funding_last: Option<Timestamp>,
+    /// Longest time between two funding events, ns.
+    pub funding_max_gap: i64,
+    /// Close of the last mark-price bar.
+    pub last_mark: Option<Timestamp>,
+    /// Traded bars since the last mark-price bar (at the end: marked stale).
+    pub bars_after_mark: u64,
 }
 
 /// Funding charged on a position: `payment` > 0 paid, < 0 received.
@@ -105,8 +121,37 @@ impl Recorder {
             traded_notional: Decimal::ZERO,
             starting_equity,
             funding: Vec::new(),
-            funding_events: vec![0; instruments],
+            perp_cover: vec![PerpCover::default(); instruments],
             liquidations: Vec::new(),
+        }
+    }
+
+    /// Perpetual data coverage: funding times and gaps, mark bars, bars
+    /// after the last mark.
+    fn note_perp(&mut self, event: &MarketEvent) {
+        let Some(c) = event
+            .instrument()
+            .and_then(|i| self.perp_cover.get_mut(i.index()))
+        else {
+            return;
+        };
+        match event {
+            MarketEvent::Funding(f) => {
+                c.funding += 1;
+                if let Some(last) = c.funding_last {
+                    c.funding_max_gap = c.funding_max_gap.max(f.ts.nanos() - last.nanos());
+                }
+                c.funding_first.get_or_insert(f.ts);
+                c.funding_last = Some(f.ts);
+            }
+            // A mark bar covers every bar up to its close (which, merged
+            // after the bars of its time, all came before it).
+            MarketEvent::Mark(b) => {
+                c.last_mark = Some(b.close_time);
+                c.bars_after_mark = 0;
+            }
+            MarketEvent::Bar(_) if c.last_mark.is_some() => c.bars_after_mark += 1,
+            _ => {}
         }
     }
 
@@ -233,10 +278,8 @@ impl Observer for Recorder {
 
     fn on_event_processed(&mut self, event: &MarketEvent, portfolio: &Portfolio) {
         let ts = event.ts();
-        if let MarketEvent::Funding(f) = event {
-            if let Some(n) = self.funding_events.get_mut(f.instrument.index()) {
-                *n += 1;
-            }
+        if portfolio.has_perpetuals() {
+            self.note_perp(event);
         }
         self.events += 1;
         if self.first_ts.is_none() {

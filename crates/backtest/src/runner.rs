@@ -239,6 +239,9 @@ impl Backtest {
         };
         tally.check(start, end, &mut warnings)?;
         rec.finish(&portfolio);
+        if portfolio.has_perpetuals() {
+            crate::perp::coverage_warnings(&rec, &universe, &mut warnings);
+        }
         tracing::debug!(
             events = rec.events,
             fills = rec.fills.len(),

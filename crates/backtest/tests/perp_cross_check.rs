@@ -125,16 +125,20 @@ fn reference(bars: &[Bar], funding: Option<(&[Timestamp], Decimal)>) -> Referenc
 }
 
 fn run(funding: bool) -> BacktestReport {
+    let data = root().join("backtests/data");
+    let file = data.join("generated-btcusdt-funding-constant-0.01pct-8h-2022-01.csv");
+    run_with_funding(funding.then_some(file.as_path()))
+}
+
+fn run_with_funding(funding: Option<&Path>) -> BacktestReport {
     let dir = tempfile::tempdir().unwrap();
     let data = root().join("backtests/data");
-    let funding_source = if funding {
-        format!(
+    let funding_source = match funding {
+        Some(f) => format!(
             "[[data.funding]]\ninstrument = \"BTCUSDT\"\npath = \"{}\"\n",
-            data.join("generated-btcusdt-funding-constant-0.01pct-8h-2022-01.csv")
-                .display()
-        )
-    } else {
-        String::new()
+            f.display()
+        ),
+        None => String::new(),
     };
     let config = format!(
         r#"
@@ -240,4 +244,28 @@ fn with_funding_the_difference_is_the_funding_paid_to_the_cent() {
         m.final_equity,
         dec!(10000) + m.realised_pnl + m.unrealised_pnl - m.fees_paid - perp.funding_net
     );
+}
+
+#[test]
+fn funding_data_that_stops_short_of_the_bars_is_a_warning() {
+    let full = std::fs::read_to_string(
+        root().join("backtests/data/generated-btcusdt-funding-constant-0.01pct-8h-2022-01.csv"),
+    )
+    .unwrap();
+    // The first ten days only.
+    let short: Vec<&str> = full.lines().take(31).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("funding.csv");
+    std::fs::write(&path, short.join("\n") + "\n").unwrap();
+    let r = run_with_funding(Some(&path));
+    assert!(
+        r.warnings.iter().any(|w| w.contains("funding data covers")
+            && w.contains("no funding was charged where it is missing")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(run(true)
+        .warnings
+        .iter()
+        .all(|w| !w.contains("funding data covers")));
 }

@@ -236,3 +236,22 @@ fn max_leverage_cuts_and_min_liquidation_distance_denies() {
     );
     assert_eq!(r.fills.len(), 1);
 }
+
+#[test]
+fn bars_after_the_last_mark_bar_are_a_warning_not_a_silent_stale_mark() {
+    let marks: Vec<&str> = MARKS.lines().collect();
+    let short = marks[..marks.len() - 1].join("\n").replace("MARKLOW", "91") + "\n";
+    let r = run_with_marks("2022-01-01T00:03:00Z,96,96,91,92,1", Some(&short));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("1 bars came after its last mark-price bar")),
+        "{:?}",
+        r.warnings
+    );
+    let full = run_with_marks(
+        "2022-01-01T00:03:00Z,96,96,91,92,1",
+        Some(&MARKS.replace("MARKLOW", "91")),
+    );
+    assert!(full.warnings.iter().all(|w| !w.contains("mark-price bar")));
+}
