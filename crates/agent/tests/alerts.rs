@@ -5,7 +5,6 @@
 //! storm of rejects coalesced into a couple of messages.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -71,6 +70,31 @@ fn serve(listener: std::net::TcpListener, r: Receiver) {
         let l = tokio::net::TcpListener::from_std(listener).unwrap();
         axum::serve(l, app).await.unwrap();
     });
+}
+
+/// A receiver that accepts everything, served on a free loopback port.
+fn accepting_receiver() -> (Receiver, u16) {
+    let receiver = Receiver {
+        seen: Arc::default(),
+        faults: Arc::new(Vec::new()),
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    serve(listener, receiver.clone());
+    (receiver, port)
+}
+
+impl Receiver {
+    /// The bodies of the alerts it accepted, in order.
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        self.seen
+            .lock()
+            .unwrap()
+            .accepted
+            .iter()
+            .map(|a| serde_json::from_str(&a.3).unwrap())
+            .collect()
+    }
 }
 
 fn registry() -> vigil_strategy::Registry {
@@ -240,13 +264,7 @@ console.log("verified " + ok);"#,
 async fn a_storm_of_rejects_is_one_alert_and_one_count() {
     std::env::set_var("TEST_ALERT_SECRET", SECRET);
     let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver {
-        seen: Arc::default(),
-        faults: Arc::new(Vec::new()),
-    };
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    serve(listener, receiver.clone());
+    let (receiver, port) = accepting_receiver();
     // Every order denied (no grade ever arrives), hundreds of crosses; only the
     // rejects are sent to this channel.
     let path = agent(
@@ -254,7 +272,7 @@ async fn a_storm_of_rejects_is_one_alert_and_one_count() {
         "alerts-storm",
         3000,
         "fast = 2\nslow = 3",
-        &(webhook(addr.port(), "events = [\"rejects\"]\n")
+        &(webhook(port, "events = [\"rejects\"]\n")
             + "[alerting]\ncoalesce = \"1h\"\n[risk]\ngrade_kind = \"trader\"\nrequire_grade = true\n"),
     );
     let summary = vigil_agent::run(
@@ -266,14 +284,7 @@ async fn a_storm_of_rejects_is_one_alert_and_one_count() {
     .await
     .unwrap();
     assert!(summary.finished);
-    let alerts: Vec<serde_json::Value> = receiver
-        .seen
-        .lock()
-        .unwrap()
-        .accepted
-        .iter()
-        .map(|a| serde_json::from_str(&a.3).unwrap())
-        .collect();
+    let alerts = receiver.alerts();
     assert_eq!(alerts.len(), 2, "{alerts:#?}");
     assert!(alerts.iter().all(|a| a["kind"] == "rejects"));
     let first = alerts
@@ -305,13 +316,7 @@ async fn a_storm_of_rejects_is_one_alert_and_one_count() {
 async fn a_silent_feed_is_reported_once() {
     std::env::set_var("TEST_ALERT_SECRET", SECRET);
     let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver {
-        seen: Arc::default(),
-        faults: Arc::new(Vec::new()),
-    };
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    serve(listener, receiver.clone());
+    let (receiver, port) = accepting_receiver();
     // Real time: a bar a minute, so after the first the feed is quiet.
     write_head(&shipped(BTCUSDT_1M), 100, &dir.path().join("bars.csv"));
     let cfg = ConfigToml::btcusdt("sma-cross", "fast = 10\nslow = 30").agent(
@@ -363,13 +368,7 @@ async fn a_silent_feed_is_reported_once() {
 async fn a_liquidation_is_journaled_and_alerted() {
     std::env::set_var("TEST_ALERT_SECRET", SECRET);
     let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver {
-        seen: Arc::default(),
-        faults: Arc::new(Vec::new()),
-    };
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    serve(listener, receiver.clone());
+    let (receiver, port) = accepting_receiver();
     // Falling, then rising (a cross up: long at the next open), then a crash.
     let mut csv = String::from("ts,open,high,low,close,volume\n");
     let closes = [100, 99, 98, 97, 99, 102, 104, 105, 106, 106, 80, 80, 81];
@@ -382,7 +381,7 @@ async fn a_liquidation_is_journaled_and_alerted() {
         .perpetual(10)
         .with("[venue]\ntaker_fee_bps = 5\nslippage_bps = 0")
         .agent("perp-liq", "bars.csv", "1m", None)
-        + &webhook(addr.port(), "events = [\"liquidation\"]\n");
+        + &webhook(port, "events = [\"liquidation\"]\n");
     let path = dir.path().join("agent.toml");
     std::fs::write(&path, cfg).unwrap();
     let summary = vigil_agent::run(
@@ -394,14 +393,7 @@ async fn a_liquidation_is_journaled_and_alerted() {
     .await
     .unwrap();
     assert!(summary.finished);
-    let alerts: Vec<serde_json::Value> = receiver
-        .seen
-        .lock()
-        .unwrap()
-        .accepted
-        .iter()
-        .map(|a| serde_json::from_str(&a.3).unwrap())
-        .collect();
+    let alerts = receiver.alerts();
     let j = journal(dir.path(), "perp-liq").await;
     let fills = j.fills("perp-liq").await.unwrap();
     assert!(

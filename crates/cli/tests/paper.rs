@@ -83,6 +83,25 @@ fn journal_fills(dir: &Path) -> (Vec<FillKey>, Vec<i64>, Option<String>) {
     })
 }
 
+/// Runs the paper agent to the end of its replay and checks its journal
+/// against the backtest: the same fills and the same final equity. Returns
+/// the fills.
+fn paper_equals_backtest(dir: &Path, agent: &Path, backtest: &Path) -> Vec<FillKey> {
+    let out = vigil().arg("paper").arg(agent).arg("-q").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (bt_fills, bt_equity) = backtest_fills(backtest, dir);
+    let (fills, _, equity) = journal_fills(dir);
+    assert_eq!(fills, bt_fills);
+    let (a, b): (rust_decimal::Decimal, rust_decimal::Decimal) =
+        (equity.unwrap().parse().unwrap(), bt_equity.parse().unwrap());
+    assert_eq!(a, b);
+    bt_fills
+}
+
 /// Agent and backtest configs for a perpetual trading `bars.csv` (already in
 /// `dir`) with sma-cross `params` at `leverage`, replayed at `speed`; with
 /// `funding`, the shipped constant-rate funding file in both.
@@ -116,23 +135,12 @@ fn perp_setup(
 fn paper_replay_matches_the_backtest_fill_for_fill() {
     let dir = tempfile::tempdir().unwrap();
     let (agent, backtest) = setup(dir.path(), 4000, 0);
-    let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (bt_fills, bt_equity) = backtest_fills(&backtest, dir.path());
-    let (fills, _, equity) = journal_fills(dir.path());
+    let bt_fills = paper_equals_backtest(dir.path(), &agent, &backtest);
     assert!(
         bt_fills.len() > 20,
         "too few fills to compare: {}",
         bt_fills.len()
     );
-    assert_eq!(fills, bt_fills);
-    let (a, b): (rust_decimal::Decimal, rust_decimal::Decimal) =
-        (equity.unwrap().parse().unwrap(), bt_equity.parse().unwrap());
-    assert_eq!(a, b);
 }
 
 /// A perpetual strategy — `sma-cross` long and short at 3×, flipping in one
@@ -144,22 +152,11 @@ fn a_perpetual_paper_replay_matches_the_backtest_fill_for_fill() {
     write_head(&shipped(BTCUSDT_1M), 3000, &dir.path().join("bars.csv"));
     let (agent, backtest) =
         perp_setup(dir.path(), "fast = 10\nslow = 30\nshort = true", 3, 0, true);
-    let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (bt_fills, bt_equity) = backtest_fills(&backtest, dir.path());
-    let (fills, _, equity) = journal_fills(dir.path());
+    let bt_fills = paper_equals_backtest(dir.path(), &agent, &backtest);
     assert!(bt_fills.len() > 50, "too few fills: {}", bt_fills.len());
     // Flips happened: one order closing a position and opening the other.
     let qty = |f: &FillKey| f.3.parse::<f64>().unwrap();
     assert!(bt_fills.windows(2).any(|w| qty(&w[1]) > 1.5 * qty(&w[0])));
-    assert_eq!(fills, bt_fills);
-    let (a, b): (rust_decimal::Decimal, rust_decimal::Decimal) =
-        (equity.unwrap().parse().unwrap(), bt_equity.parse().unwrap());
-    assert_eq!(a, b);
 }
 
 /// A 10× long liquidated by a crash, in a paper replay and in its backtest:
@@ -180,22 +177,11 @@ fn a_liquidation_in_a_paper_replay_matches_the_backtest() {
     std::fs::write(dir.path().join("bars.csv"), csv).unwrap();
     let (agent, backtest) =
         perp_setup(dir.path(), "fast = 2\nslow = 3\nshort = true", 10, 0, false);
-    let out = vigil().arg("paper").arg(&agent).arg("-q").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (bt_fills, bt_equity) = backtest_fills(&backtest, dir.path());
-    let (fills, _, equity) = journal_fills(dir.path());
+    let bt_fills = paper_equals_backtest(dir.path(), &agent, &backtest);
     assert!(
         bt_fills.iter().any(|f| f.0 == 0),
         "a liquidation: {bt_fills:?}"
     );
-    assert_eq!(fills, bt_fills);
-    let (a, b): (rust_decimal::Decimal, rust_decimal::Decimal) =
-        (equity.unwrap().parse().unwrap(), bt_equity.parse().unwrap());
-    assert_eq!(a, b);
 }
 
 /// Kills the agent with SIGKILL at pseudo-random points of a replay, restarts it,
