@@ -531,24 +531,38 @@ impl SimVenue {
             Side::Buy => *spent += qty * price + fee,
             Side::Sell => *sold += qty,
         }
-        out.push(ExecutionReport::Filled {
-            status: order.status,
-            fill,
-        });
-        if order.status == OrderStatus::Filled {
-            return true;
-        }
-        if !complete {
-            let reason = if side == Side::Buy {
-                "rest cancelled: insufficient cash"
-            } else {
-                "rest cancelled: insufficient position"
-            };
-            let _ = order.cancel(ts, reason);
-            return true;
-        }
-        false
+        let rest = if side == Side::Buy {
+            "rest cancelled: insufficient cash"
+        } else {
+            "rest cancelled: insufficient position"
+        };
+        report_fill(order, fill, complete, rest, out)
     }
+}
+
+/// Reports a fill already recorded on `order`; when the order is not filled
+/// and this fill was not all it wanted, cancels the rest with `rest`. Returns
+/// whether the order is finished.
+fn report_fill(
+    order: &mut Order,
+    fill: Fill,
+    complete: bool,
+    rest: &str,
+    out: &mut Vec<ExecutionReport>,
+) -> bool {
+    let ts = fill.ts;
+    out.push(ExecutionReport::Filled {
+        status: order.status,
+        fill,
+    });
+    if order.status == OrderStatus::Filled {
+        return true;
+    }
+    if !complete {
+        let _ = order.cancel(ts, rest);
+        return true;
+    }
+    false
 }
 
 trait RejectOrCancel {

@@ -4,8 +4,7 @@
 
 use rust_decimal::Decimal;
 use vigil_core::{
-    Fill, Instrument, Liquidity, MarginMode, OrderSize, OrderStatus, Portfolio, Side, TimeInForce,
-    Timestamp,
+    Fill, Instrument, Liquidity, MarginMode, OrderSize, Portfolio, Side, TimeInForce, Timestamp,
 };
 
 use super::{RejectOrCancel, SimVenue};
@@ -96,23 +95,12 @@ impl SimVenue {
         }
         let sized_once = wanted.is_none();
         let _ = order.fill(&fill, sized_once);
-        out.push(ExecutionReport::Filled {
-            status: order.status,
-            fill,
-        });
-        if order.status == OrderStatus::Filled {
-            return true;
-        }
-        if !complete {
-            let reason = if reduce_only {
-                "rest cancelled: reduce-only (the position is closed)"
-            } else {
-                "rest cancelled: insufficient margin"
-            };
-            let _ = order.cancel(ts, reason);
-            return true;
-        }
-        false
+        let rest = if reduce_only {
+            "rest cancelled: reduce-only (the position is closed)"
+        } else {
+            "rest cancelled: insufficient margin"
+        };
+        super::report_fill(order, fill, complete, rest, out)
     }
 }
 
