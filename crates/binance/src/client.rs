@@ -174,6 +174,8 @@ pub struct BinanceClient {
     time_offset_ms: AtomicI64,
     used_weight: AtomicU32,
     blocked_until: Mutex<Option<(Instant, bool)>>,
+    /// USDⓈ-M futures (`/fapi`) rather than spot (`/api`).
+    futures: bool,
 }
 
 impl std::fmt::Debug for BinanceClient {
@@ -214,7 +216,7 @@ pub fn query_string(params: &[(&str, String)]) -> String {
         .join("&")
 }
 
-fn dec(v: &Value, key: &str) -> Decimal {
+pub(crate) fn dec(v: &Value, key: &str) -> Decimal {
     v.get(key)
         .and_then(|x| match x {
             Value::String(s) => Decimal::from_str(s).ok(),
@@ -224,7 +226,8 @@ fn dec(v: &Value, key: &str) -> Decimal {
         .unwrap_or_default()
 }
 
-fn parse_fill(v: &Value) -> VenueFill {
+/// One trade from spot `myTrades` / order `fills`, or futures `userTrades`.
+pub(crate) fn parse_fill(v: &Value) -> VenueFill {
     VenueFill {
         trade_id: v
             .get("tradeId")
@@ -233,18 +236,23 @@ fn parse_fill(v: &Value) -> VenueFill {
             .unwrap_or(0),
         price: dec(v, "price"),
         qty: dec(v, "qty"),
-        commission: dec(v, "commission"),
+        // Futures documents commissions with a sign; the charge is its size.
+        commission: dec(v, "commission").abs(),
         commission_asset: v
             .get("commissionAsset")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
-        is_maker: v.get("isMaker").and_then(Value::as_bool).unwrap_or(false),
+        is_maker: v
+            .get("isMaker")
+            .or_else(|| v.get("maker"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         time_ms: v.get("time").and_then(Value::as_i64).unwrap_or(0),
     }
 }
 
-fn parse_order(path: &str, v: &Value) -> Result<OrderInfo, BinanceError> {
+pub(crate) fn parse_order(path: &str, v: &Value) -> Result<OrderInfo, BinanceError> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let bad = |msg: &str| BinanceError::Decode {
         path: path.to_string(),
@@ -260,7 +268,11 @@ fn parse_order(path: &str, v: &Value) -> Result<OrderInfo, BinanceError> {
         price: dec(v, "price"),
         orig_qty: dec(v, "origQty"),
         executed_qty: dec(v, "executedQty"),
-        cumulative_quote_qty: dec(v, "cummulativeQuoteQty"),
+        cumulative_quote_qty: if v.get("cumQuote").is_some() {
+            dec(v, "cumQuote") // USDⓈ-M futures
+        } else {
+            dec(v, "cummulativeQuoteQty")
+        },
         status: s("status").ok_or_else(|| bad("no status"))?,
         side: s("side").unwrap_or_default(),
         fills: v
@@ -297,7 +309,21 @@ impl BinanceClient {
             time_offset_ms: AtomicI64::new(0),
             used_weight: AtomicU32::new(0),
             blocked_until: Mutex::new(None),
+            futures: false,
         })
+    }
+
+    /// The same client for the USDⓈ-M futures API (`/fapi` paths; the base URL
+    /// is `https://fapi.binance.com` or a mock).
+    pub fn usdm(mut self) -> BinanceClient {
+        self.futures = true;
+        self
+    }
+
+    /// A request with the API key and no signature (`USER_STREAM` endpoints:
+    /// the listen key).
+    pub async fn keyed(&self, method: Method, path: &str) -> Result<Value, BinanceError> {
+        self.send(method, path, String::new(), true).await
     }
 
     /// The configuration.
@@ -317,16 +343,19 @@ impl BinanceClient {
 
     /// Measures the server clock against ours (`GET /api/v3/time`).
     pub async fn sync_time(&self) -> Result<i64, BinanceError> {
+        let path = if self.futures {
+            "/fapi/v1/time"
+        } else {
+            "/api/v3/time"
+        };
         let before = now_ms();
-        let v = self
-            .send(Method::GET, "/api/v3/time", String::new(), false)
-            .await?;
+        let v = self.send(Method::GET, path, String::new(), false).await?;
         let after = now_ms();
         let server =
             v.get("serverTime")
                 .and_then(Value::as_i64)
                 .ok_or_else(|| BinanceError::Decode {
-                    path: "/api/v3/time".into(),
+                    path: path.into(),
                     msg: "no serverTime".into(),
                 })?;
         let offset = server - (before + after) / 2;

@@ -87,6 +87,21 @@ pub struct BinanceExecution {
     state: Mutex<State>,
 }
 
+/// A client order id prefix: 1–20 letters, digits, `_` or `-`.
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), AdapterError> {
+    if prefix.is_empty()
+        || prefix.len() > 20
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(AdapterError::Config(format!(
+            "order_prefix `{prefix}`: 1–20 letters, digits, `_` or `-`"
+        )));
+    }
+    Ok(())
+}
+
 /// The exchange symbol of an instrument: its symbol without `-` or `/`.
 pub fn venue_symbol(symbol: &str) -> String {
     symbol.chars().filter(|c| *c != '-' && *c != '/').collect()
@@ -100,16 +115,7 @@ impl BinanceExecution {
         universe: Arc<Universe>,
     ) -> Result<BinanceExecution, AdapterError> {
         let prefix = settings.order_prefix.clone();
-        if prefix.is_empty()
-            || prefix.len() > 20
-            || !prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(AdapterError::Config(format!(
-                "order_prefix `{prefix}`: 1–20 letters, digits, `_` or `-`"
-            )));
-        }
+        check_prefix(&prefix)?;
         let client = BinanceClient::new(settings.client, credentials)?;
         client.sync_time().await?;
         let mut markets = Vec::with_capacity(universe.len());

@@ -130,7 +130,8 @@ impl SymbolFilters {
                     f.step_size = dec(filter, "stepSize");
                 }
                 Some("MIN_NOTIONAL") => {
-                    f.min_notional = dec(filter, "minNotional");
+                    // Spot: `minNotional`; USDⓈ-M futures: `notional`.
+                    f.min_notional = dec(filter, "minNotional").max(dec(filter, "notional"));
                     f.min_notional_market = filter
                         .get("applyToMarket")
                         .and_then(Value::as_bool)

@@ -1,4 +1,4 @@
-//! Binance spot execution for vigil.
+//! Binance execution for vigil: spot and USDⓈ-M perpetual futures.
 //!
 //! * [`client::BinanceClient`]: signed REST (HMAC-SHA256, `timestamp` synced to the
 //!   server clock, `recvWindow`), re-sync and retry once on -1021, 429/418
@@ -9,7 +9,11 @@
 //!   journal-derived client order ids, UNKNOWN-order resolution, exact fills from
 //!   the exchange's trades, `order/test` dry runs, the withdrawal-permission check
 //!   and restart reconciliation.
-//! * `mock` (feature `mock`): a local mock exchange for tests.
+//! * [`usdm::UsdmExecution`]: the same for USDⓈ-M perpetual futures — margin
+//!   type and leverage set at start, one-way mode checked, fills from the
+//!   user-data stream with REST as the fallback, funding from `income`.
+//! * `mock` (feature `mock`): a local mock exchange for tests (spot, and
+//!   USDⓈ-M futures with its user-data stream).
 
 #![warn(missing_docs)]
 
@@ -20,6 +24,7 @@ pub mod filters;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod sign;
+pub mod usdm;
 
 pub use client::{BinanceClient, BinanceError, ClientConfig};
 pub use credentials::{
@@ -27,3 +32,4 @@ pub use credentials::{
 };
 pub use execution::{AdapterError, BinanceExecution, BinanceOptions};
 pub use filters::SymbolFilters;
+pub use usdm::{UsdmExecution, UsdmOptions};

@@ -203,6 +203,23 @@ impl Portfolio {
         Some(payment)
     }
 
+    /// Books a funding `payment` a venue reported (a live exchange's funding
+    /// income, negated: > 0 paid, < 0 received) on `instrument`'s position,
+    /// whatever its size now: the exchange charged it at its funding time.
+    /// `None` when `instrument` is not a perpetual.
+    pub fn charge_funding(&mut self, instrument: InstrumentId, payment: Decimal) -> Option<()> {
+        let isolated = self.perp_terms(instrument)?.margin == MarginMode::Isolated;
+        let account = self.account.index();
+        let p = self.positions.get_mut(instrument.index())?;
+        p.funding += payment;
+        if isolated && !p.qty.is_zero() {
+            p.isolated_margin -= payment;
+        }
+        self.cash[account] -= payment;
+        self.funding_paid += payment;
+        Some(())
+    }
+
     /// Closes a perpetual position by liquidation at `price`, with a
     /// clearance fee of `fee_rate` × notional. An isolated position loses at
     /// most its margin and a cross account at most its wallet; the rest is

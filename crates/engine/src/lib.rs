@@ -87,6 +87,8 @@ pub trait Observer {
     /// A perpetual position was liquidated (the portfolio already includes it).
     fn on_liquidation(&mut self, _liquidation: &Liquidation, _portfolio: &Portfolio) {}
     /// Funding was charged (`payment` > 0) or paid out (< 0) on a position.
+    /// A live exchange's reported charge carries `rate` 0 (its income records
+    /// give the amount, not the rate).
     fn on_funding(&mut self, _funding: &FundingRate, _payment: Decimal, _portfolio: &Portfolio) {}
     /// An event was fully processed; `portfolio` is marked to it.
     fn on_event_processed(&mut self, _event: &MarketEvent, _portfolio: &Portfolio) {}
@@ -731,6 +733,24 @@ impl<O: Observer, V: Venue> Engine<O, V> {
                     self.risk.on_fill(fill, flat);
                     self.observer.on_fill(fill, *status, &self.portfolio);
                     self.with_context(ts, |s, ctx| s.on_fill(fill, ctx))?;
+                }
+                ExecutionReport::Funding {
+                    instrument,
+                    ts: at,
+                    payment,
+                } => {
+                    if self
+                        .portfolio
+                        .charge_funding(*instrument, *payment)
+                        .is_some()
+                    {
+                        let f = FundingRate {
+                            instrument: *instrument,
+                            ts: *at,
+                            rate: Decimal::ZERO,
+                        };
+                        self.observer.on_funding(&f, *payment, &self.portfolio);
+                    }
                 }
                 ExecutionReport::Closed { order } => {
                     self.risk.on_order_closed(order);

@@ -108,6 +108,7 @@ impl Venue for ExternalVenue {
                 }
             }
             ExecutionReport::Closed { order } => self.open.retain(|o| o.id != order.id),
+            ExecutionReport::Funding { .. } => {}
         }
     }
     fn fills_are_final(&self) -> bool {

@@ -7,7 +7,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use vigil_core::{
-    ClientOrderId, Fill, MarketEvent, Order, OrderStatus, Portfolio, Timestamp, Universe,
+    ClientOrderId, Fill, InstrumentId, MarketEvent, Order, OrderStatus, Portfolio, Timestamp,
+    Universe,
 };
 
 /// A venue as the engine drives it.
@@ -89,6 +90,17 @@ pub enum ExecutionReport {
     Closed {
         /// The order in its final state.
         order: Order,
+    },
+    /// A live exchange charged (`payment` > 0) or paid (< 0) funding on a
+    /// perpetual position: the exact amount from its income records, booked
+    /// as reported (never recomputed from a rate).
+    Funding {
+        /// The perpetual.
+        instrument: InstrumentId,
+        /// The exchange's funding time.
+        ts: Timestamp,
+        /// What the account paid (negative: received), in the quote currency.
+        payment: Decimal,
     },
 }
 

@@ -23,6 +23,9 @@ use crate::credentials::ApiSecret;
 use crate::filters::SymbolFilters;
 use crate::sign::verify;
 
+pub mod usdm;
+pub use usdm::{usdm_filters, MockFuturesOrder, MockUsdm, MockUsdmConfig};
+
 /// A failure to inject into the next matching request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
@@ -159,13 +162,13 @@ pub struct MockExchange {
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn reply(status: StatusCode, weight: u32, body: Value) -> Response<Body> {
+pub(crate) fn reply(status: StatusCode, weight: u32, body: Value) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -174,7 +177,7 @@ fn reply(status: StatusCode, weight: u32, body: Value) -> Response<Body> {
         .expect("valid response")
 }
 
-fn error(status: StatusCode, weight: u32, code: i64, msg: &str) -> Response<Body> {
+pub(crate) fn error(status: StatusCode, weight: u32, code: i64, msg: &str) -> Response<Body> {
     reply(status, weight, json!({"code": code, "msg": msg}))
 }
 
@@ -201,19 +204,7 @@ impl MockExchange {
             next_id: 1,
             log: Vec::new(),
         }));
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding 127.0.0.1");
-        let addr = listener.local_addr().expect("local address");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (addr, tx) = serve(inner.clone()).await;
         MockExchange {
             addr,
             inner,
@@ -273,8 +264,61 @@ impl MockExchange {
     }
 }
 
-async fn handle(
-    State(inner): State<Arc<Mutex<Inner>>>,
+/// What the request router of a mock exchange does (spot or futures): one
+/// fault-injecting HTTP front serves both.
+pub(crate) trait MockVenue: Send + 'static {
+    /// Counts a request and returns the used weight.
+    fn bump_weight(&mut self) -> u32;
+    /// Takes the first fault queued for `path`.
+    fn take_fault(&mut self, path: &str) -> Option<Fault>;
+    /// Answers one request.
+    fn route(
+        &mut self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        partial: Option<Decimal>,
+    ) -> Response<Body>;
+    /// Records an answered request.
+    fn log(&mut self, method: &Method, path: &str, status: u16);
+}
+
+impl MockVenue for Inner {
+    fn bump_weight(&mut self) -> u32 {
+        self.weight += 1;
+        self.weight
+    }
+    fn take_fault(&mut self, path: &str) -> Option<Fault> {
+        take_fault(&mut self.faults, path)
+    }
+    fn route(
+        &mut self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        partial: Option<Decimal>,
+    ) -> Response<Body> {
+        Inner::route(self, method, path, query, headers, partial)
+    }
+    fn log(&mut self, method: &Method, path: &str, status: u16) {
+        self.log
+            .push((method.to_string(), path.to_string(), status));
+    }
+}
+
+/// The first fault queued for `path`.
+pub(crate) fn take_fault(faults: &mut VecDeque<(String, Fault)>, path: &str) -> Option<Fault> {
+    faults
+        .iter()
+        .position(|(p, _)| *p == path)
+        .and_then(|i| faults.remove(i))
+        .map(|(_, f)| f)
+}
+
+pub(crate) async fn handle<V: MockVenue>(
+    State(inner): State<Arc<Mutex<V>>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -284,14 +328,8 @@ async fn handle(
     let (response, hang) = {
         let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *guard;
-        inner.weight += 1;
-        let fault = inner
-            .faults
-            .iter()
-            .position(|(p, _)| *p == path)
-            .and_then(|i| inner.faults.remove(i))
-            .map(|(_, f)| f);
-        let weight = inner.weight;
+        let weight = inner.bump_weight();
+        let fault = inner.take_fault(&path);
         let (response, hang) = match fault {
             Some(Fault::RateLimit { retry_after_s }) => (
                 Response::builder()
@@ -339,9 +377,7 @@ async fn handle(
             ),
             None => (inner.route(&method, &path, &query, &headers, None), false),
         };
-        inner
-            .log
-            .push((method.to_string(), path.clone(), response.status().as_u16()));
+        inner.log(&method, &path, response.status().as_u16());
         (response, hang)
     };
     if hang {
@@ -352,7 +388,27 @@ async fn handle(
     response
 }
 
-fn params(query: &str) -> HashMap<String, String> {
+/// Serves `inner` on 127.0.0.1 (a free port) until the sender is dropped.
+pub(crate) async fn serve<V: MockVenue>(
+    inner: Arc<Mutex<V>>,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let app = Router::new().fallback(handle::<V>).with_state(inner);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding 127.0.0.1");
+    let addr = listener.local_addr().expect("local address");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (addr, tx)
+}
+
+pub(crate) fn params(query: &str) -> HashMap<String, String> {
     query
         .split('&')
         .filter(|kv| !kv.is_empty())
@@ -484,76 +540,18 @@ impl Inner {
         }
     }
 
-    /// The exchange's checks: key, signature over the exact query, timestamp and
-    /// recvWindow.
     fn authenticate(
         &self,
         query: &str,
         headers: &HeaderMap,
     ) -> Result<HashMap<String, String>, Box<Response<Body>>> {
-        let w = self.weight;
-        let key = headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok());
-        if key != Some(self.config.api_key.as_str()) {
-            return Err(Box::new(error(
-                StatusCode::UNAUTHORIZED,
-                w,
-                -2015,
-                "Invalid API-key, IP, or permissions for action.",
-            )));
-        }
-        let Some((payload, signature)) = query.rsplit_once("&signature=") else {
-            return Err(Box::new(error(
-                StatusCode::BAD_REQUEST,
-                w,
-                -1102,
-                "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
-            )));
-        };
-        if !verify(
-            &ApiSecret::new(self.config.secret.clone()),
-            payload,
-            signature,
-        ) {
-            return Err(Box::new(error(
-                StatusCode::BAD_REQUEST,
-                w,
-                -1022,
-                "Signature for this request is not valid.",
-            )));
-        }
-        let p = params(payload);
-        let Some(ts) = p.get("timestamp").and_then(|t| t.parse::<i64>().ok()) else {
-            return Err(Box::new(error(
-                StatusCode::BAD_REQUEST,
-                w,
-                -1102,
-                "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
-            )));
-        };
-        let recv_window: i64 = match p.get("recvWindow") {
-            None => 5000,
-            Some(v) => match v.parse() {
-                Ok(n) if (1..=60_000).contains(&n) => n,
-                _ => {
-                    return Err(Box::new(error(
-                        StatusCode::BAD_REQUEST,
-                        w,
-                        -1131,
-                        "recvWindow must be less than 60000",
-                    )))
-                }
-            },
-        };
-        let server = self.server_time();
-        if ts >= server + 1000 || server - ts > recv_window {
-            return Err(Box::new(error(
-                StatusCode::BAD_REQUEST,
-                w,
-                -1021,
-                "Timestamp for this request is outside of the recvWindow.",
-            )));
-        }
-        Ok(p)
+        authenticate(
+            (&self.config.api_key, &self.config.secret),
+            self.server_time(),
+            self.weight,
+            query,
+            headers,
+        )
     }
 
     fn find(&self, p: &HashMap<String, String>) -> Option<&MockOrder> {
@@ -831,6 +829,74 @@ impl Inner {
         self.orders[i].status = "CANCELED".into();
         reply(StatusCode::OK, w, order_json(&self.orders[i], &[]))
     }
+}
+
+/// The exchange's checks: key, signature over the exact query, timestamp and
+/// recvWindow.
+pub(crate) fn authenticate(
+    (api_key, secret): (&str, &str),
+    server: i64,
+    w: u32,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<HashMap<String, String>, Box<Response<Body>>> {
+    let key = headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok());
+    if key != Some(api_key) {
+        return Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            w,
+            -2015,
+            "Invalid API-key, IP, or permissions for action.",
+        )));
+    }
+    let Some((payload, signature)) = query.rsplit_once("&signature=") else {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            w,
+            -1102,
+            "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+        )));
+    };
+    if !verify(&ApiSecret::new(secret.to_string()), payload, signature) {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            w,
+            -1022,
+            "Signature for this request is not valid.",
+        )));
+    }
+    let p = params(payload);
+    let Some(ts) = p.get("timestamp").and_then(|t| t.parse::<i64>().ok()) else {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            w,
+            -1102,
+            "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
+        )));
+    };
+    let recv_window: i64 = match p.get("recvWindow") {
+        None => 5000,
+        Some(v) => match v.parse() {
+            Ok(n) if (1..=60_000).contains(&n) => n,
+            _ => {
+                return Err(Box::new(error(
+                    StatusCode::BAD_REQUEST,
+                    w,
+                    -1131,
+                    "recvWindow must be less than 60000",
+                )))
+            }
+        },
+    };
+    if ts >= server + 1000 || server - ts > recv_window {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            w,
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        )));
+    }
+    Ok(p)
 }
 
 fn is_open(status: &str) -> bool {
