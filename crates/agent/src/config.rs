@@ -296,6 +296,15 @@ pub const LIVE_CONFIRMATION: &str = "I understand this agent trades real money";
 /// base_url = "https://api.binance.com"    # or the testnet
 /// test_orders = false                     # true: POST /api/v3/order/test only
 /// ```
+///
+/// Perpetuals: `exchange = "binance-usdm"` (REST `https://fapi.binance.com`,
+/// user-data stream `ws_url = "wss://fstream.binance.com"`).
+///
+/// ```toml
+/// [live]
+/// exchange = "binance-usdm"
+/// confirm = "I understand this agent trades real money"
+/// ```
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LiveConfig {
@@ -305,9 +314,14 @@ pub struct LiveConfig {
     /// Must equal [`LIVE_CONFIRMATION`].
     #[serde(default)]
     pub confirm: Option<String>,
-    /// REST base URL.
-    #[serde(default = "default_binance_url")]
-    pub base_url: String,
+    /// REST base URL (default: `https://api.binance.com` for `binance`,
+    /// `https://fapi.binance.com` for `binance-usdm`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// `binance-usdm`: the user-data stream's WebSocket base (default
+    /// `wss://fstream.binance.com`).
+    #[serde(default)]
+    pub ws_url: Option<String>,
     /// Client order id prefix (default: from the agent's name).
     #[serde(default)]
     pub order_prefix: Option<String>,
@@ -348,6 +362,9 @@ pub enum Exchange {
     /// Binance spot: signed REST.
     #[serde(rename = "binance")]
     Binance,
+    /// Binance USDⓈ-M perpetual futures: signed REST and the user-data stream.
+    #[serde(rename = "binance-usdm")]
+    BinanceUsdm,
     /// A Uniswap V2 router (or fork), on-chain.
     #[serde(rename = "uniswap-v2")]
     UniswapV2,
@@ -357,13 +374,34 @@ impl std::fmt::Display for Exchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Exchange::Binance => "binance",
+            Exchange::BinanceUsdm => "binance-usdm",
             Exchange::UniswapV2 => "uniswap-v2",
         })
     }
 }
 
-fn default_binance_url() -> String {
-    "https://api.binance.com".into()
+impl LiveConfig {
+    /// The REST base URL: as set, or the exchange's.
+    pub fn rest_url(&self) -> String {
+        let default = match self.exchange {
+            Exchange::BinanceUsdm => "https://fapi.binance.com",
+            _ => "https://api.binance.com",
+        };
+        self.base_url
+            .as_deref()
+            .unwrap_or(default)
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The user-data stream's base URL (`binance-usdm`).
+    pub fn stream_url(&self) -> String {
+        self.ws_url
+            .as_deref()
+            .unwrap_or("wss://fstream.binance.com")
+            .trim_end_matches('/')
+            .to_string()
+    }
 }
 fn default_recv_window() -> u64 {
     5000
@@ -523,17 +561,8 @@ impl AgentConfig {
             }
             _ => {}
         }
-        if let (Mode::Live, Some(i)) = (
-            self.mode,
-            self.instruments
-                .iter()
-                .position(|i| i.kind == vigil_core::InstrumentKind::Perpetual),
-        ) {
-            return Err(FieldError::new(
-                format!("instruments[{i}].kind"),
-                "perpetuals cannot be traded live yet: the live adapter trades Binance spot \
-                 (the USDⓈ-M adapter is to come); run this agent in paper mode",
-            ));
+        if let Some(live) = self.live.as_ref().filter(|_| self.mode == Mode::Live) {
+            self.check_live_market(live.exchange)?;
         }
         if self.mode == Mode::Live && self.dex.is_some() {
             return Err(FieldError::new(
@@ -597,6 +626,26 @@ impl AgentConfig {
 
     /// The status server's exposure rules: loopback by default; elsewhere only
     /// with control keys, and with TLS or an explicit plaintext acknowledgement.
+    /// Spot pairs trade on `binance`, perpetuals on `binance-usdm`; the
+    /// instrument that does not fit its exchange is named.
+    fn check_live_market(&self, exchange: Exchange) -> Result<(), FieldError> {
+        use vigil_core::InstrumentKind::{Perpetual, Spot};
+        let (wrong, message) = match exchange {
+            Exchange::Binance | Exchange::UniswapV2 => (
+                Perpetual,
+                format!("a perpetual cannot trade on `{exchange}` (spot): set [live] exchange = \"binance-usdm\""),
+            ),
+            Exchange::BinanceUsdm => (
+                Spot,
+                "a spot pair cannot trade on `binance-usdm` (perpetual futures): use kind = \"perpetual\", or a separate agent with exchange = \"binance\"".to_string(),
+            ),
+        };
+        match self.instruments.iter().position(|i| i.kind == wrong) {
+            Some(i) => Err(FieldError::new(format!("instruments[{i}].kind"), message)),
+            None => Ok(()),
+        }
+    }
+
     fn check_exposure(&self) -> Result<(), FieldError> {
         let Some(listen) = &self.status.listen else {
             return Ok(());

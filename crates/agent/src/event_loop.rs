@@ -237,7 +237,7 @@ impl<'a> EventLoop<'a> {
                 Next::Stop => break,
                 Next::Failed(e) => return self.end(finished, Some(e)),
             };
-            if self.is_stale(&input) {
+            if self.is_stale(&input) || self.is_fed_funding(&input) {
                 continue;
             }
             let is_control = matches!(input, EngineInput::Control { .. });
@@ -393,6 +393,7 @@ impl<'a> EventLoop<'a> {
                 }
             },
             _ = poll.tick(), if self.live.is_some() => Next::Poll,
+            _ = pushed(self.live), if self.live.is_some() => Next::Poll,
             _ = alert_tick.tick(), if self.alerts.is_some() => Next::AlertTick,
         }
     }
@@ -410,6 +411,18 @@ impl<'a> EventLoop<'a> {
                 reports,
             });
         }
+    }
+
+    /// Live on a venue that reports funding itself (exact amounts, as
+    /// [`vigil_exec::ExecutionReport::Funding`]): the feed's funding rates are
+    /// not applied — they would charge it twice.
+    fn is_fed_funding(&mut self, input: &EngineInput) -> bool {
+        let fed = matches!(input.market_event(), Some(MarketEvent::Funding(_)))
+            && self.live.is_some_and(|l| l.adapter.reports_funding());
+        if fed {
+            tracing::debug!("feed funding rate skipped: the exchange reports funding");
+        }
+        fed
     }
 
     /// Live feeds can deliver an event older than the engine clock (two streams
@@ -558,5 +571,13 @@ impl<'a> EventLoop<'a> {
     /// finish once the caller drops its own.
     pub fn into_parts(self) -> (AgentEngine, u64, Vec<u64>) {
         (self.engine, self.processed, self.latencies)
+    }
+}
+
+/// Resolves when the live venue pushed something (its user-data stream).
+async fn pushed(live: Option<&Live>) {
+    match live {
+        Some(l) => l.adapter.changed().await,
+        None => std::future::pending().await,
     }
 }

@@ -75,8 +75,14 @@ pub fn spawn_replay(
         FeedError::Config(m) => AgentError::Config(file.error(m)),
         other => AgentError::Feed(other),
     })?;
+    // Live on USDⓈ-M the exchange's income records are the funding.
+    let exchange_funds = cfg.mode == crate::config::Mode::Live
+        && cfg
+            .live
+            .as_ref()
+            .is_some_and(|l| l.exchange == crate::config::Exchange::BinanceUsdm);
     for inst in universe.instruments() {
-        if inst.is_perpetual() && !funded[inst.id.index()] {
+        if inst.is_perpetual() && !funded[inst.id.index()] && !exchange_funds {
             tracing::warn!(
                 instrument = %inst.symbol,
                 "a perpetual without [[feed.funding]]: no funding is charged or paid"

@@ -128,6 +128,7 @@ pub async fn run(
         market,
         operator_nonces,
         signal_ids,
+        funding_booked,
         ..
     } = recovered;
     // Commands are accepted only now, with the nonces spent before a restart known.
@@ -157,7 +158,11 @@ pub async fn run(
         Some(l) => {
             status.set_phase(Phase::Reconciling);
             let open = engine.open_orders().to_vec();
-            reconcile(l, open, engine.portfolio(), engine.universe(), engine.now()).await?
+            let universe = engine.universe();
+            let booked =
+                funding_booked_since_start(&journal, &cfg.name, universe, funding_booked).await?;
+            let now = engine.now();
+            reconcile(l, open, engine.portfolio(), universe, now, &booked).await?
         }
         None => Vec::new(),
     };
@@ -356,8 +361,11 @@ async fn reconcile(
     portfolio: &vigil_core::Portfolio,
     universe: &vigil_core::Universe,
     now: vigil_core::Timestamp,
+    funding_booked: &[(vigil_core::InstrumentId, vigil_core::Timestamp)],
 ) -> Result<Vec<EngineInput>, AgentError> {
-    let reports = live.reconcile(&open, portfolio, universe).await?;
+    let reports = live
+        .reconcile(&open, portfolio, universe, funding_booked)
+        .await?;
     tracing::info!(
         open_orders = open.len(),
         reports = reports.len(),
@@ -368,6 +376,32 @@ async fn reconcile(
     } else {
         vec![EngineInput::Venue { ts: now, reports }]
     })
+}
+
+/// Per instrument, the funding a live venue's income records may still add:
+/// what came after the journal's last funding report, and never before the
+/// run first started (the account's earlier funding is not this agent's).
+async fn funding_booked_since_start(
+    journal: &Journal,
+    run_id: &str,
+    universe: &vigil_core::Universe,
+    mut booked: Vec<(vigil_core::InstrumentId, vigil_core::Timestamp)>,
+) -> Result<Vec<(vigil_core::InstrumentId, vigil_core::Timestamp)>, AgentError> {
+    let started = journal
+        .runs()
+        .await?
+        .into_iter()
+        .find(|r| r.run_id == run_id)
+        .map_or(vigil_core::Timestamp::EPOCH, |r| {
+            vigil_core::Timestamp(r.started_at)
+        });
+    for inst in universe.instruments() {
+        match booked.iter_mut().find(|(i, _)| *i == inst.id) {
+            Some((_, t)) => *t = (*t).max(started),
+            None => booked.push((inst.id, started)),
+        }
+    }
+    Ok(booked)
 }
 
 /// A replay's own clock, in the status from its first answer on: lag is

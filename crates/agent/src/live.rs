@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use vigil_binance::{BinanceExecution, BinanceOptions, ClientConfig, Credentials};
-use vigil_core::{MarketEvent, Order, Portfolio, Timestamp, Universe};
+use vigil_binance::{
+    BinanceExecution, BinanceOptions, ClientConfig, Credentials, UsdmExecution, UsdmOptions,
+};
+use vigil_core::{InstrumentId, MarketEvent, Order, Portfolio, Timestamp, Universe};
 use vigil_exec::{
     DexSimVenue, ExecError, ExecutionPort, ExecutionReport, ExternalVenue, SimVenue, Venue,
     VenueCommand, VenueError,
@@ -117,6 +119,8 @@ impl Venue for AgentVenue {
 pub enum LiveAdapter {
     /// Binance spot.
     Binance(BinanceExecution),
+    /// Binance USDⓈ-M perpetual futures.
+    BinanceUsdm(UsdmExecution),
     /// A Uniswap V2 router (or fork), on-chain.
     Dex(vigil_dex::UniswapV2Execution),
 }
@@ -125,6 +129,7 @@ impl LiveAdapter {
     fn port(&self) -> &dyn ExecutionPort {
         match self {
             LiveAdapter::Binance(a) => a,
+            LiveAdapter::BinanceUsdm(a) => a,
             LiveAdapter::Dex(a) => a,
         }
     }
@@ -132,6 +137,7 @@ impl LiveAdapter {
     pub fn take_reports(&self) -> Vec<ExecutionReport> {
         match self {
             LiveAdapter::Binance(a) => a.take_reports(),
+            LiveAdapter::BinanceUsdm(a) => a.take_reports(),
             LiveAdapter::Dex(a) => a.take_reports(),
         }
     }
@@ -139,13 +145,31 @@ impl LiveAdapter {
     pub async fn poll(&self) -> Result<(), String> {
         match self {
             LiveAdapter::Binance(a) => a.poll().await.map_err(|e| e.to_string()),
+            LiveAdapter::BinanceUsdm(a) => a.poll().await.map_err(|e| e.to_string()),
             LiveAdapter::Dex(_) => Ok(()),
         }
     }
+
+    /// Resolves when the venue pushed something (the USDⓈ-M user-data
+    /// stream); never for venues that are only polled.
+    pub async fn changed(&self) {
+        match self {
+            LiveAdapter::BinanceUsdm(a) => a.changed().await,
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// Whether funding comes from the venue's own records (then the feed's
+    /// funding rates are not applied: they would charge it twice).
+    pub fn reports_funding(&self) -> bool {
+        matches!(self, LiveAdapter::BinanceUsdm(_))
+    }
     /// The latest price (for the exchange's notional checks).
     pub fn set_reference_price(&self, instrument: vigil_core::InstrumentId, price: Decimal) {
-        if let LiveAdapter::Binance(a) = self {
-            a.set_reference_price(instrument, price);
+        match self {
+            LiveAdapter::Binance(a) => a.set_reference_price(instrument, price),
+            LiveAdapter::BinanceUsdm(a) => a.set_reference_price(instrument, price),
+            LiveAdapter::Dex(_) => {}
         }
     }
 }
@@ -204,6 +228,9 @@ pub async fn connect(
         Exchange::Binance => {
             LiveAdapter::Binance(connect_binance(cfg, file, section, universe).await?)
         }
+        Exchange::BinanceUsdm => {
+            LiveAdapter::BinanceUsdm(connect_usdm(cfg, file, section, universe).await?)
+        }
         Exchange::UniswapV2 => {
             let settings = section.dex.clone().ok_or_else(|| {
                 refuse(
@@ -229,26 +256,26 @@ pub async fn connect(
     }))
 }
 
-async fn connect_binance(
-    cfg: &AgentConfig,
-    file: &TomlFile,
-    section: &LiveConfig,
-    universe: &Universe,
-) -> Result<BinanceExecution, AgentError> {
-    let config_file = file;
-    let credentials = match &section.keystore {
+/// Credentials from the keystore (`VIGIL_KEYSTORE_PASSWORD`) or the
+/// environment.
+fn binance_credentials(file: &TomlFile, section: &LiveConfig) -> Result<Credentials, AgentError> {
+    match &section.keystore {
         Some(keystore) => {
             let password = std::env::var("VIGIL_KEYSTORE_PASSWORD").map_err(|_| {
                 AgentError::Credentials(
                     "[live] keystore needs VIGIL_KEYSTORE_PASSWORD in the environment".into(),
                 )
             })?;
-            Credentials::from_keystore(&config_file.resolve(keystore), &password)
+            Credentials::from_keystore(&file.resolve(keystore), &password)
         }
         None => Credentials::from_env(&section.credentials_env),
     }
-    .map_err(|e| AgentError::Credentials(format!("live credentials: {e}")))?;
-    let prefix = section.order_prefix.clone().unwrap_or_else(|| {
+    .map_err(|e| AgentError::Credentials(format!("live credentials: {e}")))
+}
+
+/// The client order id prefix: as set, or from the agent's name.
+fn order_prefix(cfg: &AgentConfig, section: &LiveConfig) -> String {
+    section.order_prefix.clone().unwrap_or_else(|| {
         let p: String = cfg
             .name
             .chars()
@@ -260,14 +287,27 @@ async fn connect_binance(
         } else {
             p
         }
-    });
+    })
+}
+
+fn client_config(section: &LiveConfig) -> ClientConfig {
+    ClientConfig {
+        base_url: section.rest_url(),
+        recv_window_ms: section.recv_window_ms,
+        timeout: Duration::from_millis(section.timeout_ms),
+    }
+}
+
+async fn connect_binance(
+    cfg: &AgentConfig,
+    file: &TomlFile,
+    section: &LiveConfig,
+    universe: &Universe,
+) -> Result<BinanceExecution, AgentError> {
+    let credentials = binance_credentials(file, section)?;
     let settings = BinanceOptions {
-        client: ClientConfig {
-            base_url: section.base_url.trim_end_matches('/').to_string(),
-            recv_window_ms: section.recv_window_ms,
-            timeout: Duration::from_millis(section.timeout_ms),
-        },
-        order_prefix: prefix,
+        client: client_config(section),
+        order_prefix: order_prefix(cfg, section),
         test_orders: section.test_orders,
         // A quote-sized buy keeps back the commission [venue] says the exchange
         // charges, in case it is charged in the quote asset.
@@ -281,6 +321,32 @@ async fn connect_binance(
         .check_key_permissions(section.allow_withdrawal_permission)
         .await
         .map_err(live_err)?;
+    tracing::info!(adapter = ?adapter, "connected to the exchange");
+    Ok(adapter)
+}
+
+async fn connect_usdm(
+    cfg: &AgentConfig,
+    file: &TomlFile,
+    section: &LiveConfig,
+    universe: &Universe,
+) -> Result<UsdmExecution, AgentError> {
+    if section.test_orders {
+        return Err(AgentError::Config(file.field_error(FieldError::new(
+            "live.test_orders",
+            "test_orders is for the spot adapter; binance-usdm places real orders (use the futures testnet's base_url and ws_url)",
+        ))));
+    }
+    let credentials = binance_credentials(file, section)?;
+    let mut settings = UsdmOptions::new(
+        client_config(section),
+        section.stream_url(),
+        order_prefix(cfg, section),
+    );
+    settings.taker_rate = cfg.venue.taker_rate();
+    let adapter = UsdmExecution::connect(settings, credentials, Arc::new(universe.clone()))
+        .await
+        .map_err(|e| AgentError::Live(e.to_string()))?;
     tracing::info!(adapter = ?adapter, "connected to the exchange");
     Ok(adapter)
 }
@@ -328,8 +394,22 @@ impl Live {
         open: &[Order],
         portfolio: &Portfolio,
         universe: &Universe,
+        funding_booked: &[(InstrumentId, Timestamp)],
     ) -> Result<Vec<ExecutionReport>, AgentError> {
         let reports = match &self.adapter {
+            LiveAdapter::BinanceUsdm(a) => {
+                for (inst, ts) in funding_booked {
+                    a.funding_booked_until(*inst, *ts);
+                }
+                let reports = a
+                    .reconcile(open)
+                    .await
+                    .map_err(|e| AgentError::Live(format!("reconciling open orders: {e}")))?;
+                self.check_positions(a, &reports, portfolio, universe)
+                    .await?;
+                a.start_stream();
+                return Ok(reports);
+            }
             LiveAdapter::Binance(a) => {
                 let reports = a
                     .reconcile(open)
@@ -365,6 +445,56 @@ impl Live {
         Ok(reports)
     }
 
+    /// Perpetuals: with the fills and funding found at start applied, the
+    /// journal's position in every instrument must equal the exchange's, and
+    /// the exchange's wallet must hold what the journal says (to the cent).
+    async fn check_positions(
+        &self,
+        adapter: &UsdmExecution,
+        reports: &[ExecutionReport],
+        portfolio: &Portfolio,
+        universe: &Universe,
+    ) -> Result<(), AgentError> {
+        let after = with_start_up_reports(portfolio, reports)?;
+        let live_err = |e: vigil_binance::BinanceError| AgentError::Live(e.to_string());
+        let exchange = adapter.positions().await.map_err(live_err)?;
+        let mut differ = Vec::new();
+        for inst in universe.instruments() {
+            let symbol = vigil_binance::execution::venue_symbol(&inst.symbol);
+            let theirs = exchange
+                .iter()
+                .find(|p| p.symbol == symbol)
+                .map_or(Decimal::ZERO, |p| p.amount);
+            let ours = after.position(inst.id).qty;
+            if theirs != ours {
+                differ.push(format!(
+                    "{}: exchange {}, journal {}",
+                    inst.symbol,
+                    theirs.normalize(),
+                    ours.normalize()
+                ));
+            }
+        }
+        let currency = universe.asset_symbol(after.account_currency());
+        let wallet = adapter.wallet_balance(currency).await.map_err(live_err)?;
+        let cash = after.account_cash();
+        if wallet < cash - Decimal::new(1, 2) {
+            differ.push(format!(
+                "{currency} wallet: exchange {}, journal {}",
+                wallet.normalize(),
+                cash.normalize()
+            ));
+        }
+        if differ.is_empty() {
+            tracing::info!(positions = exchange.len(), %wallet, "positions agree with the exchange");
+            return Ok(());
+        }
+        Err(AgentError::Live(format!(
+            "the exchange's positions differ from the journal's, with the fills and funding found at start-up applied: {}; refusing to trade until they agree",
+            differ.join("; ")
+        )))
+    }
+
     /// The journal's holdings with the fills found at start applied, against the
     /// exchange's balances, per asset: every shortfall is named, none is excused.
     async fn check_balances(
@@ -373,14 +503,7 @@ impl Live {
         portfolio: &Portfolio,
         universe: &Universe,
     ) -> Result<(), AgentError> {
-        let mut after = portfolio.clone();
-        for r in reports {
-            if let ExecutionReport::Filled { fill, .. } = r {
-                after.apply_fill(fill).map_err(|e| {
-                    AgentError::Live(format!("applying a fill found at start-up: {e}"))
-                })?;
-            }
-        }
+        let after = with_start_up_reports(portfolio, reports)?;
         let balances = self
             .adapter
             .port()
@@ -418,4 +541,31 @@ impl Live {
             short.join("; ")
         )))
     }
+}
+
+/// `portfolio` with the fills (and funding) reported at start-up booked.
+fn with_start_up_reports(
+    portfolio: &Portfolio,
+    reports: &[ExecutionReport],
+) -> Result<Portfolio, AgentError> {
+    let mut after = portfolio.clone();
+    for r in reports {
+        match r {
+            ExecutionReport::Filled { fill, .. } => {
+                // The exchange's fills are final, as the engine books them.
+                after.book_venue_fill(fill).map_err(|e| {
+                    AgentError::Live(format!("applying a fill found at start-up: {e}"))
+                })?;
+            }
+            ExecutionReport::Funding {
+                instrument,
+                payment,
+                ..
+            } => {
+                after.charge_funding(*instrument, *payment);
+            }
+            _ => {}
+        }
+    }
+    Ok(after)
 }

@@ -32,6 +32,9 @@ pub struct Recovered {
     /// The ids of the signals applied: a restarted agent refuses the same
     /// message again.
     pub signal_ids: Vec<String>,
+    /// Per instrument, the time of the last funding a live venue reported
+    /// (income at or before it is booked).
+    pub funding_booked: Vec<(vigil_core::InstrumentId, vigil_core::Timestamp)>,
 }
 
 /// What the replay keeps beyond the engine state.
@@ -89,7 +92,8 @@ pub async fn recover(
             } => out.finished = true,
             EngineInput::Operator { by, .. } => out.operator_nonces.push((by.nonce, by.signed_at)),
             EngineInput::Signal { signal } => out.signal_ids.push(signal.id.to_string()),
-            EngineInput::Control { .. } | EngineInput::Venue { .. } => {}
+            EngineInput::Venue { reports, .. } => note_funding(&mut out.funding_booked, &reports),
+            EngineInput::Control { .. } => {}
         }
         out.inputs += 1;
     }
@@ -103,6 +107,21 @@ pub async fn recover(
         "recovered from the journal"
     );
     Ok(out)
+}
+
+/// Keeps the latest funding time per instrument.
+fn note_funding(
+    booked: &mut Vec<(vigil_core::InstrumentId, vigil_core::Timestamp)>,
+    reports: &[vigil_exec::ExecutionReport],
+) {
+    for r in reports {
+        if let vigil_exec::ExecutionReport::Funding { instrument, ts, .. } = r {
+            match booked.iter_mut().find(|(i, _)| i == instrument) {
+                Some((_, t)) => *t = (*t).max(*ts),
+                None => booked.push((*instrument, *ts)),
+            }
+        }
+    }
 }
 
 /// The replayed fills must be the journaled ones, one for one.

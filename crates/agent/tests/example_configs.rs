@@ -42,19 +42,26 @@ fn shipped_agent_configs_load_and_name_existing_files() {
     assert!(checked >= 4, "only {checked} configs found");
 }
 
-/// What an agent with a perpetual refuses: trading it live (the adapter is
-/// spot), and a live feed that mixes it with spot pairs.
+/// What an agent with a perpetual refuses: trading it live on the spot
+/// adapter (named at the instrument's `kind` line), and a live feed that mixes
+/// it with spot pairs. On `binance-usdm` it loads.
 #[test]
-fn perpetual_agents_refuse_live_trading_and_mixed_feeds() {
+fn perpetual_agents_refuse_live_spot_trading_and_mixed_feeds() {
     let dir = tempfile::tempdir().unwrap();
     let perp = root().join("examples/paper/btc-perp-replay.toml");
     let text = std::fs::read_to_string(&perp).unwrap();
     let path = dir.path().join("a.toml");
-    std::fs::write(&path, text.replace("mode = \"paper\"", "mode = \"live\"")).unwrap();
+    let live = |exchange: &str| {
+        text.replace("mode = \"paper\"", "mode = \"live\"")
+            + &format!("\n[live]\nexchange = \"{exchange}\"\n")
+    };
+    std::fs::write(&path, live("binance")).unwrap();
     let e = AgentConfig::load(&path).unwrap_err().to_string();
     let kind_line = text.lines().position(|l| l.starts_with("kind = ")).unwrap() + 1;
     assert!(e.contains(&format!("a.toml:{kind_line}: ")), "{e}");
-    assert!(e.contains("cannot be traded live"), "{e}");
+    assert!(e.contains("a perpetual cannot trade on `binance`"), "{e}");
+    std::fs::write(&path, live("binance-usdm")).unwrap();
+    AgentConfig::load(&path).expect("a perpetual loads for binance-usdm");
     let mixed = text
         .replace("type = \"replay\"", "type = \"binance\"")
         .split("[[feed.bars]]")

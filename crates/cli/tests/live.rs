@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rust_decimal_macros::dec;
-use vigil_binance::mock::{spot_filters, MockConfig, MockExchange, MockSymbol};
+use vigil_binance::mock::{
+    spot_filters, usdm_filters, MockConfig, MockExchange, MockSymbol, MockUsdm, MockUsdmConfig,
+};
 
 const KEY: &str = "live-test-key";
 const SECRET: &str = "live-test-secret-0123456789";
@@ -406,4 +408,203 @@ async fn a_commission_above_the_configured_fee_is_booked_not_fatal() {
     let cash: rust_decimal::Decimal = v["snapshot"]["cash"].as_str().unwrap().parse().unwrap();
     // The exchange's 0.1 % commission on 200, beyond the 200 the agent held.
     assert_eq!(cash, dec!(-0.2), "{v}");
+}
+
+/// The futures mock: BTCUSDT perpetual at 47,300, 10,000 USDT.
+async fn usdm_mock() -> MockUsdm {
+    MockUsdm::start(MockUsdmConfig {
+        api_key: KEY.into(),
+        secret: SECRET.into(),
+        symbols: vec![MockSymbol {
+            filters: usdm_filters("BTC", "USDT"),
+            price: dec!(47300),
+        }],
+        wallet: ("USDT".into(), dec!(10000)),
+        taker_rate: dec!(0.0005),
+        maker_rate: dec!(0.0002),
+        dual_side: false,
+    })
+    .await
+}
+
+/// The grid agent on the BTCUSDT perpetual (2×, cross), live on USDⓈ-M.
+fn setup_usdm(dir: &Path, m: &MockUsdm) -> PathBuf {
+    let cfg = setup(dir, &m.url(), true);
+    let text = std::fs::read_to_string(&cfg).unwrap()
+        .replace(
+            "lot_size = 0.00001\ntick_size = 0.01\nmin_notional = 5",
+            "kind = \"perpetual\"\nleverage = 2\nmargin = \"cross\"\nlot_size = 0.001\ntick_size = 0.1\nmin_notional = 100",
+        )
+        .replace("maker_fee_bps = 10\ntaker_fee_bps = 10", "maker_fee_bps = 2\ntaker_fee_bps = 5")
+        .replace(
+            "exchange = \"binance\"",
+            &format!("exchange = \"binance-usdm\"\nws_url = \"{}\"", m.ws_url()),
+        );
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// Starts `vigil live` and SIGKILLs it once the exchange holds `orders` orders.
+fn run_until_orders(cfg: &Path, orders: impl Fn() -> usize, want: usize) {
+    let mut child = vigil(&["live", "--progress-every", "1", "-q"], cfg)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while orders() < want {
+        let line = lines.next();
+        match line {
+            Some(l) => seen.push(l.unwrap()),
+            None => panic!("the agent exited early: {seen:#?}"),
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_perpetual_agent_never_duplicates_and_ends_with_the_exchanges_position() {
+    let m = usdm_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup_usdm(dir.path(), &m);
+    run_until_orders(&cfg, || m.orders().len(), 5);
+    let placed = m.orders();
+    assert_eq!(placed.len(), 5, "five grid buys: {placed:#?}");
+    assert_eq!(m.settings("BTCUSDT"), Some((2, "cross".into())));
+
+    // While it is down: the buys at 47,000 and 46,500 fill (maker), and the
+    // long pays funding at 0.01 % of 0.02 × 47,300.
+    m.set_price("BTCUSDT", dec!(46200));
+    assert_eq!(m.position("BTCUSDT").0, dec!(0.02));
+    assert_eq!(m.charge_funding("BTCUSDT", dec!(0.0001)), dec!(-0.0946));
+
+    let out = vigil(&["live", "-q"], &cfg).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let orders = m.orders();
+    let mut ids: Vec<&str> = orders.iter().map(|o| o.client_order_id.as_str()).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate client order ids: {orders:#?}");
+    for o in &placed {
+        let same = orders
+            .iter()
+            .filter(|x| x.client_order_id == o.client_order_id);
+        assert_eq!(same.count(), 1, "{} sent twice", o.client_order_id);
+    }
+    let v = status_json(&cfg);
+    assert_eq!(v["fills"], 2, "{v}");
+    let positions = v["snapshot"]["positions"].as_str().unwrap();
+    assert!(positions.contains(r#""qty":"0.02""#), "{positions}");
+    // The wallet as the exchange charged it: maker fees 0.094 + 0.093, funding 0.0946.
+    assert_eq!(m.wallet(), dec!(9999.7184));
+    let cash: rust_decimal::Decimal = v["snapshot"]["cash"].as_str().unwrap().parse().unwrap();
+    assert_eq!(cash, m.wallet(), "{v}");
+    assert_eq!(m.position("BTCUSDT").0, dec!(0.02));
+}
+
+/// The journal's signed position in BTCUSDT, from `vigil status --json`.
+fn journal_position(v: &serde_json::Value) -> rust_decimal::Decimal {
+    let text = v["snapshot"]["positions"].as_str().unwrap_or("[]");
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).unwrap();
+    list.iter()
+        .filter_map(|p| p["qty"].as_str())
+        .map(|q| q.parse::<rust_decimal::Decimal>().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_perpetual_agent_killed_between_any_two_orders_ends_equal_to_the_exchange() {
+    for kill_at in 1..=4 {
+        let m = usdm_mock().await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = setup_usdm(dir.path(), &m);
+        run_until_orders(&cfg, || m.orders().len(), kill_at);
+        let placed = m.orders();
+        m.set_price("BTCUSDT", dec!(46200));
+        m.charge_funding("BTCUSDT", dec!(0.0001));
+        let out = vigil(&["live", "-q"], &cfg).output().unwrap();
+        assert!(
+            out.status.success(),
+            "kill at {kill_at}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let orders = m.orders();
+        let mut ids: Vec<&str> = orders.iter().map(|o| o.client_order_id.as_str()).collect();
+        ids.sort();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            n,
+            "kill at {kill_at}: duplicate client order ids: {orders:#?}"
+        );
+        for o in &placed {
+            let same = orders
+                .iter()
+                .filter(|x| x.client_order_id == o.client_order_id);
+            assert_eq!(
+                same.count(),
+                1,
+                "kill at {kill_at}: {} sent twice",
+                o.client_order_id
+            );
+        }
+        let v = status_json(&cfg);
+        assert_eq!(
+            journal_position(&v),
+            m.position("BTCUSDT").0,
+            "kill at {kill_at}: {v}"
+        );
+        let cash: rust_decimal::Decimal = v["snapshot"]["cash"].as_str().unwrap().parse().unwrap();
+        assert_eq!(cash, m.wallet(), "kill at {kill_at}: {v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_changed_at_the_exchange_while_down_is_refused_by_name() {
+    let m = usdm_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup_usdm(dir.path(), &m);
+    run_until_orders(&cfg, || m.orders().len(), 5);
+    m.set_price("BTCUSDT", dec!(46200)); // two buys fill: 0.02 long
+    m.liquidate("BTCUSDT", dec!(30000)); // … and the exchange closes it
+    let before = m.orders().len();
+    let out = vigil(&["live", "-q"], &cfg).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "a differing position must stop the agent"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("BTCUSDT: exchange 0, journal 0.02"), "{err}");
+    assert_eq!(m.orders().len(), before, "nothing new reached the exchange");
+}
+
+#[tokio::test]
+async fn a_perpetual_needs_the_usdm_exchange_and_a_spot_pair_the_spot_one() {
+    let m = usdm_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup_usdm(dir.path(), &m);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("exchange = \"binance-usdm\"", "exchange = \"binance\""),
+    )
+    .unwrap();
+    let out = vigil(&["live", "-q"], &cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("a perpetual cannot trade on `binance` (spot)")
+            && err.contains("binance-usdm"),
+        "{err}"
+    );
+    assert!(m.orders().is_empty());
 }

@@ -337,3 +337,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn funding_a_venue_reported_is_booked_as_reported() {
+    // Cross: the exact amount leaves the wallet, whatever the mark says.
+    let (u, mut p) = account(dec!(10000), dec!(5), MarginMode::Cross);
+    p.apply_fill(&fill(&u, BTC, Side::Buy, dec!(40000), dec!(0.2)))
+        .unwrap();
+    let cash = p.account_cash();
+    assert_eq!(p.charge_funding(BTC, dec!(0.802)), Some(()));
+    assert_eq!(p.account_cash(), cash - dec!(0.802));
+    assert_eq!(p.position(BTC).funding, dec!(0.802));
+    assert_eq!(p.funding_paid(), dec!(0.802));
+    // Received funding (negative payment) credits the wallet.
+    p.charge_funding(BTC, dec!(-0.3)).unwrap();
+    assert_eq!(p.account_cash(), cash - dec!(0.502));
+    // Isolated: it also moves the position's margin.
+    let (u, mut p) = account(dec!(10000), dec!(5), MarginMode::Isolated);
+    p.apply_fill(&fill(&u, BTC, Side::Sell, dec!(40000), dec!(0.2)))
+        .unwrap();
+    let margin = p.position(BTC).isolated_margin;
+    p.charge_funding(BTC, dec!(-0.8)).unwrap();
+    assert_eq!(p.position(BTC).isolated_margin, margin + dec!(0.8));
+}

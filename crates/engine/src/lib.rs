@@ -713,7 +713,9 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             Ok(flat) => Ok(flat),
             Err(
                 e @ (PortfolioError::InsufficientCash { .. }
-                | PortfolioError::InsufficientPosition { .. }),
+                | PortfolioError::InsufficientPosition { .. }
+                | PortfolioError::InsufficientMargin { .. }
+                | PortfolioError::LeverageCap(_)),
             ) if self.venue.fills_are_final() => {
                 self.observer.on_overdraft(fill, &e);
                 Ok(self.portfolio.book_venue_fill(fill)?.is_flat())
