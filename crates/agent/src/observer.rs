@@ -159,6 +159,29 @@ impl JournalObserver {
         }
     }
 
+    /// A live exchange's own closing fill (liquidation or auto-deleveraging,
+    /// order id 0): journaled as a `liquidation` risk event and alerted.
+    fn exchange_close(&mut self, fill: &Fill) {
+        let symbol = self.symbols[fill.instrument.index()].clone();
+        tracing::warn!(instrument = %symbol, side = %fill.side, qty = %fill.qty, price = %fill.price,
+            "the exchange closed the position (liquidation or auto-deleveraging)");
+        self.records.push(Record::RiskEvent {
+            seq: self.seq,
+            n: self.n_risk,
+            ts: fill.ts.nanos(),
+            payload: serde_json::json!({"type": "liquidation", "instrument": symbol,
+                "source": "exchange", "fill": fill})
+            .to_string(),
+        });
+        self.n_risk += 1;
+        self.fact(Fact::Liquidation {
+            instrument: symbol,
+            qty: fill.qty.to_string(),
+            price: fill.price.to_string(),
+            realised_pnl: "as the exchange booked it".into(),
+        });
+    }
+
     fn fact(&mut self, f: Fact) {
         if self.collect_facts && !self.replaying {
             self.facts.push(f);
@@ -296,6 +319,10 @@ impl Observer for JournalObserver {
             liquidity: json(&fill.liquidity).trim_matches('"').to_string(),
         }));
         self.n_fills += 1;
+        if fill.order_id.0 == 0 {
+            self.exchange_close(fill);
+            return;
+        }
         self.order_event(fill.order_id, fill.ts, status_name(status), None);
     }
 
@@ -438,4 +465,52 @@ impl Observer for JournalObserver {
     }
 
     fn on_event_processed(&mut self, _event: &MarketEvent, _portfolio: &Portfolio) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use vigil_core::{ClientOrderId, InstrumentSpec, Liquidity, Side, Timestamp};
+    use vigil_engine::Observer;
+
+    #[test]
+    fn an_exchange_close_is_journaled_and_alerted_as_a_liquidation() {
+        let mut u = Universe::new();
+        u.add(&InstrumentSpec {
+            kind: vigil_core::InstrumentKind::Perpetual,
+            ..InstrumentSpec::spot("BTCUSDT", "BTC", "USDT")
+        })
+        .unwrap();
+        let usdt = u.asset_id("USDT").unwrap();
+        let portfolio = Portfolio::new(&u, usdt, &[(usdt, dec!(1000))]).unwrap();
+        let mut o = JournalObserver::new(&u);
+        o.collect_facts = true;
+        let fill = Fill {
+            order_id: ClientOrderId(0),
+            instrument: vigil_core::InstrumentId(0),
+            side: Side::Sell,
+            price: dec!(32500),
+            qty: dec!(0.5),
+            fee: dec!(8.125),
+            fee_asset: usdt,
+            liquidity: Liquidity::Taker,
+            ts: Timestamp::from_secs(1),
+        };
+        o.on_fill(&fill, OrderStatus::Filled, &portfolio);
+        let records = o.take();
+        assert!(records
+            .iter()
+            .any(|r| matches!(r, Record::Fill(f) if f.order_id == 0)));
+        assert!(records.iter().any(
+            |r| matches!(r, Record::RiskEvent { payload, .. } if payload.contains("\"source\":\"exchange\""))
+        ));
+        assert!(
+            !records
+                .iter()
+                .any(|r| matches!(r, Record::OrderEvent { .. })),
+            "no order 0 event"
+        );
+        assert!(matches!(&o.facts[..], [Fact::Liquidation { qty, .. }] if qty == "0.5"));
+    }
 }
