@@ -320,6 +320,15 @@ impl BinanceClient {
         self
     }
 
+    /// `spot` or `futures`, as this client speaks.
+    fn path(&self, spot: &'static str, futures: &'static str) -> &'static str {
+        if self.futures {
+            futures
+        } else {
+            spot
+        }
+    }
+
     /// A request with the API key and no signature (`USER_STREAM` endpoints:
     /// the listen key).
     pub async fn keyed(&self, method: Method, path: &str) -> Result<Value, BinanceError> {
@@ -566,16 +575,18 @@ impl BinanceClient {
         parse_order(path, &v).map(Some)
     }
 
-    /// The order with our client order id, or `None` if the exchange does not know it.
+    /// The order with our client order id, or `None` if the exchange does not
+    /// know it (spot `/api/v3/order`, futures `/fapi/v1/order`).
     pub async fn query_order(
         &self,
         symbol: &str,
         client_order_id: &str,
     ) -> Result<Option<OrderInfo>, BinanceError> {
+        let path = self.path("/api/v3/order", "/fapi/v1/order");
         let r = self
             .signed(
                 Method::GET,
-                "/api/v3/order",
+                path,
                 &[
                     ("symbol", symbol.to_string()),
                     ("origClientOrderId", client_order_id.to_string()),
@@ -583,7 +594,7 @@ impl BinanceClient {
             )
             .await;
         match r {
-            Ok(v) => parse_order("/api/v3/order", &v).map(Some),
+            Ok(v) => parse_order(path, &v).map(Some),
             Err(e) if e.is_unknown_order() => Ok(None),
             Err(e) => Err(e),
         }
@@ -595,17 +606,18 @@ impl BinanceClient {
         symbol: &str,
         client_order_id: &str,
     ) -> Result<OrderInfo, BinanceError> {
+        let path = self.path("/api/v3/order", "/fapi/v1/order");
         let v = self
             .signed(
                 Method::DELETE,
-                "/api/v3/order",
+                path,
                 &[
                     ("symbol", symbol.to_string()),
                     ("origClientOrderId", client_order_id.to_string()),
                 ],
             )
             .await?;
-        parse_order("/api/v3/order", &v)
+        parse_order(path, &v)
     }
 
     /// Working orders (of one symbol, or all).
@@ -614,20 +626,19 @@ impl BinanceClient {
             .map(|s| ("symbol", s.to_string()))
             .into_iter()
             .collect();
-        let v = self
-            .signed(Method::GET, "/api/v3/openOrders", &params)
-            .await?;
+        let path = self.path("/api/v3/openOrders", "/fapi/v1/openOrders");
+        let v = self.signed(Method::GET, path, &params).await?;
         v.as_array()
             .ok_or_else(|| BinanceError::Decode {
-                path: "/api/v3/openOrders".into(),
+                path: path.into(),
                 msg: "not a list".into(),
             })?
             .iter()
-            .map(|o| parse_order("/api/v3/openOrders", o))
+            .map(|o| parse_order(path, o))
             .collect()
     }
 
-    /// The trades of one order (`GET /api/v3/myTrades`).
+    /// The trades of one order (`GET /api/v3/myTrades`, futures `/fapi/v1/userTrades`).
     pub async fn order_trades(
         &self,
         symbol: &str,
@@ -636,7 +647,7 @@ impl BinanceClient {
         let v = self
             .signed(
                 Method::GET,
-                "/api/v3/myTrades",
+                self.path("/api/v3/myTrades", "/fapi/v1/userTrades"),
                 &[
                     ("symbol", symbol.to_string()),
                     ("orderId", order_id.to_string()),

@@ -155,20 +155,7 @@ async fn killed_and_restarted_live_agent_never_duplicates_and_picks_up_fills() {
     // No order was sent twice: every client order id is unique, and the five
     // original buys are still exactly five.
     let orders = m.orders();
-    let mut ids: Vec<&str> = orders.iter().map(|o| o.client_order_id.as_str()).collect();
-    ids.sort();
-    let n = ids.len();
-    ids.dedup();
-    assert_eq!(ids.len(), n, "duplicate client order ids: {orders:#?}");
-    for o in &placed {
-        assert_eq!(
-            orders
-                .iter()
-                .filter(|x| x.client_order_id == o.client_order_id)
-                .count(),
-            1
-        );
-    }
+    assert_each_sent_once(&ids(&orders), &ids(&placed));
     // The fills that happened while it was down are in the journal.
     let st = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["status", "--json"])
@@ -488,17 +475,7 @@ async fn a_killed_perpetual_agent_never_duplicates_and_ends_with_the_exchanges_p
     );
 
     let orders = m.orders();
-    let mut ids: Vec<&str> = orders.iter().map(|o| o.client_order_id.as_str()).collect();
-    ids.sort();
-    let n = ids.len();
-    ids.dedup();
-    assert_eq!(ids.len(), n, "duplicate client order ids: {orders:#?}");
-    for o in &placed {
-        let same = orders
-            .iter()
-            .filter(|x| x.client_order_id == o.client_order_id);
-        assert_eq!(same.count(), 1, "{} sent twice", o.client_order_id);
-    }
+    assert_each_sent_once(&ids(&orders), &ids(&placed));
     let v = status_json(&cfg);
     assert_eq!(v["fills"], 2, "{v}");
     let positions = v["snapshot"]["positions"].as_str().unwrap();
@@ -536,27 +513,7 @@ async fn a_perpetual_agent_killed_between_any_two_orders_ends_equal_to_the_excha
             "kill at {kill_at}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let orders = m.orders();
-        let mut ids: Vec<&str> = orders.iter().map(|o| o.client_order_id.as_str()).collect();
-        ids.sort();
-        let n = ids.len();
-        ids.dedup();
-        assert_eq!(
-            ids.len(),
-            n,
-            "kill at {kill_at}: duplicate client order ids: {orders:#?}"
-        );
-        for o in &placed {
-            let same = orders
-                .iter()
-                .filter(|x| x.client_order_id == o.client_order_id);
-            assert_eq!(
-                same.count(),
-                1,
-                "kill at {kill_at}: {} sent twice",
-                o.client_order_id
-            );
-        }
+        assert_each_sent_once(&ids(&m.orders()), &ids(&placed));
         let v = status_json(&cfg);
         assert_eq!(
             journal_position(&v),
@@ -607,4 +564,48 @@ async fn a_perpetual_needs_the_usdm_exchange_and_a_spot_pair_the_spot_one() {
         "{err}"
     );
     assert!(m.orders().is_empty());
+}
+
+/// An order at a mock exchange, by its client order id.
+trait Sent {
+    fn client_order_id(&self) -> &str;
+}
+
+impl Sent for vigil_binance::mock::MockOrder {
+    fn client_order_id(&self) -> &str {
+        &self.client_order_id
+    }
+}
+
+impl Sent for vigil_binance::mock::MockFuturesOrder {
+    fn client_order_id(&self) -> &str {
+        &self.client_order_id
+    }
+}
+
+fn ids(orders: &[impl Sent]) -> Vec<String> {
+    orders
+        .iter()
+        .map(|o| o.client_order_id().to_string())
+        .collect()
+}
+
+/// Every client order id reached the exchange once, and the orders placed
+/// before a kill are still there exactly once each.
+fn assert_each_sent_once(all: &[String], placed: &[String]) {
+    let mut unique = all.to_vec();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        all.len(),
+        "duplicate client order ids: {all:#?}"
+    );
+    for id in placed {
+        assert_eq!(
+            all.iter().filter(|x| *x == id).count(),
+            1,
+            "{id} sent twice"
+        );
+    }
 }

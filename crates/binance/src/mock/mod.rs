@@ -148,11 +148,9 @@ struct Inner {
     balances: HashMap<String, (Decimal, Decimal)>,
     orders: Vec<MockOrder>,
     trades: Vec<MockTrade>,
-    faults: VecDeque<(String, Fault)>,
+    front: Front,
     clock_skew_ms: i64,
-    weight: u32,
     next_id: u64,
-    log: Vec<(String, String, u16)>,
 }
 
 /// The running mock. Dropping it stops the server.
@@ -198,11 +196,9 @@ impl MockExchange {
             config,
             orders: Vec::new(),
             trades: Vec::new(),
-            faults: VecDeque::new(),
+            front: Front::default(),
             clock_skew_ms: 0,
-            weight: 0,
             next_id: 1,
-            log: Vec::new(),
         }));
         let (addr, tx) = serve(inner.clone()).await;
         MockExchange {
@@ -223,7 +219,7 @@ impl MockExchange {
 
     /// Injects `fault` into the next request to `path` (e.g. `/api/v3/order`).
     pub fn inject(&self, path: &str, fault: Fault) {
-        self.lock().faults.push_back((path.to_string(), fault));
+        self.lock().front.inject(path, fault);
     }
 
     /// Moves the server clock (ms) relative to the machine's.
@@ -260,17 +256,42 @@ impl MockExchange {
 
     /// `(method, path, status)` of every request answered so far.
     pub fn requests(&self) -> Vec<(String, String, u16)> {
-        self.lock().log.clone()
+        self.lock().front.requests()
+    }
+}
+
+/// What every mock's HTTP front keeps: the used weight, the faults queued
+/// and the requests answered.
+#[derive(Default)]
+pub(crate) struct Front {
+    pub(crate) weight: u32,
+    faults: VecDeque<(String, Fault)>,
+    log: Vec<(String, String, u16)>,
+}
+
+impl Front {
+    /// Takes the first fault queued for `path`.
+    fn take_fault(&mut self, path: &str) -> Option<Fault> {
+        let i = self.faults.iter().position(|(p, _)| *p == path)?;
+        self.faults.remove(i).map(|(_, f)| f)
+    }
+
+    /// Queues `fault` for the next request to `path`.
+    pub(crate) fn inject(&mut self, path: &str, fault: Fault) {
+        self.faults.push_back((path.to_string(), fault));
+    }
+
+    /// `(method, path, status)` of every request answered so far.
+    pub(crate) fn requests(&self) -> Vec<(String, String, u16)> {
+        self.log.clone()
     }
 }
 
 /// What the request router of a mock exchange does (spot or futures): one
 /// fault-injecting HTTP front serves both.
 pub(crate) trait MockVenue: Send + 'static {
-    /// Counts a request and returns the used weight.
-    fn bump_weight(&mut self) -> u32;
-    /// Takes the first fault queued for `path`.
-    fn take_fault(&mut self, path: &str) -> Option<Fault>;
+    /// The front's state.
+    fn front(&mut self) -> &mut Front;
     /// Answers one request.
     fn route(
         &mut self,
@@ -280,17 +301,11 @@ pub(crate) trait MockVenue: Send + 'static {
         headers: &HeaderMap,
         partial: Option<Decimal>,
     ) -> Response<Body>;
-    /// Records an answered request.
-    fn log(&mut self, method: &Method, path: &str, status: u16);
 }
 
 impl MockVenue for Inner {
-    fn bump_weight(&mut self) -> u32 {
-        self.weight += 1;
-        self.weight
-    }
-    fn take_fault(&mut self, path: &str) -> Option<Fault> {
-        take_fault(&mut self.faults, path)
+    fn front(&mut self) -> &mut Front {
+        &mut self.front
     }
     fn route(
         &mut self,
@@ -302,19 +317,6 @@ impl MockVenue for Inner {
     ) -> Response<Body> {
         Inner::route(self, method, path, query, headers, partial)
     }
-    fn log(&mut self, method: &Method, path: &str, status: u16) {
-        self.log
-            .push((method.to_string(), path.to_string(), status));
-    }
-}
-
-/// The first fault queued for `path`.
-pub(crate) fn take_fault(faults: &mut VecDeque<(String, Fault)>, path: &str) -> Option<Fault> {
-    faults
-        .iter()
-        .position(|(p, _)| *p == path)
-        .and_then(|i| faults.remove(i))
-        .map(|(_, f)| f)
 }
 
 pub(crate) async fn handle<V: MockVenue>(
@@ -328,8 +330,9 @@ pub(crate) async fn handle<V: MockVenue>(
     let (response, hang) = {
         let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *guard;
-        let weight = inner.bump_weight();
-        let fault = inner.take_fault(&path);
+        inner.front().weight += 1;
+        let weight = inner.front().weight;
+        let fault = inner.front().take_fault(&path);
         let (response, hang) = match fault {
             Some(Fault::RateLimit { retry_after_s }) => (
                 Response::builder()
@@ -377,7 +380,11 @@ pub(crate) async fn handle<V: MockVenue>(
             ),
             None => (inner.route(&method, &path, &query, &headers, None), false),
         };
-        inner.log(&method, &path, response.status().as_u16());
+        let status = response.status().as_u16();
+        inner
+            .front()
+            .log
+            .push((method.to_string(), path.clone(), status));
         (response, hang)
     };
     if hang {
@@ -450,7 +457,7 @@ impl Inner {
         headers: &HeaderMap,
         partial: Option<Decimal>,
     ) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         match (method.as_str(), path) {
             ("GET", "/api/v3/time") => {
                 reply(StatusCode::OK, w, json!({"serverTime": self.server_time()}))
@@ -548,7 +555,7 @@ impl Inner {
         authenticate(
             (&self.config.api_key, &self.config.secret),
             self.server_time(),
-            self.weight,
+            self.front.weight,
             query,
             headers,
         )
@@ -575,7 +582,7 @@ impl Inner {
         test_only: bool,
         partial: Option<Decimal>,
     ) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         let bad = |code: i64, msg: &str| error(StatusCode::BAD_REQUEST, w, code, msg);
         let Some(sym) = p.get("symbol").and_then(|s| self.symbols.get(s)).cloned() else {
             return bad(-1121, "Invalid symbol.");
@@ -814,7 +821,7 @@ impl Inner {
     }
 
     fn cancel(&mut self, p: &HashMap<String, String>) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         let Some(i) = self.find(p).and_then(|o| {
             let id = o.order_id;
             self.orders.iter().position(|x| x.order_id == id)

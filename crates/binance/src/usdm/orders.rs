@@ -18,7 +18,7 @@ use vigil_exec::{Balance, ExecError, ExecutionPort, ExecutionReport, VenueError}
 use super::stream::StreamMsg;
 use super::wire::{is_exchange_close, OrderUpdate, UserEvent};
 use super::{Shared, State, Tracked, UsdmExecution};
-use crate::client::{dec, parse_fill, parse_order, BinanceError, OrderInfo, VenueFill};
+use crate::client::{dec, parse_order, BinanceError, OrderInfo, VenueFill};
 use crate::filters::{FilterError, SymbolFilters};
 
 const ORDER: &str = "/fapi/v1/order";
@@ -255,10 +255,10 @@ impl UsdmExecution {
     /// Queries one order over REST and absorbs what changed.
     async fn refresh(&self, id: ClientOrderId, symbol: &str) -> Result<(), BinanceError> {
         let coid = self.client_order_id(id);
-        match self.query(symbol, &coid).await? {
+        match self.client.query_order(symbol, &coid).await? {
             Some(info) => {
                 let trades = if info.executed_qty > Decimal::ZERO {
-                    self.trades(symbol, info.order_id).await?
+                    self.client.order_trades(symbol, info.order_id).await?
                 } else {
                     Vec::new()
                 };
@@ -293,42 +293,6 @@ impl UsdmExecution {
             Some(_) => {}
             None => tracing::warn!(order = %coid, "a tracked order is missing at the exchange"),
         }
-    }
-
-    async fn query(&self, symbol: &str, coid: &str) -> Result<Option<OrderInfo>, BinanceError> {
-        let r = self
-            .client
-            .signed(
-                Method::GET,
-                ORDER,
-                &[
-                    ("symbol", symbol.to_string()),
-                    ("origClientOrderId", coid.to_string()),
-                ],
-            )
-            .await;
-        match r {
-            Ok(v) => parse_order(ORDER, &v).map(Some),
-            Err(e) if e.is_unknown_order() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn trades(&self, symbol: &str, order_id: u64) -> Result<Vec<VenueFill>, BinanceError> {
-        let v = self
-            .client
-            .signed(
-                Method::GET,
-                "/fapi/v1/userTrades",
-                &[
-                    ("symbol", symbol.to_string()),
-                    ("orderId", order_id.to_string()),
-                ],
-            )
-            .await?;
-        Ok(v.as_array()
-            .map(|a| a.iter().map(parse_fill).collect())
-            .unwrap_or_default())
     }
 
     /// Fills and ends: from the stream as they arrive; over REST for orders
@@ -389,10 +353,10 @@ impl UsdmExecution {
             };
             let symbol = market.symbol.clone();
             let coid = self.client_order_id(order.id);
-            match self.query(&symbol, &coid).await? {
+            match self.client.query_order(&symbol, &coid).await? {
                 Some(info) => {
                     let trades = if info.executed_qty > Decimal::ZERO {
-                        self.trades(&symbol, info.order_id).await?
+                        self.client.order_trades(&symbol, info.order_id).await?
                     } else {
                         Vec::new()
                     };
@@ -667,19 +631,10 @@ impl ExecutionPort for UsdmExecution {
             .ok_or(ExecError::Venue(VenueError::UnknownOrder(id)))?;
         let r = self
             .client
-            .signed(
-                Method::DELETE,
-                ORDER,
-                &[
-                    ("symbol", symbol.clone()),
-                    ("origClientOrderId", self.client_order_id(id)),
-                ],
-            )
+            .cancel_order(&symbol, &self.client_order_id(id))
             .await;
         match r {
-            Ok(v) => {
-                let info =
-                    parse_order(ORDER, &v).map_err(|e| ExecError::Unavailable(e.to_string()))?;
+            Ok(info) => {
                 // Trades before the cancel: the stream, or REST if it says more filled.
                 absorb(&mut self.shared.lock(), &self.universe, id, &info, &[]);
                 Ok(())

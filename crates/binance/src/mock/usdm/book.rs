@@ -171,7 +171,7 @@ impl UsdmInner {
         p: &HashMap<String, String>,
         partial: Option<Decimal>,
     ) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         let bad = |code: i64, msg: &str| error(StatusCode::BAD_REQUEST, w, code, msg);
         let Some(sym) = p.get("symbol").and_then(|s| self.symbols.get(s)).cloned() else {
             return bad(-1121, "Invalid symbol.");
@@ -371,7 +371,7 @@ impl UsdmInner {
     }
 
     pub(super) fn cancel(&mut self, i: usize) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         if !is_open(&self.orders[i].status) {
             return error(StatusCode::BAD_REQUEST, w, -2011, "Unknown order sent.");
         }

@@ -10,14 +10,14 @@ mod book;
 mod rest;
 mod ws;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::{now_ms, serve, Fault, MockSymbol};
+use super::{now_ms, serve, Fault, Front, MockSymbol};
 
 /// How the futures mock starts.
 #[derive(Clone, Debug)]
@@ -104,10 +104,8 @@ pub(crate) struct UsdmInner {
     orders: Vec<MockFuturesOrder>,
     trades: Vec<Trade>,
     income: Vec<Value>,
-    faults: VecDeque<(String, Fault)>,
-    weight: u32,
+    front: Front,
     next_id: u64,
-    log: Vec<(String, String, u16)>,
     listen_key: Option<String>,
     events: tokio::sync::broadcast::Sender<String>,
     close: tokio::sync::broadcast::Sender<()>,
@@ -170,10 +168,8 @@ impl MockUsdm {
             orders: Vec::new(),
             trades: Vec::new(),
             income: Vec::new(),
-            faults: VecDeque::new(),
-            weight: 0,
+            front: Front::default(),
             next_id: 1,
-            log: Vec::new(),
             listen_key: None,
             events,
             close,
@@ -207,7 +203,7 @@ impl MockUsdm {
 
     /// Injects `fault` into the next request to `path` (e.g. `/fapi/v1/order`).
     pub fn inject(&self, path: &str, fault: Fault) {
-        self.lock().faults.push_back((path.to_string(), fault));
+        self.lock().front.inject(path, fault);
     }
 
     /// Sets the last price: resting limits it crosses fill at their limit,
@@ -286,7 +282,7 @@ impl MockUsdm {
 
     /// `(method, path, status)` of every request answered so far.
     pub fn requests(&self) -> Vec<(String, String, u16)> {
-        self.lock().log.clone()
+        self.lock().front.requests()
     }
 }
 

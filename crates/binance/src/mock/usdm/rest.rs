@@ -10,15 +10,11 @@ use serde_json::{json, Value};
 use super::book::order_json;
 use super::UsdmInner;
 use crate::filters::SymbolFilters;
-use crate::mock::{authenticate, error, reply, take_fault, Fault, MockVenue};
+use crate::mock::{authenticate, error, reply, Front, MockVenue};
 
 impl MockVenue for UsdmInner {
-    fn bump_weight(&mut self) -> u32 {
-        self.weight += 1;
-        self.weight
-    }
-    fn take_fault(&mut self, path: &str) -> Option<Fault> {
-        take_fault(&mut self.faults, path)
+    fn front(&mut self) -> &mut Front {
+        &mut self.front
     }
     fn route(
         &mut self,
@@ -28,7 +24,7 @@ impl MockVenue for UsdmInner {
         headers: &HeaderMap,
         partial: Option<Decimal>,
     ) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         match (method.as_str(), path) {
             ("GET", "/fapi/v1/time") => {
                 reply(StatusCode::OK, w, json!({"serverTime": self.server_time()}))
@@ -57,15 +53,11 @@ impl MockVenue for UsdmInner {
             }
         }
     }
-    fn log(&mut self, method: &Method, path: &str, status: u16) {
-        self.log
-            .push((method.to_string(), path.to_string(), status));
-    }
 }
 
 impl UsdmInner {
     fn listen_key(&mut self, method: &Method, headers: &HeaderMap) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         let key = headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok());
         if key != Some(self.config.api_key.as_str()) {
             return error(
@@ -108,7 +100,7 @@ impl UsdmInner {
         p: &HashMap<String, String>,
         partial: Option<Decimal>,
     ) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         let ok = |v: Value| reply(StatusCode::OK, w, v);
         match (method.as_str(), path) {
             ("POST", "/fapi/v1/order") => self.new_order(p, partial),
@@ -210,7 +202,7 @@ impl UsdmInner {
     }
 
     fn margin_type(&mut self, p: &HashMap<String, String>) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         let want = match p.get("marginType").map(String::as_str) {
             Some("ISOLATED") => "isolated",
             Some("CROSSED") => "cross",
@@ -240,7 +232,7 @@ impl UsdmInner {
     }
 
     fn leverage(&mut self, p: &HashMap<String, String>) -> Response<Body> {
-        let w = self.weight;
+        let w = self.front.weight;
         let lev: Option<u32> = p
             .get("leverage")
             .and_then(|v| v.parse().ok())
