@@ -272,11 +272,12 @@ async fn perpetual_order_types_reach_the_exchange_as_sent() {
     );
     // The last price falls through the stop; the mark does not: no trigger.
     m.set_price("BTCUSDT", dec!(37900));
-    a.poll().await.unwrap();
+    let r = reports_until(&a, |r| !fills(r).is_empty()).await;
     assert_eq!(
-        fills(&a.take_reports()),
+        fills(&r),
         vec![(1, Side::Buy, dec!(40000), dec!(0.2), dec!(4))]
     );
+    assert_eq!(m.orders()[1].status, "NEW", "the stop did not trigger");
     // The mark does: the stop sells at the last price.
     m.set_mark("BTCUSDT", dec!(37950));
     let r = reports_until(&a, |r| !fills(r).is_empty()).await;
@@ -467,4 +468,88 @@ async fn an_order_sized_from_the_available_balance_flips_in_one_order() {
     // kept back: 0.5 × 9,998 / (8,000 + 20) = 0.6233… → 0.623 (the lot).
     assert_eq!(sent.orig_qty, dec!(0.723), "{sent:?}");
     assert_eq!(m.position("BTCUSDT").0, dec!(-0.623));
+}
+
+/// Random drops of the stream, price moves, polls and new orders (some
+/// partly filled at once): every quantity the exchange filled is reported
+/// exactly once, per order.
+#[tokio::test]
+async fn every_fill_is_reported_once_whatever_the_stream_does() {
+    use rand::{Rng, SeedableRng};
+    for seed in 0..8u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let m = mock(false).await;
+        let a = adapter(&m).await;
+        streaming(&a, &m).await;
+        let mut reports = Vec::new();
+        let (mut paused, mut next_id) = (false, 1u64);
+        for _ in 0..60 {
+            match rng.gen_range(0..8) {
+                0 | 1 => {
+                    paused = !paused;
+                    m.set_stream_paused(paused);
+                }
+                2 => {
+                    let price = Decimal::from(rng.gen_range(39_500..40_500));
+                    m.set_price("BTCUSDT", price);
+                }
+                3 | 4 => a.poll().await.unwrap(),
+                5 => {
+                    // Half fills now, the rest rests (and fills on a later move).
+                    m.inject(
+                        "/fapi/v1/order",
+                        Fault::PartialFill {
+                            fraction: dec!(0.5),
+                        },
+                    );
+                    let o = order(
+                        next_id,
+                        OrderRequest::limit(BTC, Side::Buy, dec!(0.02), dec!(40600)),
+                    );
+                    next_id += 1;
+                    a.submit(&o).await.unwrap();
+                }
+                _ => {
+                    let (side, px) = if rng.gen_bool(0.5) {
+                        (Side::Buy, Decimal::from(rng.gen_range(39_600..40_000)))
+                    } else {
+                        (Side::Sell, Decimal::from(rng.gen_range(40_000..40_400)))
+                    };
+                    let o = order(next_id, OrderRequest::limit(BTC, side, dec!(0.01), px));
+                    next_id += 1;
+                    a.submit(&o).await.unwrap();
+                }
+            }
+            reports.extend(a.take_reports());
+        }
+        // A last drop and reconnection: its full REST pass covers any event
+        // still in flight.
+        m.set_stream_paused(true);
+        wait(&a, || !a.stream_connected()).await;
+        m.set_stream_paused(false);
+        tokio::time::timeout(Duration::from_secs(40), async {
+            while !a.stream_connected() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the stream reconnects");
+        a.poll().await.unwrap(); // the reconnection's full pass
+        reports.extend(a.take_reports());
+        for o in m.orders() {
+            let id: u64 = o
+                .client_order_id
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let reported: Decimal = fills(&reports)
+                .iter()
+                .filter(|f| f.0 == id)
+                .map(|f| f.3)
+                .sum();
+            assert_eq!(reported, o.executed_qty, "seed {seed}, order {o:?}");
+        }
+    }
 }

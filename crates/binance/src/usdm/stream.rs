@@ -38,10 +38,15 @@ pub(crate) async fn run(
     keepalive_every: Duration,
     sink: Arc<dyn Fn(StreamMsg) + Send + Sync>,
 ) {
-    let mut backoff = Duration::from_millis(250);
+    const FIRST: Duration = Duration::from_millis(250);
+    let mut backoff = FIRST;
     loop {
         match session(&client, &ws_url, keepalive_every, &sink).await {
-            Ok(reason) => sink(StreamMsg::Disconnected(reason)),
+            // It was connected: try again soon.
+            Ok(reason) => {
+                sink(StreamMsg::Disconnected(reason));
+                backoff = FIRST;
+            }
             Err(e) => sink(StreamMsg::Disconnected(e)),
         }
         tokio::time::sleep(backoff).await;
