@@ -553,3 +553,45 @@ async fn every_fill_is_reported_once_whatever_the_stream_does() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_cancel_closes_the_order_and_the_listen_key_is_kept_alive() {
+    let m = mock(false).await;
+    let mut o = options(&m);
+    o.keepalive_every = Duration::from_millis(50);
+    let a = UsdmExecution::connect(
+        o,
+        credentials(),
+        universe(InstrumentKind::Perpetual, MarginMode::Cross),
+    )
+    .await
+    .unwrap();
+    streaming(&a, &m).await;
+    a.submit(&order(
+        9,
+        OrderRequest::limit(BTC, Side::Buy, dec!(0.01), dec!(39000)),
+    ))
+    .await
+    .unwrap();
+    a.cancel(ClientOrderId(9)).await.unwrap();
+    let r = a.take_reports();
+    assert_eq!(
+        closed(&r),
+        vec![(
+            9,
+            OrderStatus::Cancelled,
+            "cancelled at the exchange".into()
+        )]
+    );
+    assert_eq!(m.orders()[0].status, "CANCELED");
+    assert!(a.open_orders().await.unwrap().is_empty());
+    // A second cancel: the adapter no longer tracks it.
+    assert!(a.cancel(ClientOrderId(9)).await.is_err());
+    // Keep-alives went out while the stream ran.
+    wait(&a, || {
+        m.requests().iter().any(|(method, path, status)| {
+            method == "PUT" && path == "/fapi/v1/listenKey" && *status == 200
+        })
+    })
+    .await;
+}
