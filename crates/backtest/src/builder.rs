@@ -135,6 +135,18 @@ impl LoadedConfig {
             DexSimVenue::new(dex, &universe)
                 .map_err(|m| file.field_error(FieldError::new("dex", m)))?;
         }
+        let llm = match &config.llm {
+            Some(section) => Some(
+                vigil_llm::LlmSource::new(section.clone(), &base_dir, &universe, section.mode)
+                    .map_err(|e| match e {
+                        vigil_llm::LlmError::Config { field, message } => BacktestError::from(
+                            file.field_error(FieldError::new(format!("llm.{field}"), message)),
+                        ),
+                        other => other.into(),
+                    })?,
+            ),
+            None => None,
+        };
         Ok(Backtest {
             universe,
             portfolio,
@@ -145,6 +157,7 @@ impl LoadedConfig {
             stream,
             settings,
             warnings,
+            llm,
         })
     }
 

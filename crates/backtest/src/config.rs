@@ -73,6 +73,10 @@ pub struct BacktestConfig {
     /// vigil's own grade model, computed from the bars as the backtest runs.
     #[serde(default)]
     pub grade_model: Option<vigil_feed::grade_model::GradeModelConfig>,
+    /// An LLM as a decision source: its answers become signals, replayed from
+    /// a tape (docs/ai-agents.md).
+    #[serde(default)]
+    pub llm: Option<vigil_llm::LlmConfig>,
 }
 
 /// Data sources.
@@ -213,6 +217,16 @@ impl LoadedConfig {
         let mut next = self.clone();
         next.config.end = Some(end.to_rfc3339());
         next
+    }
+
+    /// The same config with its LLM source replaying its tape only: runs
+    /// derived from a run (stress scenarios, truncations, windows) never call
+    /// the model.
+    pub fn replaying_llm(mut self) -> LoadedConfig {
+        if let Some(l) = self.config.llm.as_mut() {
+            l.mode = vigil_llm::TapeMode::Replay;
+        }
+        self
     }
 
     /// The same config, edited (a stress scenario).

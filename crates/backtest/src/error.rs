@@ -19,4 +19,8 @@ pub enum BacktestError {
     /// No bar fell within the run: nothing was computed.
     #[error("{0}")]
     NoBars(String),
+    /// The LLM decision source stopped the run (a missing tape entry, a
+    /// period before the model's knowledge cutoff, a tape that cannot be read).
+    #[error(transparent)]
+    Llm(#[from] vigil_llm::LlmError),
 }

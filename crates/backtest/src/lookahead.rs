@@ -39,7 +39,7 @@ pub fn check_lookahead(
     registry: &Registry,
     cuts: usize,
 ) -> Result<LookaheadReport, BacktestError> {
-    let loaded = LoadedConfig::load(config_path)?;
+    let loaded = LoadedConfig::load(config_path)?.replaying_llm();
     let full = loaded.build(registry)?.run()?;
     let (Some(start), Some(end)) = (full.metrics.start, full.metrics.end) else {
         return Ok(LookaheadReport {

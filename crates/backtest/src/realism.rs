@@ -36,7 +36,7 @@ pub fn realism_report(
     config_path: &Path,
     registry: &Registry,
 ) -> Result<RealismReport, BacktestError> {
-    let loaded = LoadedConfig::load(config_path)?;
+    let loaded = LoadedConfig::load(config_path)?.replaying_llm();
     let run = |name: &str, edit: &dyn Fn(&mut BacktestConfig)| -> Result<Scenario, BacktestError> {
         let r = loaded.edited(edit).build(registry)?.run()?;
         Ok(Scenario {

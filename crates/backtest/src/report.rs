@@ -182,6 +182,10 @@ pub struct BacktestReport {
     /// Perpetuals: funding paid and received, and liquidations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub perpetuals: Option<PerpReport>,
+    /// The LLM decision source: decisions, tape use, drops by reason, tokens
+    /// and cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<vigil_llm::LlmStats>,
     /// The same run under harsher costs (filled in by `vigil backtest`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub realism: Option<RealismReport>,

@@ -62,6 +62,7 @@ pub struct Backtest {
     pub(crate) stream: EventStream,
     pub(crate) settings: RunSettings,
     pub(crate) warnings: Vec<String>,
+    pub(crate) llm: Option<vigil_llm::LlmSource>,
 }
 
 /// What the stream held, to tell an empty or misaligned run from a quiet one.
@@ -126,14 +127,17 @@ impl Tally {
 /// The parts [`drive`] hands back.
 type Driven = (Recorder, Portfolio, Universe, u64, Tally);
 
-/// Runs the engine over the stream and hands back its parts.
+/// Runs the engine over the stream and hands back its parts. An LLM source
+/// sees every event the engine processed, decides when its schedule says, and
+/// its signals are processed once the clock passes the time they arrived.
 fn drive<V: Venue>(
     mut engine: Engine<Recorder, V>,
     stream: EventStream,
-    start: Option<Timestamp>,
-    end: Option<Timestamp>,
+    (start, end): (Option<Timestamp>, Option<Timestamp>),
+    mut llm: Option<&mut vigil_llm::LlmSource>,
 ) -> Result<Driven, BacktestError> {
     let mut tally = Tally::default();
+    let mut started = false;
     for event in stream {
         let event = event?;
         let ts = event.ts();
@@ -144,8 +148,23 @@ fn drive<V: Venue>(
         if end.is_some_and(|e| ts >= e) {
             break;
         }
+        if let Some(src) = llm.as_deref_mut() {
+            if !std::mem::replace(&mut started, true) {
+                src.check_start(ts)?;
+            }
+            for signal in src.due(ts) {
+                engine.process(&signal)?;
+                tally.processed(&signal);
+            }
+        }
         engine.process(&event)?;
         tally.processed(&event);
+        if let Some(src) = llm.as_deref_mut() {
+            if src.observe(&event, engine.universe()) {
+                let p = src.prepare(ts, engine.portfolio(), engine.universe());
+                src.resolve_blocking(p)?;
+            }
+        }
     }
     engine.finish()?;
     let open_at_end = engine.open_orders().len() as u64;
@@ -173,7 +192,14 @@ impl Backtest {
             stream,
             settings,
             warnings: Vec::new(),
+            llm: None,
         }
+    }
+
+    /// Adds an LLM decision source (its signals join the run).
+    pub fn with_llm(mut self, source: vigil_llm::LlmSource) -> Backtest {
+        self.llm = Some(source);
+        self
     }
 
     /// Trades on a simulated constant-product DEX instead of the order-book venue.
@@ -200,6 +226,7 @@ impl Backtest {
             stream,
             settings,
             mut warnings,
+            mut llm,
         } = self;
         let starting_equity = portfolio.equity();
         let account = universe
@@ -219,8 +246,8 @@ impl Backtest {
                 drive(
                     Engine::new(universe, portfolio, v, risk, strategy, recorder),
                     stream,
-                    start,
-                    end,
+                    (start, end),
+                    llm.as_mut(),
                 )?
             }
             None => drive(
@@ -233,8 +260,8 @@ impl Backtest {
                     recorder,
                 ),
                 stream,
-                start,
-                end,
+                (start, end),
+                llm.as_mut(),
             )?,
         };
         tally.check(start, end, &mut warnings)?;
@@ -265,6 +292,27 @@ impl Backtest {
             );
         }
         report.orders.open_at_end = open_at_end;
+        if let Some(src) = &llm {
+            if src.pending() > 0 {
+                warnings.push(format!(
+                    "{} LLM signal(s) arrived after the last event: not delivered",
+                    src.pending()
+                ));
+            }
+            let s = src.stats();
+            let dropped: u64 = s.dropped.values().sum();
+            if dropped > 0 {
+                warnings.push(format!(
+                    "the LLM source dropped {dropped} answer(s) or decision(s): {}",
+                    s.dropped
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            report.llm = Some(s.clone());
+        }
         if let Some(n) = report.verdicts.get("held:approval_required") {
             warnings.push(format!(
                 "{n} orders were held for an operator's approval (`approval_notional`); a backtest has no operator, so none was sent: each closed as `approval expired` after `approval_ttl`"
@@ -383,6 +431,7 @@ fn build_report(
             .collect(),
         equity_curve: rec.equity_curve.clone(),
         perpetuals,
+        llm: None,
         realism: None,
         warnings: Vec::new(),
     }

@@ -307,6 +307,20 @@ pub fn run_sweep(
         .and_then(|n| n.as_str())
         .and_then(|n| registry.get(n));
     sweep.validate(plugin).map_err(|e| file.field_error(e))?;
+    if base
+        .config
+        .llm
+        .as_ref()
+        .is_some_and(|l| l.mode != vigil_llm::TapeMode::Replay)
+    {
+        return Err(base
+            .file
+            .field_error(vigil_core::config::FieldError::new(
+                "llm.mode",
+                "a sweep replays the LLM tape (its runs are parallel): record it first with `vigil backtest`, then sweep with mode = \"replay\"",
+            ))
+            .into());
+    }
     let sets = parameter_sets(&sweep).map_err(|m| file.error(m))?;
     let bar = if progress {
         ProgressBar::new(sets.len() as u64)

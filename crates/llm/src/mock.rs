@@ -217,3 +217,15 @@ fn anthropic_body(r: Reply) -> Value {
         "content": content, "stop_reason": stop, "stop_sequence": null,
         "usage": {"input_tokens": 200, "output_tokens": 40}})
 }
+
+/// The mock on a runtime of its own, for synchronous tests (a backtest that
+/// records blocks its thread): keep the runtime alive as long as the mock.
+pub fn start_background(key: Option<&str>) -> (tokio::runtime::Runtime, MockLlm) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for the mock");
+    let m = rt.block_on(MockLlm::start(key));
+    (rt, m)
+}

@@ -528,10 +528,11 @@ impl LlmSource {
         }
     }
 
-    /// The signals whose answer had arrived by `now`, oldest first.
+    /// The signals whose answer arrived before `now` (an event at `now` comes
+    /// first, as in an agent), oldest first.
     pub fn due(&mut self, now: Timestamp) -> Vec<MarketEvent> {
         let mut out = Vec::new();
-        while self.pending.front().is_some_and(|s| s.received_at <= now) {
+        while self.pending.front().is_some_and(|s| s.received_at < now) {
             if let Some(s) = self.pending.pop_front() {
                 out.push(MarketEvent::Signal(s));
             }

@@ -43,10 +43,17 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     if !args.no_realism {
-        report.realism = Some(vigil_backtest::realism::realism_report(
-            &args.config,
-            registry,
-        )?);
+        match vigil_backtest::realism::realism_report(&args.config, registry) {
+            Ok(r) => report.realism = Some(r),
+            // Harsher costs change the positions an LLM is shown: questions
+            // its tape does not hold (and that must not be asked on the side).
+            Err(vigil_backtest::BacktestError::Llm(e)) if report.llm.is_some() => {
+                let w = format!("no realism report: the stressed runs asked the model what its tape does not hold ({e}); a prompt without positions, cash or equity makes them replayable");
+                eprintln!("warning: {w}");
+                report.warnings.push(w);
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     if let Some(path) = &args.json {
         write_file(path, report.to_json() + "\n")?;
