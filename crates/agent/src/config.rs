@@ -82,6 +82,10 @@ pub struct AgentConfig {
     /// vigil's own grade model, computed from the feed's bars.
     #[serde(default)]
     pub grade_model: Option<GradeModelConfig>,
+    /// An LLM as a decision source; every call is recorded on its tape
+    /// (docs/ai-agents.md).
+    #[serde(default)]
+    pub llm: Option<vigil_llm::LlmConfig>,
     /// Poll Token Metrics for grades (key from `TOKEN_METRICS_API_KEY`).
     #[serde(default)]
     pub token_metrics: Option<TokenMetricsConfig>,

@@ -26,6 +26,9 @@ pub enum AgentError {
     /// The engine stopped.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The LLM decision source (its tape cannot be written).
+    #[error("llm: {0}")]
+    Llm(#[from] vigil_llm::LlmError),
     /// Replaying the journal did not reproduce what was journaled.
     #[error("recovery: replaying the journal diverged at fill {index}: journaled {journaled}, replayed {replayed}")]
     Diverged {

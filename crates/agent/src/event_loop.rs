@@ -58,6 +58,8 @@ enum Next {
     Stop,
     /// The feed failed.
     Failed(AgentError),
+    /// The LLM's answer arrived.
+    LlmAnswer(Box<vigil_llm::tape::TapeEntry>),
 }
 
 /// How the loop ended.
@@ -91,6 +93,8 @@ pub struct EventLoop<'a> {
     committed: Arc<Committed>,
     outcome: Option<vigil_engine::OperatorOutcome>,
     alerts: Option<crate::alerts::Raiser>,
+    llm: Option<crate::llm::AgentLlm>,
+    feed_done: bool,
 }
 
 /// What the loop needs from setup and recovery.
@@ -125,11 +129,17 @@ pub struct LoopParts<'a> {
     pub alerts: Option<crate::alerts::Raiser>,
     /// What the journal writer has committed (paper).
     pub committed: Arc<Committed>,
+    /// The LLM decision source (with `[llm]`).
+    pub llm: Option<crate::llm::AgentLlm>,
 }
 
 impl<'a> EventLoop<'a> {
     /// A loop that continues after the recovered inputs.
     pub fn new(parts: LoopParts<'a>) -> EventLoop<'a> {
+        let mut llm = parts.llm;
+        if let Some(l) = llm.as_mut() {
+            l.resume();
+        }
         EventLoop {
             engine: parts.engine,
             cfg: parts.cfg,
@@ -152,6 +162,8 @@ impl<'a> EventLoop<'a> {
             committed: parts.committed,
             outcome: None,
             alerts: parts.alerts,
+            llm,
+            feed_done: false,
         }
     }
 
@@ -188,7 +200,8 @@ impl<'a> EventLoop<'a> {
         alert_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut stopping, mut finished) = (false, false);
         loop {
-            if stopping && self.pending.is_empty() {
+            // An answer in flight is settled first (what waited for it too).
+            if stopping && self.pending.is_empty() && !self.llm.as_ref().is_some_and(|l| l.busy()) {
                 break;
             }
             let next = match self.pending.pop_front() {
@@ -208,7 +221,21 @@ impl<'a> EventLoop<'a> {
                 Next::Input(input) => input,
                 Next::End(input) => {
                     finished = true;
-                    input
+                    self.feed_done = true;
+                    match self.llm.as_mut() {
+                        // The answer in flight comes first, then the end.
+                        Some(l) if l.busy() => {
+                            l.defer(input);
+                            continue;
+                        }
+                        _ => input,
+                    }
+                }
+                Next::LlmAnswer(entry) => {
+                    if let Err(e) = self.llm_answer(*entry) {
+                        return self.end(finished, Some(e));
+                    }
+                    continue;
                 }
                 Next::Poll => {
                     self.poll_venue().await;
@@ -237,14 +264,32 @@ impl<'a> EventLoop<'a> {
                 Next::Stop => break,
                 Next::Failed(e) => return self.end(finished, Some(e)),
             };
+            let input = match self.llm.as_mut() {
+                None => input,
+                Some(l) => match l.admit(input) {
+                    crate::llm::Admit::Go(input) => input,
+                    crate::llm::Admit::Held => continue, // waits for the answer in flight
+                    crate::llm::Admit::After(signals, input) => {
+                        self.pending.push_front(input);
+                        for s in signals.into_iter().rev() {
+                            self.pending.push_front(s);
+                        }
+                        continue;
+                    }
+                },
+            };
             if self.is_stale(&input) || self.is_fed_funding(&input) {
                 continue;
             }
             let is_control = matches!(input, EngineInput::Control { .. });
+            let event = input.market_event().cloned();
             match self.step(input).await {
                 Ok(true) => {}
                 Ok(false) => break, // the writer failed; its error is reported by the caller
                 Err(e) => return self.end(finished, Some(e)),
+            }
+            if let (Some(l), Some(event)) = (self.llm.as_mut(), event) {
+                l.after(&event, &self.engine);
             }
             if finished || is_control {
                 // Drain what the venue still has to say (cancels at shutdown), then stop.
@@ -367,6 +412,13 @@ impl<'a> EventLoop<'a> {
                 None => std::future::pending().await,
             }
         };
+        let answer = async {
+            match self.llm.as_mut() {
+                Some(l) => l.answered().await,
+                None => std::future::pending().await,
+            }
+        };
+        let feed_done = self.feed_done;
         tokio::select! {
             biased;
             _ = shutdown.as_mut() => {
@@ -380,7 +432,8 @@ impl<'a> EventLoop<'a> {
             }
             Some(cmd) = control => Next::Operator(cmd),
             Some(cmd) = signals => Next::Signal(cmd),
-            item = feed.recv() => match item {
+            entry = answer => Next::LlmAnswer(Box::new(entry)),
+            item = feed.recv(), if !feed_done => match item {
                 Some(FeedItem::Event(i, event)) => Next::Input(EngineInput::Market { feed_index: i, event }),
                 Some(FeedItem::Live(event)) => {
                     let i = self.live_index.map_or(0, |i| i + 1);
@@ -423,6 +476,19 @@ impl<'a> EventLoop<'a> {
             tracing::debug!("feed funding rate skipped: the exchange reports funding");
         }
         fed
+    }
+
+    /// The LLM's answer: its signals and the market data that waited for it
+    /// go first, in time order.
+    fn llm_answer(&mut self, entry: vigil_llm::tape::TapeEntry) -> Result<(), AgentError> {
+        let Some(l) = self.llm.as_mut() else {
+            return Ok(());
+        };
+        let next = l.settle(entry, &mut self.engine)?;
+        for input in next.into_iter().rev() {
+            self.pending.push_front(input);
+        }
+        Ok(())
     }
 
     /// Live feeds can deliver an event older than the engine clock (two streams

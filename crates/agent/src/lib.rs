@@ -31,6 +31,7 @@ mod exposure;
 mod feeds;
 mod journal;
 pub mod live;
+mod llm;
 pub mod observer;
 mod options;
 mod phase;
@@ -93,13 +94,15 @@ pub async fn run(
         serve(&cfg, &file, &parts.universe, &status, &mut options).await?;
 
     let dex = dex_venue(&cfg, &file, &live, &parts)?;
+    let mut llm = llm_source(&cfg, &file, &parts.universe)?;
     let mut engine = new_engine(parts, live.is_some(), dex);
     status.set_phase(Phase::Recovering);
     let keep = recovery::Keep {
         bars: cfg.feed.kind == FeedKind::Binance && cfg.grade_model.is_some(),
         market: cfg.feed.kind == FeedKind::Replay,
     };
-    let recovered = recovery::recover(&mut engine, &journal, &cfg.name, &start, keep).await?;
+    let recovered =
+        recovery::recover(&mut engine, &journal, &cfg.name, &start, keep, llm.as_mut()).await?;
     status.refresh(&engine, recovered.seq, true);
     let recovered_inputs = recovered.inputs;
     let summary = |engine: &AgentEngine, processed, finished, latency| AgentSummary {
@@ -193,6 +196,7 @@ pub async fn run(
         signals: signals.take().map(|s| s.rx),
         alerts: alerting.as_mut().and_then(|a| a.loop_raiser()),
         committed,
+        llm,
     });
     let LoopEnd { finished, failure } = event_loop.run(&mut feeds.rx, shutdown).await;
 
@@ -376,6 +380,30 @@ async fn reconcile(
     } else {
         vec![EngineInput::Venue { ts: now, reports }]
     })
+}
+
+/// `[llm]`: the decision source, recording to its tape.
+fn llm_source(
+    cfg: &AgentConfig,
+    file: &TomlFile,
+    universe: &vigil_core::Universe,
+) -> Result<Option<llm::AgentLlm>, AgentError> {
+    let Some(section) = &cfg.llm else {
+        return Ok(None);
+    };
+    let source = vigil_llm::LlmSource::new(
+        section.clone(),
+        &file.dir(),
+        universe,
+        vigil_llm::TapeMode::Record,
+    )
+    .map_err(|e| match e {
+        vigil_llm::LlmError::Config { field, message } => AgentError::Config(file.field_error(
+            vigil_core::config::FieldError::new(format!("llm.{field}"), message),
+        )),
+        other => other.into(),
+    })?;
+    Ok(Some(llm::AgentLlm::new(source)))
 }
 
 /// Per instrument, the funding a live venue's income records may still add:

@@ -118,6 +118,8 @@ pub struct JournalObserver {
     n_fills: i64,
     n_risk: i64,
     records: Vec<Record>,
+    notes: Vec<serde_json::Value>,
+    note_ts: i64,
     /// When replaying the journal at start-up, records are not produced again; the
     /// fills are kept to check that the replay matches what was journaled.
     pub replaying: bool,
@@ -149,6 +151,8 @@ impl JournalObserver {
             n_fills: 0,
             n_risk: 0,
             records: Vec::new(),
+            notes: Vec::new(),
+            note_ts: 0,
             replaying: false,
             replayed_fills: Vec::new(),
             counters: Counters::default(),
@@ -201,6 +205,24 @@ impl JournalObserver {
             if let Some(e) = event {
                 self.records.push(e);
             }
+            for payload in std::mem::take(&mut self.notes) {
+                self.records.push(Record::RiskEvent {
+                    seq,
+                    n: self.n_risk,
+                    ts: self.note_ts,
+                    payload: payload.to_string(),
+                });
+                self.n_risk += 1;
+            }
+        }
+    }
+
+    /// Journals `payload` as a risk-event record of the next input (an LLM
+    /// call: what was asked, what came back).
+    pub fn note(&mut self, ts: Timestamp, payload: serde_json::Value) {
+        if !self.replaying {
+            self.note_ts = ts.nanos();
+            self.notes.push(payload);
         }
     }
 

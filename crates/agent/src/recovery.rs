@@ -54,6 +54,7 @@ pub async fn recover(
     run_id: &str,
     start: &RunStart,
     keep: Keep,
+    mut llm: Option<&mut crate::llm::AgentLlm>,
 ) -> Result<Recovered, AgentError> {
     let mut out = Recovered {
         seq: -1,
@@ -73,6 +74,9 @@ pub async fn recover(
         out.seq = e.seq;
         engine.observer_mut().begin(e.seq, None);
         engine.apply(&input)?;
+        if let Some(l) = llm.as_deref_mut() {
+            l.recover(&input, engine);
+        }
         // What a replay would send was sent (or never will be) by the run that
         // journaled it: live orders are reconciled with the exchange afterwards.
         engine.venue_mut().take_outbox();

@@ -599,3 +599,87 @@ fn operator_commands_are_signed_journaled_and_never_replayed() {
     second.kill().unwrap();
     let _ = second.wait();
 }
+
+/// An LLM-driven agent (`signal-follow` on `[llm]` signals) paper-trades a
+/// replay against the local mock LLM server, recording its tape; the backtest
+/// over the same bars replays the tape — no call — and gives the same fills
+/// and the same final equity.
+#[test]
+fn an_llm_paper_run_replays_as_a_backtest_fill_for_fill() {
+    use vigil_llm::mock::{start_background, Reply};
+    let (_rt, m) = start_background(None);
+    m.script((0..20).map(|i| {
+        Reply::Answer(serde_json::json!({"decisions": [{"symbol": "BTCUSDT",
+            "direction": if i % 2 == 0 { "long" } else { "short" },
+            "confidence": 0.6, "rationale": "mock"}]}))
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    write_head(&shipped(BTCUSDT_1M), 600, &dir.path().join("bars.csv"));
+    let llm = format!(
+        "[llm]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"mock-model\"\nevery_bars = 30\nhistory_bars = 10\n\
+         prompt = \"At {{{{time}}}}:\\n{{{{bars}}}}\\nPosition: {{{{positions}}}}, cash {{{{cash}}}}\\nEarlier: {{{{previous}}}}\"\n\
+         tape = \"llm-tape.jsonl\"\n",
+        m.openai_url()
+    );
+    let cfg = ConfigToml::btcusdt("signal-follow", "sources = [\"llm\"]\nweight = 0.9")
+        .with("[venue]\ntaker_fee_bps = 10\nslippage_bps = 1");
+    let (agent, backtest) = (
+        dir.path().join("agent.toml"),
+        dir.path().join("backtest.toml"),
+    );
+    std::fs::write(
+        &agent,
+        cfg.agent("crash-test", "bars.csv", "1m", Some(0)) + &llm,
+    )
+    .unwrap();
+    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &llm).unwrap();
+    let fills = paper_equals_backtest(dir.path(), &agent, &backtest);
+    assert!(
+        fills.len() >= 10,
+        "too few fills to compare: {}",
+        fills.len()
+    );
+    assert_eq!(
+        m.requests().len(),
+        20,
+        "the paper run asked 20 times, the backtest never"
+    );
+    let tape = std::fs::read_to_string(dir.path().join("llm-tape.jsonl")).unwrap();
+    assert_eq!(tape.lines().count(), 20);
+}
+
+/// The LLM-driven agent SIGKILLed at random points — some during a call —
+/// and restarted: it rebuilds the source from the journal and the tape, asks
+/// again for an answer the tape never got, delivers an answer the journal never
+/// applied, and ends as the backtest replaying its tape.
+#[test]
+fn an_llm_agent_killed_at_random_points_ends_as_its_tape_replayed() {
+    use vigil_llm::mock::{start_background, Reply};
+    let (_rt, m) = start_background(None);
+    m.script((0..200).map(|i| {
+        Reply::Answer(serde_json::json!({"decisions": [{"symbol": "BTCUSDT",
+            "direction": if i % 3 == 0 { "short" } else { "long" },
+            "confidence": 0.6, "rationale": "mock"}]}))
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    write_head(&shipped(BTCUSDT_1M), 3000, &dir.path().join("bars.csv"));
+    let llm = format!(
+        "[llm]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"mock-model\"\nevery_bars = 40\nhistory_bars = 5\n\
+         prompt = \"At {{{{time}}}}:\\n{{{{bars}}}}\\nPosition: {{{{positions}}}}\\nEarlier: {{{{previous}}}}\"\n\
+         tape = \"llm-tape.jsonl\"\n",
+        m.openai_url()
+    );
+    let cfg = ConfigToml::btcusdt("signal-follow", "sources = [\"llm\"]\nweight = 0.9")
+        .with("[venue]\ntaker_fee_bps = 10\nslippage_bps = 1");
+    let (agent, backtest) = (
+        dir.path().join("agent.toml"),
+        dir.path().join("backtest.toml"),
+    );
+    std::fs::write(
+        &agent,
+        cfg.agent("crash-test", "bars.csv", "1m", Some(200_000)) + &llm,
+    )
+    .unwrap();
+    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &llm).unwrap();
+    kill_restart_and_compare(dir.path(), &agent, &backtest);
+}

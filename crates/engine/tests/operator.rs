@@ -359,3 +359,25 @@ fn orders_placed_on_a_signal_from_a_listed_source_are_held_and_others_sent() {
     e.process(&evs[1]).unwrap();
     assert_eq!(e.observer().verdicts[&1], vec!["approved".to_string()]);
 }
+
+#[test]
+fn a_listed_sources_orders_are_held_only_above_approval_sources_above() {
+    // AAA trades at 100: an LLM's 0.1 AAA (10) goes, its 1 AAA (100) waits.
+    let mut e = engine(
+        "approval_sources = [\"llm\"]\napproval_sources_above = 50",
+        vec![
+            Action::Nothing,
+            Action::Buy(0, 1_000),
+            Action::Nothing,
+            Action::Buy(0, 10_000),
+        ],
+    );
+    let evs: Vec<MarketEvent> = flat_bars(4).into_iter().step_by(2).collect();
+    e.process(&evs[0]).unwrap();
+    e.process(&signal("llm", evs[0].ts())).unwrap();
+    e.process(&evs[1]).unwrap();
+    e.process(&signal("llm", evs[1].ts())).unwrap();
+    let l = e.observer();
+    assert_eq!(l.verdicts[&1], vec!["approved".to_string()]);
+    assert_eq!(l.verdicts[&2], vec!["held:approval_required".to_string()]);
+}

@@ -401,26 +401,89 @@ impl LlmSource {
                         .build()
                         .map_err(|e| config_err("runtime", e.to_string()))?,
                 };
-                let entry = rt.block_on(self.call(&p));
+                let entry = rt.block_on(self.caller().call(p.clone()));
                 self.runtime = Some(rt);
-                self.tape.append(entry.clone())?;
-                entry
+                return self.record(&p, entry);
             }
         };
         self.absorb(&p, &entry);
         Ok(())
     }
 
-    /// Calls the model (agents call this directly) and builds the tape entry.
-    pub async fn call(&mut self, p: &Prepared) -> TapeEntry {
+    /// What makes calls, detached from the source (an agent runs it in a task).
+    pub fn caller(&self) -> Caller {
+        Caller {
+            http: self.http.clone(),
+            key: self.key.clone(),
+            timeout: Duration::from_nanos(self.cfg.timeout.nanos().max(1) as u64),
+            retries: self.cfg.retries,
+        }
+    }
+
+    /// A call made: on the tape (synced), then its signals pending.
+    pub fn record(&mut self, p: &Prepared, entry: TapeEntry) -> Result<(), LlmError> {
         self.stats.called += 1;
-        let timeout = Duration::from_nanos(self.cfg.timeout.nanos().max(1) as u64);
+        self.tape.append(entry.clone())?;
+        self.absorb(p, &entry);
+        Ok(())
+    }
+
+    /// The tape's answer for `p`, absorbed, when it holds one (an agent
+    /// rebuilding its state after a restart); `false` when it does not.
+    pub fn replay(&mut self, p: &Prepared) -> bool {
+        if !self.within_budget(p.at) {
+            self.drop_all(DropReason::OverBudget);
+            return true;
+        }
+        match self.tape.get(&p.hash).cloned() {
+            Some(e) => {
+                self.stats.replayed += 1;
+                self.absorb(p, &e);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a call at `at` is within the day's budget; counts it if not.
+    pub fn budget_allows(&mut self, at: Timestamp) -> bool {
+        let ok = self.within_budget(at);
+        if !ok {
+            self.drop_all(DropReason::OverBudget);
+        }
+        ok
+    }
+}
+
+/// Makes model calls; cheap to clone, holds no borrow of the source. `Debug`
+/// hides the key.
+#[derive(Clone)]
+pub struct Caller {
+    http: reqwest::Client,
+    key: Option<String>,
+    timeout: Duration,
+    retries: u32,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Caller {
+    /// Calls the model and builds the tape entry (an error is an entry too:
+    /// a replay must see the same failure).
+    pub async fn call(self, p: Prepared) -> TapeEntry {
         let (r, latency) = provider::call(
             &self.http,
             &p.request,
             self.key.as_deref(),
-            timeout,
-            self.cfg.retries,
+            self.timeout,
+            self.retries,
         )
         .await;
         let (response, error) = match r {
@@ -444,7 +507,9 @@ impl LlmSource {
             recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }
     }
+}
 
+impl LlmSource {
     fn drop_all(&mut self, reason: DropReason) {
         *self.stats.dropped.entry(reason.name().into()).or_default() += 1;
     }
@@ -538,6 +603,14 @@ impl LlmSource {
             }
         }
         out
+    }
+
+    /// Forgets a pending signal that was already delivered (an agent's journal
+    /// holds it); `false` when none has that id.
+    pub fn forget(&mut self, id: &str) -> bool {
+        let before = self.pending.len();
+        self.pending.retain(|s| &*s.id != id);
+        self.pending.len() < before
     }
 
     /// Signals still waiting (their answer arrives after the data ends).

@@ -115,6 +115,10 @@ pub struct RiskConfig {
     /// an operator's approval, whatever their size (reducing orders excepted).
     #[serde(default)]
     pub approval_sources: Vec<String>,
+    /// With `approval_sources`: only their orders above this notional are
+    /// held (e.g. an LLM's small orders go, its large ones wait).
+    #[serde(default)]
+    pub approval_sources_above: Option<Decimal>,
     /// How long a held order waits for an operator before it expires (default
     /// 15 minutes of engine time).
     pub approval_ttl: Option<Interval>,
@@ -167,6 +171,7 @@ impl Default for RiskConfig {
             per_order_cap: None,
             approval_notional: None,
             approval_sources: Vec::new(),
+            approval_sources_above: None,
             approval_ttl: None,
             max_leverage: None,
             min_liquidation_distance_pct: None,
@@ -242,6 +247,15 @@ impl RiskConfig {
         }
         if self.grade_kind.is_some() && self.max_grade_age.is_none() && !self.require_grade {
             return err("grade_kind", "needs `max_grade_age` or `require_grade`");
+        }
+        if self.approval_sources_above.is_some() && self.approval_sources.is_empty() {
+            return err("approval_sources_above", "needs `approval_sources`");
+        }
+        if self
+            .approval_sources_above
+            .is_some_and(|n| n < Decimal::ZERO)
+        {
+            return err("approval_sources_above", "must not be negative");
         }
         if let Some(ttl) = self.approval_ttl {
             if self.approval_notional.is_none() && self.approval_sources.is_empty() {

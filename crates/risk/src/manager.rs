@@ -414,7 +414,14 @@ impl RiskManager {
             hold |= n.is_none_or(|n| n > threshold);
         }
         if let (Some(source), true, false) = (view.signal_source, gates.approval, reducing) {
-            hold |= self.config.approval_sources.iter().any(|s| s == source);
+            let listed = self.config.approval_sources.iter().any(|s| s == source);
+            let large = match self.config.approval_sources_above {
+                Some(above) => reference_price(&current, view)
+                    .map(|p| notional(&current, p))
+                    .is_none_or(|n| n > above),
+                None => true,
+            };
+            hold |= listed && large;
         }
         if estimate.is_some() && resized.is_none() {
             current = *order;
