@@ -195,11 +195,21 @@ impl LoadedConfig {
         self.file.dir()
     }
 
-    /// The same config with some strategy parameters replaced.
+    /// The same config with some strategy parameters replaced; keys starting
+    /// `llm.` replace `[llm]` fields instead (prompt variants: see
+    /// [`crate::llm_params::LLM_SWEEP_KEYS`]; checked by
+    /// [`crate::llm_params::check_llm_params`]).
     pub fn with_params(&self, params: &toml::Table) -> LoadedConfig {
         let mut next = self.clone();
         for (k, v) in params {
-            next.config.strategy.insert(k.clone(), v.clone());
+            match (k.strip_prefix("llm."), next.config.llm.as_mut()) {
+                (Some(field), Some(llm)) => {
+                    let _ = crate::llm_params::set_llm_field(llm, field, v);
+                }
+                _ => {
+                    next.config.strategy.insert(k.clone(), v.clone());
+                }
+            }
         }
         next
     }

@@ -22,6 +22,7 @@ mod config; // the TOML types and the loaded config
 mod error; // BacktestError
 pub mod grades; // grade generation and evaluation
 pub mod html;
+pub mod llm_params; // sweeping [llm] fields
 pub mod lookahead; // truncated replays
 mod metrics; // Metrics::compute, the Metric enum
 mod perp; // the mark and funding sources, the report's perpetual sections

@@ -273,7 +273,7 @@ impl SweepConfig {
             return Err(FieldError::new("samples", "`samples` must be at least 1"));
         }
         if let Some(d) = strategy.filter(|d| !d.params.is_empty()) {
-            for key in self.params.keys() {
+            for key in self.params.keys().filter(|k| !k.starts_with("llm.")) {
                 if !d.params.iter().any(|p| p.name == key) {
                     let known: Vec<&str> = d.params.iter().map(|p| p.name).collect();
                     return Err(FieldError::new(
@@ -307,21 +307,24 @@ pub fn run_sweep(
         .and_then(|n| n.as_str())
         .and_then(|n| registry.get(n));
     sweep.validate(plugin).map_err(|e| file.field_error(e))?;
-    if base
-        .config
-        .llm
-        .as_ref()
-        .is_some_and(|l| l.mode != vigil_llm::TapeMode::Replay)
+    if threads != 1
+        && base
+            .config
+            .llm
+            .as_ref()
+            .is_some_and(|l| l.mode != vigil_llm::TapeMode::Replay)
     {
         return Err(base
             .file
             .field_error(vigil_core::config::FieldError::new(
                 "llm.mode",
-                "a sweep replays the LLM tape (its runs are parallel): record it first with `vigil backtest`, then sweep with mode = \"replay\"",
+                "a parallel sweep only replays the LLM tape: record the variants with `--threads 1` (one run after another, each appending to the tape), then sweep with mode = \"replay\"",
             ))
             .into());
     }
     let sets = parameter_sets(&sweep).map_err(|m| file.error(m))?;
+    crate::llm_params::check_llm_params(base.config.llm.as_ref(), &sets)
+        .map_err(|e| file.field_error(e))?;
     let bar = if progress {
         ProgressBar::new(sets.len() as u64)
     } else {

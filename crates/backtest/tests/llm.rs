@@ -123,3 +123,51 @@ fn a_replay_missing_an_entry_stops_with_the_time_and_hash() {
         "{e}"
     );
 }
+
+/// A sweep over prompt variants: recorded one run after another with
+/// `record-missing`, then replayed in parallel with the same rows and no call.
+#[test]
+fn a_sweep_over_prompt_variants_records_once_then_replays_in_parallel() {
+    let (_rt, m) = start_background(None);
+    m.otherwise(decision("long"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path(), &m.openai_url(), "record-missing");
+    let sweep = dir.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        "backtest = \"llm.toml\"\nmetric = \"total_return\"\npbo_blocks = 4\n\n[params]\nweight = [0.5, 0.9]\n\
+         \"llm.prompt\" = [\"Cautious. At {{time}}:\\n{{bars}}\", \"Bold. At {{time}}:\\n{{bars}}\"]\n",
+    )
+    .unwrap();
+    let parallel = vigil_backtest::sweep::run_sweep(&sweep, &registry(), 2, false);
+    assert!(
+        parallel
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("--threads 1")),
+        "recording in parallel is refused"
+    );
+    let recorded = vigil_backtest::sweep::run_sweep(&sweep, &registry(), 1, false).unwrap();
+    assert_eq!(recorded.rows.len(), 4);
+    // 2 prompts × 8 decisions; the weights share the prompts' answers.
+    assert_eq!(m.requests().len(), 16);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("record-missing", "replay");
+    std::fs::write(&cfg, text).unwrap();
+    let replayed = vigil_backtest::sweep::run_sweep(&sweep, &registry(), 2, false).unwrap();
+    assert_eq!(m.requests().len(), 16, "the replay called nothing");
+    assert_eq!(
+        serde_json::to_value(&replayed.rows).unwrap(),
+        serde_json::to_value(&recorded.rows).unwrap()
+    );
+    // An unknown [llm] field is named.
+    std::fs::write(
+        &sweep,
+        "backtest = \"llm.toml\"\n[params]\n\"llm.tape\" = [\"x\"]\n",
+    )
+    .unwrap();
+    let e = vigil_backtest::sweep::run_sweep(&sweep, &registry(), 1, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`llm.tape` cannot be swept"), "{e}");
+}
