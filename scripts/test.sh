@@ -29,11 +29,13 @@ fi
 
 # The DEX adapter's tests run a real local chain: anvil and the Uniswap V2
 # contracts, from the npm registry, into .vigil-cache/npm (not committed); the
-# webhook tests check vigil against the npm `standardwebhooks` library.
+# webhook tests check vigil against the npm `standardwebhooks` library, and the
+# MCP tests drive `vigil mcp` with the MCP Inspector.
 NPM_DIR=.vigil-cache/npm
 if [[ ! -x "$NPM_DIR/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" \
       || ! -f "$NPM_DIR/node_modules/@uniswap/v2-periphery/build/UniswapV2Router02.json" \
-      || ! -f "$NPM_DIR/node_modules/standardwebhooks/package.json" ]]; then
+      || ! -f "$NPM_DIR/node_modules/standardwebhooks/package.json" \
+      || ! -f "$NPM_DIR/node_modules/@modelcontextprotocol/inspector/package.json" ]]; then
   if command -v npm >/dev/null 2>&1; then
     echo "== installing anvil and the Uniswap V2 artifacts (npm)" >&2
     mkdir -p "$NPM_DIR"

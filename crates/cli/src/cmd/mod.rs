@@ -15,6 +15,7 @@ pub mod grades;
 pub mod indicators;
 pub mod journal;
 pub mod keystore;
+pub mod mcp;
 pub mod new;
 pub mod signals;
 pub mod status;
@@ -98,6 +99,9 @@ pub enum Command {
     Indicators(indicators::Args),
     /// List the registered strategy plug-ins and their parameters.
     Strategies,
+    /// Serve vigil's read-only tools to an AI client over the Model Context
+    /// Protocol (stdio): strategies, backtests, sweeps, data checks, agent status.
+    Mcp(mcp::Args),
     /// Scaffold a new strategy plug-in crate (`vigil new strategy <name>`).
     New {
         /// What to create.
@@ -135,6 +139,7 @@ impl Command {
             Command::Alerts { command } => alerts::run(command),
             Command::Indicators(a) => indicators::run(a),
             Command::Strategies => strategies::run(registry),
+            Command::Mcp(a) => mcp::run(a, registry),
             Command::New { command } => new::run(command, registry),
         }
     }
