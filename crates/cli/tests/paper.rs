@@ -2,7 +2,7 @@
 //! SIGKILL, graceful SIGTERM (keeping or cancelling the working orders).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 mod support;
@@ -600,39 +600,49 @@ fn operator_commands_are_signed_journaled_and_never_replayed() {
     let _ = second.wait();
 }
 
+/// A mock LLM server answering `n` times, long or short by `short(i)`.
+fn llm_server(
+    n: usize,
+    short: impl Fn(usize) -> bool,
+) -> (tokio::runtime::Runtime, vigil_llm::mock::MockLlm) {
+    use vigil_llm::mock::{start_background, Reply};
+    let (rt, m) = start_background(None);
+    m.script((0..n).map(|i| {
+        Reply::Answer(serde_json::json!({"decisions": [{"symbol": "BTCUSDT",
+            "direction": if short(i) { "short" } else { "long" },
+            "confidence": 0.6, "rationale": "mock"}]}))
+    }));
+    (rt, m)
+}
+
+/// Agent and backtest configs trading `bars` shipped 1-minute bars with
+/// `signal-follow` on an `[llm]` source at `url` asking every `every` bars,
+/// the agent replaying at `speed`.
+fn llm_setup(dir: &Path, url: &str, bars: usize, every: u32, speed: u64) -> (PathBuf, PathBuf) {
+    write_head(&shipped(BTCUSDT_1M), bars, &dir.join("bars.csv"));
+    let llm = format!(
+        "[llm]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"mock-model\"\nevery_bars = {every}\nhistory_bars = 10\n\
+         prompt = \"At {{{{time}}}}:\\n{{{{bars}}}}\\nPosition: {{{{positions}}}}, cash {{{{cash}}}}\\nEarlier: {{{{previous}}}}\"\n\
+         tape = \"llm-tape.jsonl\"\n"
+    );
+    let cfg = ConfigToml::btcusdt("signal-follow", "sources = [\"llm\"]\nweight = 0.9")
+        .with("[venue]\ntaker_fee_bps = 10\nslippage_bps = 1");
+    let (agent, backtest) = (dir.join("agent.toml"), dir.join("backtest.toml"));
+    let text = cfg.agent("crash-test", "bars.csv", "1m", Some(speed)) + &llm;
+    std::fs::write(&agent, text).unwrap();
+    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &llm).unwrap();
+    (agent, backtest)
+}
+
 /// An LLM-driven agent (`signal-follow` on `[llm]` signals) paper-trades a
 /// replay against the local mock LLM server, recording its tape; the backtest
 /// over the same bars replays the tape — no call — and gives the same fills
 /// and the same final equity.
 #[test]
 fn an_llm_paper_run_replays_as_a_backtest_fill_for_fill() {
-    use vigil_llm::mock::{start_background, Reply};
-    let (_rt, m) = start_background(None);
-    m.script((0..20).map(|i| {
-        Reply::Answer(serde_json::json!({"decisions": [{"symbol": "BTCUSDT",
-            "direction": if i % 2 == 0 { "long" } else { "short" },
-            "confidence": 0.6, "rationale": "mock"}]}))
-    }));
+    let (_rt, m) = llm_server(20, |i| i % 2 == 1);
     let dir = tempfile::tempdir().unwrap();
-    write_head(&shipped(BTCUSDT_1M), 600, &dir.path().join("bars.csv"));
-    let llm = format!(
-        "[llm]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"mock-model\"\nevery_bars = 30\nhistory_bars = 10\n\
-         prompt = \"At {{{{time}}}}:\\n{{{{bars}}}}\\nPosition: {{{{positions}}}}, cash {{{{cash}}}}\\nEarlier: {{{{previous}}}}\"\n\
-         tape = \"llm-tape.jsonl\"\n",
-        m.openai_url()
-    );
-    let cfg = ConfigToml::btcusdt("signal-follow", "sources = [\"llm\"]\nweight = 0.9")
-        .with("[venue]\ntaker_fee_bps = 10\nslippage_bps = 1");
-    let (agent, backtest) = (
-        dir.path().join("agent.toml"),
-        dir.path().join("backtest.toml"),
-    );
-    std::fs::write(
-        &agent,
-        cfg.agent("crash-test", "bars.csv", "1m", Some(0)) + &llm,
-    )
-    .unwrap();
-    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &llm).unwrap();
+    let (agent, backtest) = llm_setup(dir.path(), &m.openai_url(), 600, 30, 0);
     let fills = paper_equals_backtest(dir.path(), &agent, &backtest);
     assert!(
         fills.len() >= 10,
@@ -654,32 +664,8 @@ fn an_llm_paper_run_replays_as_a_backtest_fill_for_fill() {
 /// applied, and ends as the backtest replaying its tape.
 #[test]
 fn an_llm_agent_killed_at_random_points_ends_as_its_tape_replayed() {
-    use vigil_llm::mock::{start_background, Reply};
-    let (_rt, m) = start_background(None);
-    m.script((0..200).map(|i| {
-        Reply::Answer(serde_json::json!({"decisions": [{"symbol": "BTCUSDT",
-            "direction": if i % 3 == 0 { "short" } else { "long" },
-            "confidence": 0.6, "rationale": "mock"}]}))
-    }));
+    let (_rt, m) = llm_server(200, |i| i % 3 == 0);
     let dir = tempfile::tempdir().unwrap();
-    write_head(&shipped(BTCUSDT_1M), 3000, &dir.path().join("bars.csv"));
-    let llm = format!(
-        "[llm]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"mock-model\"\nevery_bars = 40\nhistory_bars = 5\n\
-         prompt = \"At {{{{time}}}}:\\n{{{{bars}}}}\\nPosition: {{{{positions}}}}\\nEarlier: {{{{previous}}}}\"\n\
-         tape = \"llm-tape.jsonl\"\n",
-        m.openai_url()
-    );
-    let cfg = ConfigToml::btcusdt("signal-follow", "sources = [\"llm\"]\nweight = 0.9")
-        .with("[venue]\ntaker_fee_bps = 10\nslippage_bps = 1");
-    let (agent, backtest) = (
-        dir.path().join("agent.toml"),
-        dir.path().join("backtest.toml"),
-    );
-    std::fs::write(
-        &agent,
-        cfg.agent("crash-test", "bars.csv", "1m", Some(200_000)) + &llm,
-    )
-    .unwrap();
-    std::fs::write(&backtest, cfg.backtest("bars.csv", "1m") + &llm).unwrap();
+    let (agent, backtest) = llm_setup(dir.path(), &m.openai_url(), 3000, 40, 200_000);
     kill_restart_and_compare(dir.path(), &agent, &backtest);
 }

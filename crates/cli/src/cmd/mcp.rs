@@ -98,11 +98,19 @@ impl Vigil {
         Ok(real)
     }
 
-    /// Runs blocking work off the protocol's threads.
-    async fn blocking<T: Send + 'static>(
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ErrorData> {
-        tokio::task::spawn_blocking(f)
+    /// Runs `work` on the file `path` names, off the protocol's threads; a
+    /// path outside the root is the tool's error.
+    async fn on_file(
+        &self,
+        path: &str,
+        work: impl FnOnce(PathBuf, &Registry) -> CallToolResult + Send + 'static,
+    ) -> Result<CallToolResult, ErrorData> {
+        let path = match self.resolve(path) {
+            Ok(p) => p,
+            Err(e) => return Ok(failed(e)),
+        };
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || work(path, &registry))
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))
     }
@@ -147,12 +155,8 @@ impl Vigil {
         &self,
         Parameters(arg): Parameters<FileArg>,
     ) -> Result<CallToolResult, ErrorData> {
-        let path = match self.resolve(&arg.path) {
-            Ok(p) => p,
-            Err(e) => return Ok(failed(e)),
-        };
-        let registry = self.registry.clone();
-        Self::blocking(move || backtest(&path, &registry)).await
+        self.on_file(&arg.path, |path, registry| backtest(&path, registry))
+            .await
     }
 
     /// Runs a sweep file and returns its best rows.
@@ -169,16 +173,15 @@ impl Vigil {
         &self,
         Parameters(arg): Parameters<FileArg>,
     ) -> Result<CallToolResult, ErrorData> {
-        let path = match self.resolve(&arg.path) {
-            Ok(p) => p,
-            Err(e) => return Ok(failed(e)),
-        };
-        let registry = self.registry.clone();
-        Self::blocking(move || match vigil_backtest::sweep::run_sweep(&path, &registry, 0, false) {
-            Ok(r) => json(&serde_json::json!({"metric": r.metric, "rows": r.rows.iter().take(20).collect::<Vec<_>>(),
-                "deflated_sharpe": r.deflated_sharpe, "pbo": r.pbo})),
-            Err(e) => failed(e.to_string()),
-        })
+        self.on_file(
+            &arg.path,
+            |path, registry| match vigil_backtest::sweep::run_sweep(&path, registry, 0, false) {
+                Ok(r) => json(&serde_json::json!({"metric": r.metric,
+                    "rows": r.rows.iter().take(20).collect::<Vec<_>>(),
+                    "deflated_sharpe": r.deflated_sharpe, "pbo": r.pbo})),
+                Err(e) => failed(e.to_string()),
+            },
+        )
         .await
     }
 
@@ -196,12 +199,9 @@ impl Vigil {
         &self,
         Parameters(arg): Parameters<FileArg>,
     ) -> Result<CallToolResult, ErrorData> {
-        let path = match self.resolve(&arg.path) {
-            Ok(p) => p,
-            Err(e) => return Ok(failed(e)),
-        };
-        Self::blocking(move || {
-            match vigil_data::check::check_file(&path, vigil_data::check::CheckOptions::default()) {
+        self.on_file(&arg.path, |path, _| {
+            let opts = vigil_data::check::CheckOptions::default();
+            match vigil_data::check::check_file(&path, opts) {
                 Ok(r) => json(&r),
                 Err(e) => failed(e.to_string()),
             }
