@@ -595,3 +595,39 @@ async fn a_cancel_closes_the_order_and_the_listen_key_is_kept_alive() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn another_agents_order_with_the_same_journal_id_is_not_taken_for_ours() {
+    let m = mock(false).await;
+    let ours = adapter(&m).await;
+    streaming(&ours, &m).await;
+    let mut o = options(&m);
+    o.order_prefix = "otheragent".into();
+    let theirs = UsdmExecution::connect(
+        o,
+        credentials(),
+        universe(InstrumentKind::Perpetual, MarginMode::Isolated),
+    )
+    .await
+    .unwrap();
+    theirs.set_reference_price(BTC, dec!(40000));
+    // Ours rests; theirs, with the same journal id 1, fills at once.
+    ours.submit(&order(
+        1,
+        OrderRequest::limit(BTC, Side::Buy, dec!(0.01), dec!(39000)),
+    ))
+    .await
+    .unwrap();
+    theirs
+        .submit(&order(1, OrderRequest::market(BTC, Side::Buy, dec!(0.01))))
+        .await
+        .unwrap();
+    wait(&ours, || {
+        m.orders().iter().filter(|o| o.status == "FILLED").count() == 1
+    })
+    .await;
+    // A later event of ours marks the point by which theirs was seen too.
+    ours.cancel(ClientOrderId(1)).await.unwrap();
+    let r = reports_until(&ours, |r| !closed(r).is_empty()).await;
+    assert!(fills(&r).is_empty(), "their fill taken for ours: {r:#?}");
+}

@@ -75,6 +75,8 @@ impl UsdmOptions {
 
 pub(crate) struct Tracked {
     order: Order,
+    /// Its client order id at the exchange (`<prefix>-<journal id>`).
+    coid: String,
     symbol: String,
     seen_trades: HashSet<u64>,
     unknown_since: Option<Instant>,

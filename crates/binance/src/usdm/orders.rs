@@ -73,7 +73,7 @@ fn on_order_update(
     let Some(id) = st
         .tracked
         .iter()
-        .find(|(_, t)| t.symbol == u.symbol && coid_matches(&u.client_order_id, t.order.id))
+        .find(|(_, t)| t.symbol == u.symbol && t.coid == u.client_order_id)
         .map(|(id, _)| *id)
     else {
         return; // not ours, or not tracked (a restart's reconcile asks over REST)
@@ -92,12 +92,6 @@ fn on_order_update(
     };
     let trades: Vec<VenueFill> = u.trade.into_iter().collect();
     absorb(st, universe, id, &info, &trades);
-}
-
-/// Whether `coid` is `<prefix>-<id>` for journal order `id`.
-fn coid_matches(coid: &str, id: ClientOrderId) -> bool {
-    coid.rsplit_once('-')
-        .is_some_and(|(_, n)| n.parse::<u64>() == Ok(id.0))
 }
 
 /// The exchange's liquidation or ADL trade: a fill with order id 0.
@@ -363,7 +357,7 @@ impl UsdmExecution {
                     let seen = journaled_trades(&trades, order.filled_qty);
                     let mut st = self.shared.lock();
                     st.tracked
-                        .insert(order.id, tracked(order.clone(), &symbol, seen, false));
+                        .insert(order.id, tracked(order.clone(), coid, &symbol, seen, false));
                     absorb(&mut st, &self.universe, order.id, &info, &trades);
                 }
                 None => {
@@ -528,9 +522,10 @@ impl UsdmExecution {
     }
 }
 
-fn tracked(order: Order, symbol: &str, seen: HashSet<u64>, unknown: bool) -> Tracked {
+fn tracked(order: Order, coid: String, symbol: &str, seen: HashSet<u64>, unknown: bool) -> Tracked {
     Tracked {
         order,
+        coid,
         symbol: symbol.to_string(),
         seen_trades: seen,
         unknown_since: unknown.then(Instant::now),
@@ -568,7 +563,7 @@ impl ExecutionPort for UsdmExecution {
         // Tracked before it is sent: the stream may tell of it before the answer.
         self.shared.lock().tracked.insert(
             order.id,
-            tracked(sent, &market.symbol, HashSet::new(), true),
+            tracked(sent, coid.clone(), &market.symbol, HashSet::new(), true),
         );
         tracing::info!(order = %coid, symbol = %market.symbol, side = ?order.request.side, %qty, "sending futures order");
         let forget = || {
