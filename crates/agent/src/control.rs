@@ -6,8 +6,11 @@
 //! waits on HTTP.
 //!
 //! Actions: `halt`, `reduce-only`, `resume`, `cancel-all`, `flatten`,
-//! `reset-risk`, and `approve` / `reject` with a body naming a held order:
-//! `{"id": 17, "hash": "<64 hex digits>"}`.
+//! `reset-risk`, `approve` / `reject` with a body naming a held order:
+//! `{"id": 17, "hash": "<64 hex digits>"}`, and `propose` with an order
+//! (`{"instrument": "BTCUSDT", "side": "buy", "quantity": "0.01"}`, see
+//! [`Proposal`]) that is checked by risk and **held** for an operator — the
+//! one command a `proposer` key (an AI tool's) may send.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tokio::sync::{mpsc, oneshot};
 use vigil_control::{Request, Verifier};
-use vigil_core::ClientOrderId;
+use vigil_core::{ClientOrderId, OrderKind, OrderRequest, OrderSize, Side, TimeInForce, Universe};
 use vigil_engine::{ControlAction, OperatorOutcome, OperatorStamp, OrderHash};
 use vigil_risk::TradingState;
 
@@ -55,6 +58,7 @@ pub struct ControlState {
     tx: mpsc::Sender<ControlCommand>,
     status: SharedStatus,
     backoff: Arc<Backoff>,
+    universe: Arc<Universe>,
 }
 
 /// The agent's side of the control endpoint: the route's state, and the handle
@@ -68,8 +72,14 @@ pub struct Control {
 
 impl Control {
     /// A closed control endpoint over `verifier`; failed attempts count
-    /// against their source in `backoff`.
-    pub fn new(verifier: Verifier, status: SharedStatus, backoff: Arc<Backoff>) -> Control {
+    /// against their source in `backoff`; proposals name instruments of
+    /// `universe`.
+    pub fn new(
+        verifier: Verifier,
+        status: SharedStatus,
+        backoff: Arc<Backoff>,
+        universe: Universe,
+    ) -> Control {
         let (tx, rx) = mpsc::channel(1024);
         Control {
             state: ControlState {
@@ -78,6 +88,7 @@ impl Control {
                 tx,
                 status,
                 backoff,
+                universe: Arc::new(universe),
             },
             rx,
         }
@@ -112,7 +123,7 @@ fn now_secs() -> i64 {
 
 /// The actions an operator can send, as named in the path.
 pub const ACTIONS: &str =
-    "halt, reduce-only, resume, cancel-all, flatten, reset-risk, approve, reject";
+    "halt, reduce-only, resume, cancel-all, flatten, reset-risk, approve, reject, propose";
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,9 +132,85 @@ struct HeldRef {
     hash: OrderHash,
 }
 
+/// The body of `propose`: an order for an operator to approve. Quantities and
+/// prices are decimal strings (`"0.01"`), so nothing is rounded on the way.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proposal {
+    /// The instrument's symbol, as in the agent's config.
+    pub instrument: String,
+    /// `buy` or `sell`.
+    pub side: Side,
+    /// Base quantity (give this or `notional`).
+    #[serde(default)]
+    pub quantity: Option<String>,
+    /// Quote amount (give this or `quantity`).
+    #[serde(default)]
+    pub notional: Option<String>,
+    /// A limit price; a market order without it.
+    #[serde(default)]
+    pub limit_price: Option<String>,
+    /// Time in force: `gtc` (default), `ioc`, `fok`, `post_only`.
+    #[serde(default)]
+    pub tif: TimeInForce,
+    /// Only reduce a position.
+    #[serde(default)]
+    pub reduce_only: bool,
+    /// Why, shown to the operator with the held order.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Proposal {
+    /// The order it asks for, with instruments of `universe`.
+    pub fn order(&self, universe: &Universe) -> Result<OrderRequest, String> {
+        let instrument = universe.id(&self.instrument).ok_or_else(|| {
+            let known: Vec<&str> = universe
+                .instruments()
+                .iter()
+                .map(|i| i.symbol.as_str())
+                .collect();
+            format!(
+                "`instrument`: this agent trades no `{}` (it trades {})",
+                self.instrument,
+                known.join(", ")
+            )
+        })?;
+        let positive = |field: &str, v: &str| -> Result<rust_decimal::Decimal, String> {
+            match v.trim().parse::<rust_decimal::Decimal>() {
+                Ok(d) if d > rust_decimal::Decimal::ZERO => Ok(d),
+                _ => Err(format!("`{field}`: `{v}` is not a positive decimal")),
+            }
+        };
+        let size = match (&self.quantity, &self.notional) {
+            (Some(q), None) => OrderSize::Base(positive("quantity", q)?),
+            (None, Some(n)) => OrderSize::Quote(positive("notional", n)?),
+            _ => return Err("give exactly one of `quantity` and `notional`".into()),
+        };
+        let kind = match &self.limit_price {
+            Some(p) => OrderKind::Limit {
+                price: positive("limit_price", p)?,
+            },
+            None if self.tif == TimeInForce::PostOnly => {
+                return Err("`tif`: post_only needs a `limit_price`".into())
+            }
+            None => OrderKind::Market,
+        };
+        Ok(OrderRequest {
+            instrument,
+            side: self.side,
+            size,
+            kind,
+            tif: self.tif,
+            reduce_only: self.reduce_only,
+        })
+    }
+}
+
 /// The action a path names, with its body (`approve` and `reject` name a held
-/// order by id and hash; the others take an empty object or nothing).
-pub fn action_of(name: &str, body: &[u8]) -> Result<ControlAction, String> {
+/// order by id and hash, `propose` carries a [`Proposal`]; the others take an
+/// empty object or nothing).
+pub fn action_of(name: &str, body: &[u8], universe: &Universe) -> Result<ControlAction, String> {
     let state = |state| ControlAction::SetState { state };
     let held = || -> Result<HeldRef, String> {
         serde_json::from_slice(body).map_err(|e| {
@@ -151,6 +238,23 @@ pub fn action_of(name: &str, body: &[u8]) -> Result<ControlAction, String> {
             ControlAction::Reject {
                 id: ClientOrderId(h.id),
                 hash: h.hash,
+            }
+        }
+        "propose" => {
+            let p: Proposal = serde_json::from_slice(body)
+                .map_err(|e| format!("`propose` needs an order: {e}"))?;
+            if p.note
+                .as_ref()
+                .is_some_and(|n| n.chars().count() > vigil_engine::held::MAX_NOTE)
+            {
+                return Err(format!(
+                    "`note`: at most {} characters",
+                    vigil_engine::held::MAX_NOTE
+                ));
+            }
+            ControlAction::Propose {
+                order: p.order(universe)?,
+                note: p.note,
             }
         }
         _ => return Err(format!("no action `{name}`: {ACTIONS}")),
@@ -207,7 +311,25 @@ pub async fn handle(
             return refuse(StatusCode::UNAUTHORIZED, r.label(), r.to_string());
         }
     };
-    let action = match action_of(&name, &body) {
+    if !accepted.role.permits(&name) {
+        tracing::warn!(
+            key = accepted.key_id,
+            role = accepted.role.as_str(),
+            action = name,
+            "control command not permitted to this key"
+        );
+        c.status.count_refusal("not_permitted");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "not_permitted",
+            format!(
+                "key `{}` is a {} key: it may not `{name}`",
+                accepted.key_id,
+                accepted.role.as_str()
+            ),
+        );
+    }
+    let action = match action_of(&name, &body, &c.universe) {
         Ok(a) => a,
         Err(message) => {
             c.status.count_refusal("bad_command");

@@ -463,7 +463,7 @@ async fn serve(
     let backoff = std::sync::Arc::new(backoff::Backoff::new(
         cfg.control.as_ref().map_or(10, |c| c.backoff_after),
     ));
-    let control = control_endpoint(cfg, file, status, &backoff)?;
+    let control = control_endpoint(cfg, file, universe, status, &backoff)?;
     let signals = signals_endpoint(cfg, file, universe, status, &backoff)?;
     let routes = exposure::Routes {
         control: control.as_ref().map(|c| c.state.clone()),
@@ -550,6 +550,7 @@ fn signals_endpoint(
 fn control_endpoint(
     cfg: &AgentConfig,
     file: &vigil_core::config::TomlFile,
+    universe: &vigil_core::Universe,
     status: &SharedStatus,
     backoff: &std::sync::Arc<backoff::Backoff>,
 ) -> Result<Option<control::Control>, AgentError> {
@@ -571,7 +572,8 @@ fn control_endpoint(
             ..Default::default()
         },
     );
-    let endpoint = control::Control::new(verifier, status.clone(), backoff.clone());
+    let endpoint =
+        control::Control::new(verifier, status.clone(), backoff.clone(), universe.clone());
     control::watch_keys(file.resolve(&c.keys), endpoint.state.clone());
     Ok(Some(endpoint))
 }

@@ -73,6 +73,12 @@ pub struct HeldView {
     pub held_at: String,
     /// When it expires unless approved.
     pub expires_at: String,
+    /// Proposed through `propose` (e.g. by an AI tool), not by the strategy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proposed: bool,
+    /// The proposer's note (why), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl HeldView {
@@ -118,6 +124,8 @@ impl HeldView {
                 .map_or("approved".into(), |r| format!("resized:{}", r.label())),
             held_at: h.held_at.to_rfc3339(),
             expires_at: h.expires_at.to_rfc3339(),
+            proposed: h.proposed,
+            note: h.note.clone(),
         }
     }
 }

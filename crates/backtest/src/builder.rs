@@ -31,6 +31,62 @@ impl LoadedConfig {
     /// Builds the backtest this config describes; errors name the file, line and
     /// field.
     pub fn build(&self, registry: &Registry) -> Result<Backtest, BacktestError> {
+        let mut b = self.build_without_data(registry)?;
+        let (stream, warnings) = self.open_data(&mut b.universe)?;
+        b.stream = stream;
+        b.warnings = warnings;
+        self.complete(b)
+    }
+
+    /// The backtests of parameter sets `sets` over this config, for one shared
+    /// data pass ([`crate::run_shared`]), and the stream they share: the data
+    /// is opened once, not once per set. Each entry is what
+    /// [`LoadedConfig::build`] of that set gives, errors included (a data
+    /// error is every buildable set's). No stream when nothing could be
+    /// built.
+    pub fn build_batch(
+        &self,
+        sets: &[&toml::Table],
+        registry: &Registry,
+    ) -> (Option<EventStream>, Vec<Result<Backtest, BacktestError>>) {
+        let mut built: Vec<Result<Backtest, BacktestError>> = sets
+            .iter()
+            .map(|set| self.with_params(set).build_without_data(registry))
+            .collect();
+        let Some(mut universe) = built
+            .iter()
+            .find_map(|b| b.as_ref().ok().map(|b| b.universe.clone()))
+        else {
+            return (None, built);
+        };
+        let (stream, warnings) = match self.open_data(&mut universe) {
+            Ok(opened) => opened,
+            Err(e) => {
+                let message = e.to_string();
+                let mut first = Some(e);
+                for b in built.iter_mut().filter(|b| b.is_ok()) {
+                    *b = Err(first
+                        .take()
+                        .unwrap_or_else(|| BacktestError::Shared(message.clone())));
+                }
+                return (None, built);
+            }
+        };
+        let built = built
+            .into_iter()
+            .map(|b| {
+                let mut b = b?;
+                b.universe = universe.clone();
+                b.warnings = warnings.clone();
+                self.complete(b)
+            })
+            .collect();
+        (Some(stream), built)
+    }
+
+    /// The engine's parts and the run's names, without data: an empty
+    /// stream, and the universe before grade files add their assets.
+    fn build_without_data(&self, registry: &Registry) -> Result<Backtest, BacktestError> {
         let config = &self.config;
         let file = &self.file;
         let parts = build_parts(
@@ -46,7 +102,7 @@ impl LoadedConfig {
         )
         .map_err(|e| file.field_error(e))?;
         let EngineParts {
-            mut universe,
+            universe,
             portfolio,
             venue,
             risk,
@@ -54,13 +110,48 @@ impl LoadedConfig {
             strategy_name: name,
             strategy_params: params,
         } = parts;
+        let settings = RunSettings {
+            name: config.name.clone().unwrap_or_else(|| {
+                self.path()
+                    .file_stem()
+                    .map_or("backtest".into(), |s| s.to_string_lossy().into_owned())
+            }),
+            strategy_name: name,
+            strategy_params: serde_json::to_value(&params).unwrap_or(serde_json::Value::Null),
+            equity_sample: config.output.equity_sample,
+            include_fills: config.output.fills,
+            start: None,
+            end: None,
+        };
+        Ok(Backtest {
+            universe,
+            portfolio,
+            venue,
+            dex: config.dex.clone(),
+            risk,
+            strategy,
+            stream: Box::new(VecStream::new(Vec::new())),
+            settings,
+            warnings: Vec::new(),
+            llm: None,
+        })
+    }
+
+    /// Opens the data (bars on read-ahead threads, perpetual sources, grade
+    /// and signal files, the grade model) as one time-ordered stream, with
+    /// what it warns about; grade files add their assets to `universe`.
+    fn open_data(
+        &self,
+        universe: &mut vigil_core::Universe,
+    ) -> Result<(EventStream, Vec<String>), BacktestError> {
+        let config = &self.config;
+        let file = &self.file;
         if config.data.bars.is_empty() {
             return Err(file.error("no `[[data.bars]]` sources").into());
         }
         check_bar_sources(&config.data.bars, file)?;
         let base_dir = self.dir();
-        // Each bar file is parsed on a read-ahead thread: order and errors are preserved exactly.
-        let opened = open_bar_sources(&config.data.bars, &base_dir, &universe, true).map_err(
+        let opened = open_bar_sources(&config.data.bars, &base_dir, universe, true).map_err(
             |e| match e {
                 FeedError::UnknownInstrument(symbol) => {
                     BacktestError::from(file.field_error(FieldError::new(
@@ -75,19 +166,19 @@ impl LoadedConfig {
         let intervals = opened.intervals;
         let mut merged = opened.stream;
         let mut warnings = Vec::new();
-        crate::perp::add_sources(&config.data, file, &universe, &mut merged, &mut warnings)?;
+        crate::perp::add_sources(&config.data, file, universe, &mut merged, &mut warnings)?;
         for src in &config.data.grades {
             let path = file.resolve(&src.path);
             let grades = read_grades_csv(
                 &path,
-                &mut universe,
+                universe,
                 &GradeCsvOptions {
                     default_source: src.source.clone(),
                     default_kind: src.kind.as_deref().map(GradeKind::parse),
                     publication_lag: src.publication_lag,
                 },
             )?;
-            check_grade_symbols(&path, &grades, &universe, &mut warnings)?;
+            check_grade_symbols(&path, &grades, universe, &mut warnings)?;
             merged.add(
                 path.display().to_string(),
                 Box::new(VecStream::new(
@@ -95,12 +186,9 @@ impl LoadedConfig {
                 )),
             );
         }
-        // Signals last: at a time equal to a bar's close, the bar comes first, as
-        // in the agent that recorded them (a signal is stamped after the last
-        // event it applied).
         for src in &config.data.signals {
             let path = file.resolve(&src.path);
-            let signals = read_signals_csv(&path, &universe)?;
+            let signals = read_signals_csv(&path, universe)?;
             merged.add(
                 path.display().to_string(),
                 Box::new(VecStream::new(
@@ -110,34 +198,28 @@ impl LoadedConfig {
         }
         let stream: EventStream = match &config.grade_model {
             Some(section) => {
-                let model = GradeModel::new(section.model_config(), &universe, &intervals);
+                let model = GradeModel::new(section.model_config(), universe, &intervals);
                 Box::new(ModelGrades::new(merged, model))
             }
             None => Box::new(merged),
         };
-        // Decoding, merging and the grade model run on their own thread, ahead of
-        // the engine (batched, bounded, order and errors preserved exactly).
-        let stream: EventStream = Box::new(vigil_feed::ReadAhead::spawn(stream));
-        let settings = RunSettings {
-            name: config.name.clone().unwrap_or_else(|| {
-                self.path()
-                    .file_stem()
-                    .map_or("backtest".into(), |s| s.to_string_lossy().into_owned())
-            }),
-            strategy_name: name,
-            strategy_params: serde_json::to_value(&params).unwrap_or(serde_json::Value::Null),
-            equity_sample: config.output.equity_sample,
-            include_fills: config.output.fills,
-            start: self.time("start", &config.start)?,
-            end: self.time("end", &config.end)?,
-        };
+        Ok((Box::new(vigil_feed::ReadAhead::spawn(stream)), warnings))
+    }
+
+    /// The run's window, the DEX venue's check and the LLM source: what a
+    /// backtest needs after its data.
+    fn complete(&self, mut b: Backtest) -> Result<Backtest, BacktestError> {
+        let config = &self.config;
+        let file = &self.file;
+        b.settings.start = self.time("start", &config.start)?;
+        b.settings.end = self.time("end", &config.end)?;
         if let Some(dex) = &config.dex {
-            DexSimVenue::new(dex, &universe)
+            DexSimVenue::new(dex, &b.universe)
                 .map_err(|m| file.field_error(FieldError::new("dex", m)))?;
         }
-        let llm = match &config.llm {
+        b.llm = match &config.llm {
             Some(section) => Some(
-                vigil_llm::LlmSource::new(section.clone(), &base_dir, &universe, section.mode)
+                vigil_llm::LlmSource::new(section.clone(), &self.dir(), &b.universe, section.mode)
                     .map_err(|e| match e {
                         vigil_llm::LlmError::Config { field, message } => BacktestError::from(
                             file.field_error(FieldError::new(format!("llm.{field}"), message)),
@@ -147,18 +229,7 @@ impl LoadedConfig {
             ),
             None => None,
         };
-        Ok(Backtest {
-            universe,
-            portfolio,
-            venue,
-            dex: config.dex.clone(),
-            risk,
-            strategy,
-            stream,
-            settings,
-            warnings,
-            llm,
-        })
+        Ok(b)
     }
 
     fn time(&self, key: &str, v: &Option<String>) -> Result<Option<Timestamp>, ConfigError> {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use vigil_core::config::{load_toml, TomlFile};
+use vigil_core::config::{load_toml, FieldError, TomlFile};
 use vigil_core::{InstrumentSpec, Interval, Timestamp};
 use vigil_exec::SimVenueConfig;
 pub use vigil_feed::funding::FundingSourceConfig;
@@ -193,6 +193,37 @@ impl LoadedConfig {
     /// The directory data paths are relative to.
     pub fn dir(&self) -> PathBuf {
         self.file.dir()
+    }
+
+    /// Every file the run reads besides the config — bar and mark files
+    /// (globs expanded), grades, signals, funding, an LLM tape — resolved,
+    /// in config order without repeats. What a cluster's workers must hold
+    /// byte for byte.
+    pub fn data_files(&self) -> Result<Vec<PathBuf>, ConfigError> {
+        let dir = self.dir();
+        let data = &self.config.data;
+        let mut out: Vec<PathBuf> = Vec::new();
+        for (key, src) in data
+            .bars
+            .iter()
+            .map(|b| ("data.bars", b))
+            .chain(data.mark.iter().map(|b| ("data.mark", b)))
+        {
+            let files = src.path.expand(&dir).map_err(|m| {
+                self.file
+                    .field_error(FieldError::new(format!("{key}.path"), m))
+            })?;
+            out.extend(files);
+        }
+        out.extend(data.grades.iter().map(|g| self.file.resolve(&g.path)));
+        out.extend(data.signals.iter().map(|g| self.file.resolve(&g.path)));
+        out.extend(data.funding.iter().map(|g| self.file.resolve(&g.path)));
+        if let Some(llm) = &self.config.llm {
+            out.push(self.file.resolve(&llm.tape));
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|p| seen.insert(p.clone()));
+        Ok(out)
     }
 
     /// The same config with some strategy parameters replaced; keys starting

@@ -23,4 +23,8 @@ pub enum BacktestError {
     /// period before the model's knowledge cutoff, a tape that cannot be read).
     #[error(transparent)]
     Llm(#[from] vigil_llm::LlmError),
+    /// The error another run of the same shared data pass met (the data, read
+    /// once for several runs, failed for all of them): its message.
+    #[error("{0}")]
+    Shared(String),
 }

@@ -16,6 +16,7 @@
 
 // Modules, lowest first: each imports only modules above it (checked in CI by
 // scripts/module-cycles.py).
+pub mod batch; // many parameter sets over shared data passes
 mod builder; // LoadedConfig::build, Backtest::from_file
 pub mod chart; // SVG line charts, PNG
 mod config; // the TOML types and the loaded config
@@ -46,4 +47,4 @@ pub use report::{
     Assumptions, BacktestReport, DataSpan, EquityPoint, FillRecord, Metrics, OrderStats,
     PositionRecord, RealismReport, Scenario, TradeRecord,
 };
-pub use runner::{Backtest, RunSettings};
+pub use runner::{run_shared, Backtest, RunSettings};

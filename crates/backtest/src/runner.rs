@@ -214,6 +214,12 @@ impl Backtest {
         self
     }
 
+    /// Whether this run can share a data pass with others ([`run_shared`]):
+    /// not with a DEX venue or an LLM source.
+    pub fn can_share(&self) -> bool {
+        self.dex.is_none() && self.llm.is_none()
+    }
+
     /// Runs the backtest to the end of the data.
     pub fn run(self) -> Result<BacktestReport, BacktestError> {
         let Backtest {
@@ -225,20 +231,13 @@ impl Backtest {
             strategy,
             stream,
             settings,
-            mut warnings,
+            warnings,
             mut llm,
         } = self;
-        let starting_equity = portfolio.equity();
-        let account = universe
-            .asset_symbol(portfolio.account_currency())
-            .to_string();
-        let recorder = Recorder::new(
-            settings.equity_sample.nanos(),
-            universe.len(),
-            starting_equity,
-        );
-        let (start, end) = (settings.start, settings.end);
-        let (mut rec, portfolio, universe, open_at_end, tally) = match &dex {
+        let rest = Rest::new(&universe, &portfolio, venue.clone(), settings, warnings);
+        let recorder = rest.recorder(&universe);
+        let (start, end) = (rest.settings.start, rest.settings.end);
+        let driven = match &dex {
             Some(d) => {
                 let v = DexSimVenue::new(d, &universe)
                     .map_err(|m| ConfigError::whole_file("[dex]", m))?
@@ -254,7 +253,7 @@ impl Backtest {
                 Engine::new(
                     universe,
                     portfolio,
-                    SimVenue::new(venue.clone()),
+                    SimVenue::new(venue),
                     risk,
                     strategy,
                     recorder,
@@ -264,7 +263,61 @@ impl Backtest {
                 llm.as_mut(),
             )?,
         };
-        tally.check(start, end, &mut warnings)?;
+        rest.report(driven, dex.as_ref(), llm.as_ref())
+    }
+}
+
+/// What a run keeps beside its engine to write its report.
+struct Rest {
+    venue: SimVenueConfig,
+    settings: RunSettings,
+    warnings: Vec<String>,
+    account: String,
+    starting_equity: Decimal,
+}
+
+impl Rest {
+    fn new(
+        universe: &Universe,
+        portfolio: &Portfolio,
+        venue: SimVenueConfig,
+        settings: RunSettings,
+        warnings: Vec<String>,
+    ) -> Rest {
+        Rest {
+            venue,
+            settings,
+            warnings,
+            account: universe
+                .asset_symbol(portfolio.account_currency())
+                .to_string(),
+            starting_equity: portfolio.equity(),
+        }
+    }
+
+    fn recorder(&self, universe: &Universe) -> Recorder {
+        Recorder::new(
+            self.settings.equity_sample.nanos(),
+            universe.len(),
+            self.starting_equity,
+        )
+    }
+
+    /// The report of a driven run.
+    fn report(
+        self,
+        (mut rec, portfolio, universe, open_at_end, tally): Driven,
+        dex: Option<&DexVenueConfig>,
+        llm: Option<&vigil_llm::LlmSource>,
+    ) -> Result<BacktestReport, BacktestError> {
+        let Rest {
+            venue,
+            settings,
+            mut warnings,
+            account,
+            ..
+        } = self;
+        tally.check(settings.start, settings.end, &mut warnings)?;
         rec.finish(&portfolio);
         if portfolio.has_perpetuals() {
             crate::perp::coverage_warnings(&rec, &universe, &mut warnings);
@@ -275,7 +328,7 @@ impl Backtest {
             "backtest finished"
         );
         let mut report = build_report(rec, portfolio, universe, venue, settings, account);
-        if let Some(d) = &dex {
+        if let Some(d) = dex {
             report.assumptions.maker_fee_bps = d.fee_bps;
             report.assumptions.taker_fee_bps = d.fee_bps;
             report.assumptions.slippage_bps = Decimal::ZERO;
@@ -292,26 +345,9 @@ impl Backtest {
             );
         }
         report.orders.open_at_end = open_at_end;
-        if let Some(src) = &llm {
-            if src.pending() > 0 {
-                warnings.push(format!(
-                    "{} LLM signal(s) arrived after the last event: not delivered",
-                    src.pending()
-                ));
-            }
-            let s = src.stats();
-            let dropped: u64 = s.dropped.values().sum();
-            if dropped > 0 {
-                warnings.push(format!(
-                    "the LLM source dropped {dropped} answer(s) or decision(s): {}",
-                    s.dropped
-                        .iter()
-                        .map(|(k, v)| format!("{k} {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            report.llm = Some(s.clone());
+        if let Some(src) = llm {
+            llm_warnings(src, &mut warnings);
+            report.llm = Some(src.stats().clone());
         }
         if let Some(n) = report.verdicts.get("held:approval_required") {
             warnings.push(format!(
@@ -323,6 +359,168 @@ impl Backtest {
         }
         report.warnings = warnings;
         Ok(report)
+    }
+}
+
+fn llm_warnings(src: &vigil_llm::LlmSource, warnings: &mut Vec<String>) {
+    if src.pending() > 0 {
+        warnings.push(format!(
+            "{} LLM signal(s) arrived after the last event: not delivered",
+            src.pending()
+        ));
+    }
+    let dropped: u64 = src.stats().dropped.values().sum();
+    if dropped > 0 {
+        warnings.push(format!(
+            "the LLM source dropped {dropped} answer(s) or decision(s): {}",
+            src.stats()
+                .dropped
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
+/// Events decoded at a time in a shared pass: each engine runs through the
+/// whole chunk before the next takes it, so its state stays in cache.
+const CHUNK: usize = 2048;
+
+/// One run of a shared pass: its engine, what it saw, and what it met.
+struct SharedRun {
+    engine: Engine<Recorder, SimVenue>,
+    tally: Tally,
+    rest: Rest,
+    failed: Option<BacktestError>,
+}
+
+/// Runs several backtests over one data pass: `stream` is decoded once and
+/// every event goes to each run's engine in the same order as in its own run,
+/// so each report is exactly what [`Backtest::run`] gives (a sweep's runs
+/// differ only in parameters). The runs' own streams are not read; every run
+/// must [`Backtest::can_share`] and have the same `start` and `end`.
+pub fn run_shared(
+    batch: Vec<Backtest>,
+    mut stream: EventStream,
+) -> Vec<Result<BacktestReport, BacktestError>> {
+    let Some(first) = batch.first() else {
+        return Vec::new();
+    };
+    let (start, end) = (first.settings.start, first.settings.end);
+    let mut runs: Vec<SharedRun> = batch.into_iter().map(SharedRun::new).collect();
+    let mut chunk: Vec<MarketEvent> = Vec::with_capacity(CHUNK);
+    let mut feed_error = None;
+    let mut ended = false;
+    while !ended && feed_error.is_none() {
+        chunk.clear();
+        while chunk.len() < CHUNK {
+            match stream.next() {
+                Some(Ok(e)) => chunk.push(e),
+                Some(Err(e)) => {
+                    feed_error = Some(e);
+                    break;
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        for run in runs.iter_mut() {
+            ended |= run.take(&chunk, start, end);
+        }
+    }
+    // The data failed before the window ended: every run still going fails
+    // with it, as each would have alone.
+    let mut first_error = feed_error.filter(|_| !ended).map(BacktestError::from);
+    let message = first_error.as_ref().map(|e| e.to_string());
+    runs.into_iter()
+        .map(|mut run| {
+            if let (None, Some(m)) = (&run.failed, &message) {
+                run.failed = Some(
+                    first_error
+                        .take()
+                        .unwrap_or_else(|| BacktestError::Shared(m.clone())),
+                );
+            }
+            run.finish()
+        })
+        .collect()
+}
+
+impl SharedRun {
+    fn new(b: Backtest) -> SharedRun {
+        let Backtest {
+            universe,
+            portfolio,
+            venue,
+            risk,
+            strategy,
+            settings,
+            warnings,
+            ..
+        } = b;
+        let rest = Rest::new(&universe, &portfolio, venue.clone(), settings, warnings);
+        let recorder = rest.recorder(&universe);
+        SharedRun {
+            engine: Engine::new(
+                universe,
+                portfolio,
+                SimVenue::new(venue),
+                risk,
+                strategy,
+                recorder,
+            ),
+            tally: Tally::default(),
+            rest,
+            failed: None,
+        }
+    }
+
+    /// Processes a chunk (as [`drive`] does, event by event); whether the
+    /// window's end was reached.
+    fn take(
+        &mut self,
+        chunk: &[MarketEvent],
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+    ) -> bool {
+        for event in chunk {
+            let ts = event.ts();
+            self.tally.saw(ts);
+            if start.is_some_and(|s| ts < s) {
+                continue;
+            }
+            if end.is_some_and(|e| ts >= e) {
+                return true;
+            }
+            if self.failed.is_some() {
+                continue;
+            }
+            if let Err(e) = self.engine.process(event) {
+                self.failed = Some(e.into());
+                continue;
+            }
+            self.tally.processed(event);
+        }
+        false
+    }
+
+    fn finish(self) -> Result<BacktestReport, BacktestError> {
+        let SharedRun {
+            mut engine,
+            tally,
+            rest,
+            failed,
+        } = self;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        engine.finish()?;
+        let open_at_end = engine.open_orders().len() as u64;
+        let (rec, portfolio, universe) = engine.into_parts();
+        rest.report((rec, portfolio, universe, open_at_end, tally), None, None)
     }
 }
 

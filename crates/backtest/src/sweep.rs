@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use vigil_core::config::{load_toml, FieldError, TomlFile};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vigil_strategy::{Registry, StrategyDescriptor};
 
+use crate::batch::{run_sets, MAX_BATCH};
 use crate::config::LoadedConfig;
 use crate::error::BacktestError;
 use crate::metrics::Metric;
+use crate::report::BacktestReport;
 use crate::stats::{
     daily_returns, deflated_sharpe, probability_of_overfitting, DeflatedSharpe, Pbo,
 };
@@ -291,6 +292,183 @@ impl SweepConfig {
     }
 }
 
+/// The rows of parameter sets `sets` over `base`, numbered from `first`
+/// (batches sharing data passes, on the current thread pool): what a
+/// cluster's worker runs for a job.
+pub fn rows_for(
+    base: &LoadedConfig,
+    first: usize,
+    sets: &[toml::Table],
+    registry: &Registry,
+) -> Vec<SweepRow> {
+    run_sets(base, sets, registry, MAX_BATCH, &|i, set, r| {
+        row(first + i, set, r)
+    })
+}
+
+/// A sweep row from a run's outcome.
+fn row(index: usize, set: &toml::Table, result: Result<BacktestReport, BacktestError>) -> SweepRow {
+    let params = serde_json::to_value(set).unwrap_or_default();
+    match result {
+        Ok(r) => SweepRow {
+            index,
+            params,
+            total_return: Some(r.metrics.total_return),
+            sharpe: r.metrics.sharpe,
+            sortino: r.metrics.sortino,
+            calmar: r.metrics.calmar,
+            max_drawdown: Some(r.metrics.max_drawdown),
+            profit_factor: r.metrics.profit_factor,
+            trades: Some(r.metrics.trade_count),
+            days: Some(r.metrics.duration_days),
+            error: None,
+            daily_returns: daily_returns(r.metrics.starting_equity, &r.equity_curve),
+        },
+        Err(e) => SweepRow {
+            index,
+            params,
+            total_return: None,
+            sharpe: None,
+            sortino: None,
+            calmar: None,
+            max_drawdown: None,
+            profit_factor: None,
+            trades: None,
+            days: None,
+            error: Some(e.to_string()),
+            daily_returns: Vec::new(),
+        },
+    }
+}
+
+/// A sweep file loaded and checked: its config, the base backtest and the
+/// parameter sets, ready to run here ([`run_sweep`]) or elsewhere (a
+/// cluster's workers), then to be finished into a [`SweepReport`].
+pub struct SweepPlan {
+    /// The sweep file.
+    pub sweep: SweepConfig,
+    /// Where it was read from (for errors).
+    pub file: TomlFile,
+    /// The base backtest config.
+    pub base: LoadedConfig,
+    /// The parameter sets, in generated order.
+    pub sets: Vec<toml::Table>,
+    /// The most sets one data pass drives ([`MAX_BATCH`] unless changed; 1
+    /// runs every set on its own pass).
+    pub max_batch: usize,
+}
+
+impl SweepPlan {
+    /// Loads and checks a sweep file; `parallel`: whether its runs will run
+    /// concurrently (then an LLM source may only replay its tape).
+    pub fn load(
+        path: &Path,
+        registry: &Registry,
+        parallel: bool,
+    ) -> Result<SweepPlan, BacktestError> {
+        let (sweep, file): (SweepConfig, TomlFile) = load_toml(path)?;
+        let base = LoadedConfig::load(file.resolve(&sweep.backtest))?;
+        let plugin = base
+            .config
+            .strategy
+            .get("name")
+            .and_then(|n| n.as_str())
+            .and_then(|n| registry.get(n));
+        sweep.validate(plugin).map_err(|e| file.field_error(e))?;
+        if parallel
+            && base
+                .config
+                .llm
+                .as_ref()
+                .is_some_and(|l| l.mode != vigil_llm::TapeMode::Replay)
+        {
+            return Err(base
+                .file
+                .field_error(vigil_core::config::FieldError::new(
+                    "llm.mode",
+                    "a parallel sweep only replays the LLM tape: record the variants with `--threads 1` (one run after another, each appending to the tape), then sweep with mode = \"replay\"",
+                ))
+                .into());
+        }
+        let sets = parameter_sets(&sweep).map_err(|m| file.error(m))?;
+        crate::llm_params::check_llm_params(base.config.llm.as_ref(), &sets)
+            .map_err(|e| file.field_error(e))?;
+        Ok(SweepPlan {
+            sweep,
+            file,
+            base,
+            sets,
+            max_batch: MAX_BATCH,
+        })
+    }
+
+    /// A thread pool of `threads` threads (0: one per core).
+    pub fn thread_pool(&self, threads: usize) -> Result<rayon::ThreadPool, BacktestError> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| {
+                self.file
+                    .error(format!("starting {threads} worker threads: {e}"))
+                    .into()
+            })
+    }
+
+    /// The report from every set's row (in any order): ranking, deflated
+    /// Sharpe, PBO, and walk-forward (run here, on `pool`).
+    pub fn finish(
+        &self,
+        mut rows: Vec<SweepRow>,
+        registry: &Registry,
+        pool: &rayon::ThreadPool,
+    ) -> Result<SweepReport, BacktestError> {
+        rows.sort_by_key(|r| r.index);
+        if rows.iter().all(|r| r.error.is_some()) {
+            let first = rows.first().map_or(String::new(), |r| {
+                format!("{}: {}", r.params, r.error.as_deref().unwrap_or(""))
+            });
+            return Err(self
+                .file
+                .error(format!(
+                    "none of the {} parameter sets could run; the first, {first}",
+                    rows.len()
+                ))
+                .into());
+        }
+        let sharpes: Vec<f64> = rows.iter().filter_map(|r| r.sharpe).collect();
+        let days = rows.iter().filter_map(|r| r.days).fold(0.0, f64::max);
+        let deflated = deflated_sharpe(&sharpes, days);
+        let metric = self.sweep.metric;
+        let pbo = probability_of_overfitting(
+            &rows
+                .iter()
+                .filter(|r| r.error.is_none())
+                .map(|r| r.daily_returns.as_slice())
+                .collect::<Vec<_>>(),
+            self.sweep.pbo_blocks,
+        );
+        let walk_forward = match &self.sweep.walk_forward {
+            Some(wf) => Some(pool.install(|| {
+                walk_forward(wf, &self.sets, metric, &self.base, registry, self.max_batch)
+            })?),
+            None => None,
+        };
+        rows.sort_by(|a, b| match (a.metric(metric), b.metric(metric)) {
+            (Some(x), Some(y)) => y.total_cmp(&x).then(a.index.cmp(&b.index)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.index.cmp(&b.index),
+        });
+        Ok(SweepReport {
+            metric,
+            rows,
+            deflated_sharpe: deflated,
+            pbo,
+            walk_forward,
+        })
+    }
+}
+
 /// Runs a sweep file. `threads` = 0 uses every core.
 pub fn run_sweep(
     path: &Path,
@@ -298,35 +476,22 @@ pub fn run_sweep(
     threads: usize,
     progress: bool,
 ) -> Result<SweepReport, BacktestError> {
-    let (sweep, file): (SweepConfig, TomlFile) = load_toml(path)?;
-    let base = LoadedConfig::load(file.resolve(&sweep.backtest))?;
-    let plugin = base
-        .config
-        .strategy
-        .get("name")
-        .and_then(|n| n.as_str())
-        .and_then(|n| registry.get(n));
-    sweep.validate(plugin).map_err(|e| file.field_error(e))?;
-    if threads != 1
-        && base
-            .config
-            .llm
-            .as_ref()
-            .is_some_and(|l| l.mode != vigil_llm::TapeMode::Replay)
-    {
-        return Err(base
-            .file
-            .field_error(vigil_core::config::FieldError::new(
-                "llm.mode",
-                "a parallel sweep only replays the LLM tape: record the variants with `--threads 1` (one run after another, each appending to the tape), then sweep with mode = \"replay\"",
-            ))
-            .into());
-    }
-    let sets = parameter_sets(&sweep).map_err(|m| file.error(m))?;
-    crate::llm_params::check_llm_params(base.config.llm.as_ref(), &sets)
-        .map_err(|e| file.field_error(e))?;
+    run_sweep_batched(path, registry, threads, progress, MAX_BATCH)
+}
+
+/// [`run_sweep`] with at most `max_batch` sets per data pass (1: every set
+/// decodes the data itself, as before shared passes).
+pub fn run_sweep_batched(
+    path: &Path,
+    registry: &Registry,
+    threads: usize,
+    progress: bool,
+    max_batch: usize,
+) -> Result<SweepReport, BacktestError> {
+    let mut plan = SweepPlan::load(path, registry, threads != 1)?;
+    plan.max_batch = max_batch.max(1);
     let bar = if progress {
-        ProgressBar::new(sets.len() as u64)
+        ProgressBar::new(plan.sets.len() as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -336,88 +501,15 @@ pub fn run_sweep(
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let one = |(index, set): (usize, &toml::Table)| -> SweepRow {
-        let params = serde_json::to_value(set).unwrap_or_default();
-        let result = base.with_params(set).build(registry).and_then(|b| b.run());
+    let pool = plan.thread_pool(threads)?;
+    let each = |index: usize, set: &toml::Table, result| {
         bar.inc(1);
-        match result {
-            Ok(r) => SweepRow {
-                index,
-                params,
-                total_return: Some(r.metrics.total_return),
-                sharpe: r.metrics.sharpe,
-                sortino: r.metrics.sortino,
-                calmar: r.metrics.calmar,
-                max_drawdown: Some(r.metrics.max_drawdown),
-                profit_factor: r.metrics.profit_factor,
-                trades: Some(r.metrics.trade_count),
-                days: Some(r.metrics.duration_days),
-                error: None,
-                daily_returns: daily_returns(r.metrics.starting_equity, &r.equity_curve),
-            },
-            Err(e) => SweepRow {
-                index,
-                params,
-                total_return: None,
-                sharpe: None,
-                sortino: None,
-                calmar: None,
-                max_drawdown: None,
-                profit_factor: None,
-                trades: None,
-                days: None,
-                error: Some(e.to_string()),
-                daily_returns: Vec::new(),
-            },
-        }
+        row(index, set, result)
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| file.error(format!("starting {threads} worker threads: {e}")))?;
-    // par_iter().collect() keeps the generated order whatever the thread count.
-    let mut rows: Vec<SweepRow> = pool.install(|| sets.par_iter().enumerate().map(one).collect());
+    let rows: Vec<SweepRow> =
+        pool.install(|| run_sets(&plan.base, &plan.sets, registry, plan.max_batch, &each));
     bar.finish_and_clear();
-    if rows.iter().all(|r| r.error.is_some()) {
-        let first = rows.first().map_or(String::new(), |r| {
-            format!("{}: {}", r.params, r.error.as_deref().unwrap_or(""))
-        });
-        return Err(file
-            .error(format!(
-                "none of the {} parameter sets could run; the first, {first}",
-                rows.len()
-            ))
-            .into());
-    }
-    let sharpes: Vec<f64> = rows.iter().filter_map(|r| r.sharpe).collect();
-    let days = rows.iter().filter_map(|r| r.days).fold(0.0, f64::max);
-    let deflated = deflated_sharpe(&sharpes, days);
-    let metric = sweep.metric;
-    let pbo = probability_of_overfitting(
-        &rows
-            .iter()
-            .filter(|r| r.error.is_none())
-            .map(|r| r.daily_returns.as_slice())
-            .collect::<Vec<_>>(),
-        sweep.pbo_blocks,
-    );
-    let walk_forward = match &sweep.walk_forward {
-        Some(wf) => Some(pool.install(|| walk_forward(wf, &sets, metric, &base, registry))?),
-        None => None,
-    };
-    rows.sort_by(|a, b| match (a.metric(metric), b.metric(metric)) {
-        (Some(x), Some(y)) => y.total_cmp(&x).then(a.index.cmp(&b.index)),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.index.cmp(&b.index),
-    });
-    Ok(SweepReport {
-        metric,
-        rows,
-        deflated_sharpe: deflated,
-        pbo,
-        walk_forward,
-    })
+    plan.finish(rows, registry, &pool)
 }
 
 impl SweepReport {

@@ -2,7 +2,6 @@
 //! order; the parameters are chosen on each train window and only the following
 //! test window's results are reported.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vigil_core::time::NANOS_PER_DAY;
 use vigil_core::Timestamp;
@@ -90,6 +89,7 @@ pub(crate) fn walk_forward(
     metric: Metric,
     base: &LoadedConfig,
     registry: &Registry,
+    max_batch: usize,
 ) -> Result<WalkForwardReport, BacktestError> {
     let bad = |message: String| base.file.error(message);
     let run = |set: &toml::Table, (start, end): (Timestamp, Timestamp)| {
@@ -125,15 +125,15 @@ pub(crate) fn walk_forward(
         };
         let test_end = Timestamp((train_end.nanos() + test).min(last.nanos() + 1));
         k += 1;
-        // Every set on the train window, in parallel; collect keeps set order.
-        let scored: Vec<Option<f64>> = sets
-            .par_iter()
-            .map(|set| {
-                run(set, (train_start, train_end))
-                    .ok()
-                    .and_then(|r| metric.of(&r.metrics))
-            })
-            .collect();
+        // Every set on the train window, batches sharing a data pass, in
+        // parallel; the result keeps set order.
+        let scored: Vec<Option<f64>> = crate::batch::run_sets(
+            &base.with_window(train_start, train_end),
+            sets,
+            registry,
+            max_batch,
+            &|_, _, r| r.ok().and_then(|r| metric.of(&r.metrics)),
+        );
         let best = scored
             .iter()
             .enumerate()

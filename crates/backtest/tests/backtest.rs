@@ -408,3 +408,119 @@ fn held_orders_expire_in_a_backtest_and_the_report_says_so() {
     );
     assert_eq!(r.metrics.final_equity, dec!(1000));
 }
+
+/// Every parameter set of `sets` run on its own, then all of them over one
+/// shared data pass: the same JSON report (or error message) for each.
+fn assert_shared_equals_independent(cfg: &Path, sets: &[toml::Table]) -> usize {
+    let base = vigil_backtest::LoadedConfig::load(cfg).unwrap();
+    let reg = registry();
+    let text = |r: Result<BacktestReport, BacktestError>| match r {
+        Ok(r) => serde_json::to_string(&r).unwrap(),
+        Err(e) => format!("error: {e}"),
+    };
+    let alone: Vec<String> = sets
+        .iter()
+        .map(|s| text(base.with_params(s).build(&reg).and_then(|b| b.run())))
+        .collect();
+    let refs: Vec<&toml::Table> = sets.iter().collect();
+    let (stream, built) = base.build_batch(&refs, &reg);
+    let mut shared = Vec::new();
+    let mut ready = Vec::new();
+    for b in built {
+        match b {
+            Ok(b) => {
+                assert!(b.can_share());
+                ready.push(b);
+                shared.push(None);
+            }
+            Err(e) => shared.push(Some(text(Err(e)))),
+        }
+    }
+    let mut reports = match stream {
+        Some(s) => vigil_backtest::run_shared(ready, s).into_iter(),
+        None => Vec::new().into_iter(),
+    };
+    let shared: Vec<String> = shared
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| text(reports.next().unwrap())))
+        .collect();
+    assert!(reports.next().is_none());
+    for (i, (a, b)) in alone.iter().zip(&shared).enumerate() {
+        assert_eq!(a, b, "set {i}: {}", sets[i]);
+    }
+    alone.iter().filter(|t| t.starts_with("error")).count()
+}
+
+fn set(fast: i64, slow: i64) -> toml::Table {
+    let mut t = toml::Table::new();
+    t.insert("fast".into(), toml::Value::Integer(fast));
+    t.insert("slow".into(), toml::Value::Integer(slow));
+    t
+}
+
+#[test]
+fn a_shared_data_pass_gives_each_set_its_own_runs_report() {
+    let dir = tempfile::tempdir().unwrap();
+    vigil_testkit::write_head(
+        &vigil_testkit::shipped(vigil_testkit::BTCUSDT_1M),
+        5000,
+        &dir.path().join("bars.csv"),
+    );
+    let cfg = vigil_testkit::ConfigToml::btcusdt("sma-cross", "fast = 5\nslow = 20").with(
+        "[venue]\ntaker_fee_bps = 10\nmaker_fee_bps = 2\nslippage_bps = 1\n\n\
+         [risk]\nmax_position_weight = 0.8\nstop_loss_pct = 0.004",
+    );
+    let window = "start = \"2022-01-01T02:00:00Z\"\nend = \"2022-01-03T12:00:00Z\"\n";
+    std::fs::write(
+        dir.path().join("bt.toml"),
+        format!("{window}{}", cfg.backtest("bars.csv", "1m")),
+    )
+    .unwrap();
+    // Valid sets, and one the strategy refuses (fast ≥ slow): its error in place.
+    let sets = vec![set(3, 10), set(5, 20), set(30, 10), set(8, 50), set(2, 3)];
+    let errors = assert_shared_equals_independent(&dir.path().join("bt.toml"), &sets);
+    assert_eq!(errors, 1);
+
+    // Bad data part-way: every set fails with the same message as alone.
+    let mut csv = std::fs::read_to_string(dir.path().join("bars.csv")).unwrap();
+    let at = csv.match_indices('\n').nth(3000).unwrap().0;
+    csv.insert_str(at + 1, "2022-01-03T02:00:30Z,1,2,3,not-a-price,5\n");
+    std::fs::write(dir.path().join("bars.csv"), csv).unwrap();
+    let errors = assert_shared_equals_independent(&dir.path().join("bt.toml"), &sets);
+    assert_eq!(errors, sets.len());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+    /// Any batch of sets, any window: the shared pass changes no report.
+    #[test]
+    fn shared_passes_match_independent_runs(
+        pairs in proptest::collection::vec((1i64..40, 2i64..120), 1..6),
+        start_hour in 0u32..30,
+        hours in 1u32..60,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        vigil_testkit::write_head(
+            &vigil_testkit::shipped(vigil_testkit::BTCUSDT_1M),
+            4000,
+            &dir.path().join("bars.csv"),
+        );
+        let start = Timestamp::parse("2022-01-01T00:00:00Z", None).unwrap().nanos()
+            + i64::from(start_hour) * 3_600_000_000_000;
+        let end = start + i64::from(hours) * 3_600_000_000_000;
+        let cfg = vigil_testkit::ConfigToml::btcusdt("sma-cross", "fast = 5\nslow = 20")
+            .with("[venue]\ntaker_fee_bps = 10\nmaker_fee_bps = 2\nslippage_bps = 1");
+        let window = format!(
+            "start = \"{}\"\nend = \"{}\"\n",
+            Timestamp(start).to_rfc3339(),
+            Timestamp(end).to_rfc3339()
+        );
+        std::fs::write(
+            dir.path().join("bt.toml"),
+            format!("{window}{}", cfg.backtest("bars.csv", "1m")),
+        )
+        .unwrap();
+        let sets: Vec<toml::Table> = pairs.iter().map(|&(f, s)| set(f, s)).collect();
+        assert_shared_equals_independent(&dir.path().join("bt.toml"), &sets);
+    }
+}

@@ -82,17 +82,22 @@ struct Cli {
 
 /// Runs the CLI with the given registry; returns the process exit code.
 pub fn main_with(registry: Registry) -> ExitCode {
+    let cli = Cli::parse();
+    // A worker logs what it runs; other commands only what goes wrong.
+    let default = match cli.command {
+        cmd::Command::Worker(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
         // Colour codes only on a terminal: redirected to a file or a pipe, the
         // log is plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     // `scripts/docs-check.py` checks that every command line the docs show still
     // parses: with this set, the command stops after parsing.
     if std::env::var_os("VIGIL_PARSE_ONLY").is_some() {

@@ -9,6 +9,11 @@
 //! id = "laptop"
 //! ed25519_public = "d75a98…"       # hex, 32 bytes: the host holds no secret
 //! not_after = "2027-01-31T00:00:00Z"
+//!
+//! [[keys]]
+//! id = "mcp"
+//! hmac_secret = "9e01…"
+//! role = "proposer"                # may only propose orders (held for an operator)
 //! ```
 
 use std::path::Path;
@@ -34,6 +39,36 @@ impl std::fmt::Debug for KeyMaterial {
     }
 }
 
+/// What a key may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRole {
+    /// Every command: halt, resume, approve, reject, flatten… and propose.
+    #[default]
+    Operator,
+    /// Only `propose`: an order that is held until an operator approves it.
+    /// The key an AI tool (`vigil mcp`) signs with — it cannot approve.
+    Proposer,
+}
+
+impl KeyRole {
+    /// Whether this role may send the command named `action`.
+    pub fn permits(self, action: &str) -> bool {
+        match self {
+            KeyRole::Operator => true,
+            KeyRole::Proposer => action == "propose",
+        }
+    }
+
+    /// The role as written in a key file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRole::Operator => "operator",
+            KeyRole::Proposer => "proposer",
+        }
+    }
+}
+
 /// One accepted key.
 #[derive(Clone, Debug)]
 pub struct Key {
@@ -43,6 +78,8 @@ pub struct Key {
     pub material: KeyMaterial,
     /// After this instant the key is retired: its requests are refused.
     pub not_after: Option<Timestamp>,
+    /// What it may do.
+    pub role: KeyRole,
 }
 
 /// The keys an agent accepts: several at once, so a new key can be added before
@@ -79,6 +116,8 @@ struct KeyEntry {
     ed25519_public: Option<String>,
     #[serde(default)]
     not_after: Option<String>,
+    #[serde(default)]
+    role: KeyRole,
 }
 
 /// The shortest HMAC secret accepted, in bytes.
@@ -168,6 +207,7 @@ impl KeySet {
                 id: e.id,
                 material,
                 not_after,
+                role: e.role,
             });
         }
         KeySet::new(keys)
@@ -204,6 +244,7 @@ mod tests {
         .unwrap();
         assert_eq!(ks.keys().len(), 2);
         assert!(ks.get("laptop").unwrap().not_after.is_some());
+        assert_eq!(ks.get("ops").unwrap().role, KeyRole::Operator);
         let shown = format!("{ks:?}");
         assert!(
             !shown.contains(&secret) && !shown.contains("abab"),
@@ -229,5 +270,32 @@ mod tests {
         assert!(dup.contains("twice"), "{dup}");
         let unknown = KeySet::parse("[[keys]]\nid = \"a\"\nsecret = \"x\"\n").unwrap_err();
         assert!(unknown.contains("unknown field"), "{unknown}");
+        let role = KeySet::parse(&format!(
+            "[[keys]]\nid = \"a\"\ned25519_public = \"{PUBLIC}\"\nrole = \"admin\"\n"
+        ))
+        .unwrap_err();
+        assert!(role.contains("unknown variant"), "{role}");
+    }
+
+    #[test]
+    fn a_proposer_key_may_only_propose() {
+        let ks = KeySet::parse(&format!(
+            "[[keys]]\nid = \"mcp\"\ned25519_public = \"{PUBLIC}\"\nrole = \"proposer\"\n"
+        ))
+        .unwrap();
+        let role = ks.get("mcp").unwrap().role;
+        assert_eq!(role, KeyRole::Proposer);
+        assert!(role.permits("propose"));
+        for action in [
+            "approve",
+            "reject",
+            "halt",
+            "resume",
+            "flatten",
+            "cancel-all",
+        ] {
+            assert!(!role.permits(action), "{action}");
+            assert!(KeyRole::Operator.permits(action), "{action}");
+        }
     }
 }

@@ -28,7 +28,7 @@ mod sign;
 mod verify;
 pub mod webhooks;
 
-pub use keys::{Key, KeyError, KeyMaterial, KeySet};
+pub use keys::{Key, KeyError, KeyMaterial, KeyRole, KeySet};
 pub use nonce::NonceCache;
 pub use sign::{
     canonical, sign_hmac, SignedHeaders, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE,

@@ -57,6 +57,8 @@ pub struct Accepted {
     pub nonce: String,
     /// Its timestamp, seconds.
     pub timestamp: i64,
+    /// What the key may do (the caller checks it against the command).
+    pub role: crate::KeyRole,
 }
 
 /// Why a request was refused. Messages never contain a secret or a signature.
@@ -208,6 +210,7 @@ impl Verifier {
             key_id: key.id.clone(),
             nonce: nonce.to_string(),
             timestamp: ts,
+            role: key.role,
         })
     }
 }

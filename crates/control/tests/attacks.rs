@@ -22,16 +22,19 @@ fn verifier() -> Verifier {
             id: "ops".into(),
             material: KeyMaterial::Hmac(SECRET.to_vec()),
             not_after: None,
+            role: Default::default(),
         },
         Key {
             id: "laptop".into(),
             material: KeyMaterial::Ed25519(signing_key().verifying_key()),
             not_after: None,
+            role: Default::default(),
         },
         Key {
             id: "old".into(),
             material: KeyMaterial::Hmac(vec![9; 32]),
             not_after: Some(Timestamp::from_secs(NOW - 1)),
+            role: Default::default(),
         },
     ])
     .unwrap();

@@ -19,6 +19,9 @@ use vigil_risk::ResizeReason;
 /// `approval_required` (a strategy looping on held orders cannot grow memory).
 pub const MAX_HELD: usize = 256;
 
+/// The longest note a proposed order carries, in characters.
+pub const MAX_NOTE: usize = 1000;
+
 /// The reason recorded on a held order an operator rejected.
 pub const REJECTED_BY_OPERATOR: &str = "rejected by the operator";
 /// The reason recorded on a held order nobody approved in time.
@@ -127,6 +130,13 @@ pub struct HeldOrder {
     pub expires_at: Timestamp,
     /// What an approval must name.
     pub hash: OrderHash,
+    /// Proposed from outside (`propose`, e.g. by an AI tool), not by the
+    /// strategy: held whatever its size.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub proposed: bool,
+    /// The proposer's note (why), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What an operator's command did, for the reply (the journal holds the
@@ -147,6 +157,15 @@ pub enum OperatorOutcome {
         sent: Vec<ClientOrderId>,
         /// Instruments whose closing order risk denied, with the reason.
         denied: Vec<(String, String)>,
+    },
+    /// A proposed order passed every rule and is held for an operator.
+    Held {
+        /// The held order's id.
+        id: ClientOrderId,
+        /// What an approval must name.
+        hash: OrderHash,
+        /// When it expires unless approved.
+        expires_at: Timestamp,
     },
     /// The command was valid but could not apply (no such held order, the
     /// hash does not match, or risk refuses the approved order now).

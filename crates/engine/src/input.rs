@@ -7,7 +7,7 @@
 //! of [`crate::Engine::apply`] over the journal.
 
 use serde::{Deserialize, Serialize};
-use vigil_core::{ClientOrderId, MarketEvent, Timestamp};
+use vigil_core::{ClientOrderId, MarketEvent, OrderRequest, Timestamp};
 use vigil_exec::ExecutionReport;
 use vigil_risk::TradingState;
 
@@ -100,7 +100,7 @@ impl EngineInput {
 /// Actions on the engine that are not market data; journaled like events so that
 /// a replay reproduces them. The set is open: operator commands (approve, reset
 /// risk, flatten…) join it as variants, each applied by [`crate::Engine::apply`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ControlAction {
@@ -134,6 +134,17 @@ pub enum ControlAction {
         id: ClientOrderId,
         /// Its hash, as listed.
         hash: OrderHash,
+    },
+    /// A proposed order (from an operator's or a proposer's key, e.g. an AI
+    /// tool): checked by every rule as a strategy's order would be, then
+    /// **always held** — it is sent only if an operator approves it.
+    Propose {
+        /// The order.
+        order: OrderRequest,
+        /// Why, in the proposer's words (shown to the operator; at most
+        /// [`crate::held::MAX_NOTE`] characters).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
 }
 

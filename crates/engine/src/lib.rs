@@ -309,6 +309,9 @@ impl<O: Observer, V: Venue> Engine<O, V> {
                 self.drain_risk_events(ts)?;
             }
             ControlAction::Approve { id, hash } => return self.approve_held(ts, *id, hash),
+            ControlAction::Propose { order, note } => {
+                return Ok(self.propose(ts, *order, note.clone()))
+            }
             ControlAction::Reject { id, hash } => {
                 return match self.take_held(*id, hash) {
                     Ok(h) => {
@@ -399,6 +402,68 @@ impl<O: Observer, V: Venue> Engine<O, V> {
             self.handle_reports(ts)?;
         }
         self.flush_pending(ts)
+    }
+
+    /// Holds a proposed order for an operator if every rule lets it through
+    /// now (resized orders are held resized); a denied one is refused, and
+    /// nothing is recorded for the strategy — it never asked for the order.
+    fn propose(
+        &mut self,
+        ts: Timestamp,
+        request: OrderRequest,
+        note: Option<String>,
+    ) -> OperatorOutcome {
+        if self.held.len() >= held::MAX_HELD {
+            return OperatorOutcome::Refused {
+                reason: format!("{} orders are held already", held::MAX_HELD),
+            };
+        }
+        if request.instrument.0 as usize >= self.universe.len() {
+            return OperatorOutcome::Refused {
+                reason: "no such instrument".into(),
+            };
+        }
+        let view = risk_view!(self, ts, None);
+        let verdict = self.risk.check(&request, &view);
+        let (order, resized) = match verdict {
+            Verdict::Approved(o) => (o, None),
+            Verdict::Resized { to, reason, .. } => (to, Some(reason)),
+            Verdict::Held { order, resized } => (order, resized),
+            Verdict::Denied(r) => {
+                return OperatorOutcome::Refused {
+                    reason: format!("denied by risk: {}", r.label()),
+                }
+            }
+        };
+        let id = ClientOrderId(self.next_order_id);
+        self.next_order_id += 1;
+        self.observer.on_verdict(
+            ts,
+            id,
+            &request,
+            &Verdict::Held {
+                order,
+                resized: resized.clone(),
+            },
+        );
+        let hash = OrderHash::of(id, &order, ts, &self.universe);
+        let expires_at = Timestamp(ts.nanos().saturating_add(self.approval_ttl));
+        self.held.push(HeldOrder {
+            id,
+            request: order,
+            asked: request,
+            resized,
+            held_at: ts,
+            expires_at,
+            hash,
+            proposed: true,
+            note: note.map(|n| n.chars().take(held::MAX_NOTE).collect()),
+        });
+        OperatorOutcome::Held {
+            id,
+            hash,
+            expires_at,
+        }
     }
 
     /// Cancels every working order, then closes every position at market,
@@ -786,6 +851,8 @@ impl<O: Observer, V: Venue> Engine<O, V> {
                     held_at: ts,
                     expires_at: Timestamp(ts.nanos().saturating_add(self.approval_ttl)),
                     hash: OrderHash::of(id, &order, ts, &self.universe),
+                    proposed: false,
+                    note: None,
                 });
                 return;
             }

@@ -257,13 +257,9 @@ impl RiskConfig {
         {
             return err("approval_sources_above", "must not be negative");
         }
+        // `approval_ttl` alone is meaningful too: it is how long a proposed
+        // order (`vigil ctl … propose`, an AI tool's) waits for an operator.
         if let Some(ttl) = self.approval_ttl {
-            if self.approval_notional.is_none() && self.approval_sources.is_empty() {
-                return err(
-                    "approval_ttl",
-                    "needs `approval_notional` or `approval_sources`",
-                );
-            }
             if ttl.nanos() <= 0 {
                 return err("approval_ttl", "must be positive");
             }

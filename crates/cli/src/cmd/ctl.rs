@@ -4,6 +4,7 @@
 //! vigil ctl <agent.toml | http://host:port> halt | reduce-only | resume | cancel-all
 //!                                            flatten | reset-risk
 //!                                            approve <id> <hash> | reject <id> <hash>
+//!                                            propose <symbol> <buy|sell> <qty> [--limit P]
 //!                                            pending | status | watch
 //! vigil ctl keys new <id> [--ed25519] [--config agent.toml]
 //! vigil ctl keys list <agent.toml>
@@ -94,6 +95,25 @@ enum Action {
         /// Its hash.
         hash: String,
     },
+    /// Propose an order: checked by risk, then held until an operator
+    /// approves it (the one command a `proposer` key may send).
+    Propose {
+        /// The instrument, as in the agent's config.
+        instrument: String,
+        /// `buy` or `sell`.
+        side: String,
+        /// Base quantity (or `--notional`).
+        quantity: Option<String>,
+        /// Quote amount instead of a quantity.
+        #[arg(long, conflicts_with = "quantity")]
+        notional: Option<String>,
+        /// A limit price (a market order without it).
+        #[arg(long)]
+        limit: Option<String>,
+        /// Why (shown to the operator with the held order).
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// List the orders held for approval.
     Pending,
     /// Print the agent's state.
@@ -167,6 +187,18 @@ fn run_target(a: TargetArgs) -> anyhow::Result<()> {
         Action::ResetRisk => command_action(&target, "reset-risk", b"{}".to_vec()),
         Action::Approve { id, hash } => command_action(&target, "approve", held(id, &hash)?),
         Action::Reject { id, hash } => command_action(&target, "reject", held(id, &hash)?),
+        Action::Propose {
+            instrument,
+            side,
+            quantity,
+            notional,
+            limit,
+            note,
+        } => {
+            let body = serde_json::json!({"instrument": instrument, "side": side,
+                "quantity": quantity, "notional": notional, "limit_price": limit, "note": note});
+            command_action(&target, "propose", serde_json::to_vec(&body)?)
+        }
         Action::Pending => {
             let st = target.status()?;
             print!("{}", render_pending(&st));
@@ -188,6 +220,13 @@ fn command_action(target: &Target, action: &str, body: Vec<u8>) -> anyhow::Resul
     if status.is_success() && v["accepted"] == true {
         let detail = match v["outcome"]["outcome"].as_str() {
             Some("sent") => format!("; order {} sent", v["outcome"]["id"]),
+            Some("held") => format!(
+                "; order {} held until {} — approve with `approve {} {}`",
+                v["outcome"]["id"],
+                v["outcome"]["expires_at"].as_str().unwrap_or("?"),
+                v["outcome"]["id"],
+                v["outcome"]["hash"].as_str().unwrap_or("?")
+            ),
             Some("flattened") => format!(
                 "; closing orders sent: {}, refused by risk: {}",
                 v["outcome"]["sent"].as_array().map_or(0, Vec::len),
@@ -233,6 +272,12 @@ fn render_pending(st: &serde_json::Value) -> String {
             s("expires_at"),
             s("hash"),
         ));
+        if h["proposed"] == true {
+            out.push_str(&format!(
+                "  proposed (not by the strategy): {}\n",
+                h["note"].as_str().unwrap_or("no note")
+            ));
+        }
     }
     out.push_str(&format!(
         "{} held; approve with `vigil ctl <agent> approve <id> <hash>`\n",

@@ -1,16 +1,22 @@
-//! `vigil mcp`: vigil's tools for an AI client over the Model Context Protocol
-//! (stdio), with the official Rust SDK (`rmcp`). Every tool is read-only: it
-//! lists strategies, runs backtests and sweeps (replaying LLM tapes, never
-//! calling a model), checks data and reads an agent's journal. Paths are
+//! `vigil mcp`: vigil's tools for an AI client over the Model Context Protocol,
+//! with the official Rust SDK (`rmcp`), on stdio or Streamable HTTP. The tools
+//! list strategies, run backtests and sweeps (replaying LLM tapes, never
+//! calling a model), check data and read an agent's journal — all read-only —
+//! and one acting tool, `propose_order`, which asks a running agent to **hold**
+//! an order for an operator: it never trades by itself, and the key it signs
+//! with (a `proposer` key, from the environment) cannot approve. Paths are
 //! relative to `--root` and may not leave it; no tool takes or returns a
-//! secret. Logs go to stderr; stdout is the protocol's.
+//! secret. Logs go to stderr; on stdio, stdout is the protocol's.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler, ServiceExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -23,18 +29,38 @@ pub struct Args {
     /// it are refused. Default: the current directory.
     #[arg(long)]
     pub root: Option<PathBuf>,
+    /// Serve Streamable HTTP at this address (endpoint `/mcp`) instead of
+    /// stdio, e.g. `127.0.0.1:8931`. A non-loopback address also needs
+    /// `--allow-host`.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// A browser origin allowed to call the HTTP server, e.g.
+    /// `http://localhost:6274` (repeatable). A request carrying any other
+    /// `Origin` is refused (403): a web page cannot drive the tools through
+    /// your browser (DNS rebinding). Requests without `Origin` (command-line
+    /// clients) pass.
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// A `Host` the HTTP server answers besides the loopback names
+    /// (repeatable); required to listen on a non-loopback address.
+    #[arg(long, value_name = "HOST")]
+    pub allow_host: Vec<String>,
 }
 
-/// Serves the tools on stdin/stdout until the client closes stdin.
+/// Serves the tools on stdin/stdout until the client closes stdin, or on
+/// HTTP until interrupted.
 pub fn run(a: Args, registry: &Registry) -> anyhow::Result<()> {
-    let root = match a.root {
-        Some(r) => r,
+    let root = match &a.root {
+        Some(r) => r.clone(),
         None => std::env::current_dir()?,
     };
     let root = root
         .canonicalize()
         .map_err(|e| anyhow::anyhow!("--root {}: {e}", root.display()))?;
     let server = Vigil::new(root, registry.clone());
+    if let Some(addr) = a.http {
+        return super::runtime()?.block_on(serve_http(server, addr, &a));
+    }
     super::runtime()?.block_on(async move {
         let service = server
             .serve(rmcp::transport::stdio())
@@ -46,6 +72,49 @@ pub fn run(a: Args, registry: &Registry) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("MCP server: {e}"))?;
         Ok(())
     })
+}
+
+/// The HTTP transport's checks: loopback `Host` names (plus `--allow-host`),
+/// and `Origin` validated against `--allow-origin` (none by default).
+fn http_config(addr: SocketAddr, a: &Args) -> anyhow::Result<StreamableHttpServerConfig> {
+    anyhow::ensure!(
+        addr.ip().is_loopback() || !a.allow_host.is_empty(),
+        "--http {addr}: not a loopback address; name the host clients will use with --allow-host (and put TLS and authentication in front of it)"
+    );
+    for o in &a.allow_origin {
+        anyhow::ensure!(
+            o.starts_with("http://") || o.starts_with("https://") || o == "null",
+            "--allow-origin {o}: an origin is scheme://host[:port], e.g. http://localhost:6274"
+        );
+    }
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    hosts.extend(a.allow_host.iter().cloned());
+    Ok(StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(a.allow_origin.clone())
+        .enforce_origin_validation())
+}
+
+async fn serve_http(server: Vigil, addr: SocketAddr, a: &Args) -> anyhow::Result<()> {
+    let config = http_config(addr, a)?;
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("--http {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(url = %format!("http://{bound}/mcp"), origins = ?a.allow_origin, "MCP server listening (Streamable HTTP)");
+    eprintln!("vigil mcp: listening on http://{bound}/mcp");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("MCP HTTP server: {e}"))
 }
 
 /// The server: the registry and the root.
@@ -114,6 +183,61 @@ impl Vigil {
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))
     }
+}
+
+/// A decimal amount: a string (`"0.01"`, exact) or a JSON number (taken as
+/// its shortest decimal form).
+#[derive(Debug, Clone)]
+pub struct Amount(pub String);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Amount, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Amount(s)),
+            serde_json::Value::Number(n) => Ok(Amount(n.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a decimal string or number, got {other}"
+            ))),
+        }
+    }
+}
+
+impl JsonSchema for Amount {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Amount".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": ["string", "number"]})
+    }
+}
+
+/// An order for `propose_order`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeArg {
+    /// The agent's config (TOML, under the root): where its control endpoint listens.
+    pub agent: String,
+    /// The instrument's symbol, as in the agent's config, e.g. `BTCUSDT`.
+    pub instrument: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Base quantity, e.g. `"0.01"` (or give `notional`).
+    #[serde(default)]
+    pub quantity: Option<Amount>,
+    /// Quote amount, e.g. `"500"` (or give `quantity`).
+    #[serde(default)]
+    pub notional: Option<Amount>,
+    /// Limit price; omit for a market order.
+    #[serde(default)]
+    pub limit_price: Option<Amount>,
+    /// Why: shown to the operator who approves or rejects it.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[tool_router]
@@ -232,6 +356,69 @@ impl Vigil {
             Err(e) => failed(e.to_string()),
         })
     }
+
+    /// Proposes an order to a running agent: held for an operator.
+    #[tool(
+        description = "Propose an order to a running vigil agent (its config under the root). The agent checks it with every risk rule and HOLDS it: nothing is sent to any venue unless a human operator approves it with a signed command. Returns the held order's id, hash and expiry, or why the agent refused it. Give quantities and prices as decimal strings to keep them exact.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn propose_order(
+        &self,
+        Parameters(arg): Parameters<ProposeArg>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let agent = match self.resolve(&arg.agent) {
+            Ok(p) => p,
+            Err(e) => return Ok(failed(e)),
+        };
+        Ok(propose(agent, arg).await)
+    }
+}
+
+/// Asks the agent `agent` names to hold the order; its answer as the tool's.
+async fn propose(agent: PathBuf, arg: ProposeArg) -> CallToolResult {
+    if std::env::var("VIGIL_CONTROL_KEY_ID").is_err()
+        && std::env::var("VIGIL_CONTROL_KEYSTORE").is_err()
+    {
+        return failed(
+            "this MCP server has no key to sign proposals with: start it with VIGIL_CONTROL_KEY_ID and VIGIL_CONTROL_SECRET (or VIGIL_CONTROL_KEYSTORE) naming a `proposer` key (`vigil ctl keys new <id> --role proposer`)",
+        );
+    }
+    let target = match super::ctl::target::Target::resolve(&agent.to_string_lossy()) {
+        Ok(t) => t,
+        Err(e) => return failed(format!("{e:#}")),
+    };
+    let amount = |a: Option<Amount>| a.map(|a| a.0);
+    let body = serde_json::json!({"instrument": arg.instrument, "side": arg.side,
+        "quantity": amount(arg.quantity), "notional": amount(arg.notional),
+        "limit_price": amount(arg.limit_price), "note": arg.note});
+    let body = match serde_json::to_vec(&body) {
+        Ok(b) => b,
+        Err(e) => return failed(e.to_string()),
+    };
+    let (status, v) = match target.send_async("propose", body).await {
+        Ok(r) => r,
+        Err(e) => return failed(format!("{e:#}")),
+    };
+    if status.is_success() && v["outcome"]["outcome"] == "held" {
+        let o = &v["outcome"];
+        return json(&serde_json::json!({
+            "held": true, "id": o["id"], "hash": o["hash"], "expires_at": o["expires_at"],
+            "trading_state": v["trading_state"],
+            "next": "The order is held, not sent. Only an operator can approve it (`vigil ctl <agent> approve <id> <hash>` with an operator key) or reject it; it expires unapproved otherwise. This tool cannot approve."
+        }));
+    }
+    let why = v["outcome"]["reason"]
+        .as_str()
+        .or(v["message"].as_str())
+        .unwrap_or("no reason given");
+    failed(format!(
+        "the agent did not hold the order ({status}): {why}"
+    ))
 }
 
 fn backtest(path: &Path, registry: &Registry) -> CallToolResult {
@@ -254,7 +441,7 @@ impl ServerHandler for Vigil {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("vigil", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "vigil's research and supervision tools: list strategies, run backtests and sweeps, check data, read an agent's journal. All read-only; paths are relative to the server's root.",
+                "vigil's research and supervision tools: list strategies, run backtests and sweeps, check data, read an agent's journal (all read-only), and propose an order to a running agent, which holds it until a human operator approves it. Paths are relative to the server's root.",
             )
     }
 }

@@ -22,6 +22,7 @@ pub mod status;
 pub mod strategies;
 pub mod sweep;
 pub mod synth;
+pub mod worker;
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
@@ -53,8 +54,13 @@ pub enum Command {
     Keystore(keystore::KeystoreArgs),
     /// Show an agent's positions and PnL from its journal.
     Status(status::Args),
-    /// Run a backtest over a grid or random sample of strategy parameters, in parallel.
+    /// Run a backtest over a grid or random sample of strategy parameters, in
+    /// parallel (batches of sets share one pass over the data), or on a
+    /// cluster of `vigil worker`s (`--cluster nats://…`).
     Sweep(sweep::Args),
+    /// Run sweep jobs from a cluster's NATS JetStream work queue (see
+    /// `vigil sweep --cluster`) until interrupted.
+    Worker(worker::Args),
     /// Check a backtest for look-ahead: replay with the data truncated at many
     /// points and check that no decision before a cut changes. Exits 1 if one does.
     /// It cannot judge inputs made before the run (a grades file with wrong
@@ -99,8 +105,9 @@ pub enum Command {
     Indicators(indicators::Args),
     /// List the registered strategy plug-ins and their parameters.
     Strategies,
-    /// Serve vigil's read-only tools to an AI client over the Model Context
-    /// Protocol (stdio): strategies, backtests, sweeps, data checks, agent status.
+    /// Serve vigil's tools to an AI client over the Model Context Protocol
+    /// (stdio or Streamable HTTP): strategies, backtests, sweeps, data checks,
+    /// agent status, and `propose_order` (held for an operator's approval).
     Mcp(mcp::Args),
     /// Scaffold a new strategy plug-in crate (`vigil new strategy <name>`).
     New {
@@ -131,6 +138,7 @@ impl Command {
             Command::Keystore(a) => keystore::run_keystore(a),
             Command::Status(a) => status::run(a),
             Command::Sweep(a) => sweep::run(a, registry),
+            Command::Worker(a) => worker::run(a, registry),
             Command::CheckLookahead(a) => check_lookahead::run(a, registry),
             Command::Grades { command } => grades::run(command),
             Command::Journal { command } => journal::run(command),

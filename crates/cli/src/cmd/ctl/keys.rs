@@ -48,6 +48,11 @@ pub struct NewArgs {
     /// public half.
     #[arg(long)]
     pub ed25519: bool,
+    /// What the key may do: `operator` (every command) or `proposer` (only
+    /// `propose` — orders held until an operator approves them; the key to
+    /// give `vigil mcp`).
+    #[arg(long, default_value = "operator", value_parser = ["operator", "proposer"])]
+    pub role: String,
     /// Add the key to this agent's key file (`[control] keys`), created with
     /// mode 0600 if missing.
     #[arg(long)]
@@ -143,7 +148,7 @@ pub fn run(command: KeysCommand) -> anyhow::Result<()> {
                     Some(t) => format!("active until {}", t.to_rfc3339()),
                     None => "active".into(),
                 };
-                println!("  {:<24} {kind:<12} {status}", k.id);
+                println!("  {:<24} {kind:<12} {:<9} {status}", k.id, k.role.as_str());
             }
             Ok(())
         }
@@ -190,6 +195,11 @@ fn new_key(a: NewArgs) -> anyhow::Result<()> {
                 hex::encode(seed)
             ),
         )
+    };
+    let entry = if a.role == "operator" {
+        entry
+    } else {
+        format!("{entry}role = \"{}\"\n", a.role)
     };
     vigil_control::KeySet::parse(&entry).map_err(anyhow::Error::msg)?;
     match &a.config {

@@ -55,6 +55,15 @@ impl Target {
         action: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        runtime()?.block_on(self.send_async(action, body))
+    }
+
+    /// [`Target::send`], from async code.
+    pub async fn send_async(
+        &self,
+        action: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
         let path = format!("/v1/control/{action}");
         let h = sign_from_env("POST", &path, &body)?;
         let headers = [
@@ -63,7 +72,7 @@ impl Target {
             (vigil_control::HEADER_NONCE, h.nonce.clone()),
             (vigil_control::HEADER_SIGNATURE, h.signature.clone()),
         ];
-        self.post(&path, &headers, body)
+        self.post_async(&path, &headers, body).await
     }
 
     /// Posts a JSON `body` to `path` with `headers`; the status and the JSON
@@ -74,26 +83,33 @@ impl Target {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        runtime()?.block_on(self.post_async(path, headers, body))
+    }
+
+    async fn post_async(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
         let url = format!("{}{path}", self.base);
-        runtime()?.block_on(async {
-            let mut req = self
-                .client
-                .post(&url)
-                .header("content-type", "application/json");
-            for (name, value) in headers {
-                req = req.header(*name, value);
-            }
-            let r = req
-                .body(body)
-                .send()
-                .await
-                .with_context(|| format!("sending to {url}"))?;
-            let status = r.status();
-            let text = r.text().await?;
-            let v = serde_json::from_str(&text)
-                .unwrap_or_else(|_| serde_json::json!({"message": text.trim()}));
-            anyhow::Ok((status, v))
-        })
+        let mut req = self
+            .client
+            .post(&url)
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let r = req
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("sending to {url}"))?;
+        let status = r.status();
+        let text = r.text().await?;
+        let v = serde_json::from_str(&text)
+            .unwrap_or_else(|_| serde_json::json!({"message": text.trim()}));
+        Ok((status, v))
     }
 
     /// `GET /status`, with `VIGIL_READ_TOKEN` as a bearer token when set.
