@@ -24,15 +24,16 @@ def sweep(close, fast, slow):
     pairs = [(f, s) for f in fast for s in slow]
     fw = [f for f, _ in pairs]
     sw = [s for _, s in pairs]
-    fast_ma = vbt.MA.run(close, window=fw, short_name="fast").ma.values
-    slow_ma = vbt.MA.run(close, window=sw, short_name="slow").ma.values
+    rows = len(close)
+    fast_ma = vbt.MA.run(close, window=fw, short_name="fast").ma.values.reshape(rows, -1)
+    slow_ma = vbt.MA.run(close, window=sw, short_name="slow").ma.values.reshape(rows, -1)
     above = fast_ma > slow_ma
     prev = np.vstack([np.zeros((1, above.shape[1]), dtype=bool), above[:-1]])
     entries = above & ~prev
     exits = ~above & prev
     cols = pd.MultiIndex.from_tuples(pairs, names=["fast", "slow"])
     pf = vbt.Portfolio.from_signals(
-        close.values,
+        close,
         pd.DataFrame(entries, index=close.index, columns=cols),
         pd.DataFrame(exits, index=close.index, columns=cols),
         fees=0.001,

@@ -12,7 +12,7 @@ use crate::report::BacktestReport;
 
 /// The most parameter sets one data pass drives: memory grows with the batch,
 /// not with the sweep.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 32;
 
 /// Contiguous batches of `n` sets for `threads` threads: at least one per
 /// thread (while there are sets), at most `max` sets each.

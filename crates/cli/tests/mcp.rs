@@ -525,6 +525,9 @@ fn the_http_transport_serves_the_tools_and_refuses_foreign_origins() {
         "a foreign Host is refused"
     );
     assert_eq!(post(Some("http://localhost:6274"), None), 200);
+    // The server's own origin (what the conformance suite's check sends).
+    let own = url.trim_end_matches("/mcp").to_string();
+    assert_eq!(post(Some(&own), None), 200);
     assert_eq!(post(None, None), 200);
     server.kill().unwrap();
     let _ = server.wait();

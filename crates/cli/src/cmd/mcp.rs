@@ -34,7 +34,7 @@ pub struct Args {
     /// `--allow-host`.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<SocketAddr>,
-    /// A browser origin allowed to call the HTTP server, e.g.
+    /// A browser origin allowed to call the HTTP server besides its own, e.g.
     /// `http://localhost:6274` (repeatable). A request carrying any other
     /// `Origin` is refused (403): a web page cannot drive the tools through
     /// your browser (DNS rebinding). Requests without `Origin` (command-line
@@ -89,24 +89,33 @@ fn http_config(addr: SocketAddr, a: &Args) -> anyhow::Result<StreamableHttpServe
     }
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     hosts.extend(a.allow_host.iter().cloned());
+    // The server's own loopback origin (it serves no page, so nothing else
+    // can run there), and what --allow-origin adds.
+    let port = addr.port();
+    let mut origins: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .map(|h| format!("http://{h}:{port}"))
+        .collect();
+    origins.extend(a.allow_origin.iter().cloned());
     Ok(StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
-        .with_allowed_origins(a.allow_origin.clone())
+        .with_allowed_origins(origins)
         .enforce_origin_validation())
 }
 
 async fn serve_http(server: Vigil, addr: SocketAddr, a: &Args) -> anyhow::Result<()> {
-    let config = http_config(addr, a)?;
+    http_config(addr, a)?; // refuse a bad address before binding it
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("--http {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let config = http_config(bound, a)?;
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
     let app = axum::Router::new().nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("--http {addr}: {e}"))?;
-    let bound = listener.local_addr()?;
     tracing::info!(url = %format!("http://{bound}/mcp"), origins = ?a.allow_origin, "MCP server listening (Streamable HTTP)");
     eprintln!("vigil mcp: listening on http://{bound}/mcp");
     axum::serve(listener, app)
