@@ -80,6 +80,7 @@ fn the_mcp_inspector_lists_and_calls_vigils_read_only_tools() {
             "check_data",
             "list_strategies",
             "propose_order",
+            "read_grades",
             "run_backtest",
             "run_sweep"
         ]
@@ -145,6 +146,42 @@ fn the_mcp_inspector_lists_and_calls_vigils_read_only_tools() {
         .unwrap()
         .iter()
         .any(|p| p["name"] == "fast"));
+
+    // Grades, point in time: what was published by 01:00 only.
+    std::fs::write(
+        root.join("grades.csv"),
+        "symbol,kind,score,as_of,published_at,source\n\
+         BTC,trader,40,2022-01-01T00:00:00Z,2022-01-01T00:30:00Z,tm\n\
+         ETH,trader,55,2022-01-01T00:00:00Z,2022-01-01T00:30:00Z,tm\n\
+         BTC,trader,70,2022-01-01T01:00:00Z,2022-01-01T01:30:00Z,tm\n",
+    )
+    .unwrap();
+    let call = inspector(
+        &cli,
+        &root,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "read_grades",
+            "--tool-arg",
+            "path=grades.csv",
+            "asset=BTC",
+            "known_at=2022-01-01T01:00:00Z",
+        ],
+    );
+    assert_eq!(call["isError"], false, "{call}");
+    let g: Value = serde_json::from_str(call["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(g["grades_in_file"], 3, "{g}");
+    let tokens = g["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "only BTC: {g}");
+    let latest = tokens[0]["latest_first"].as_array().unwrap();
+    assert_eq!(
+        latest.len(),
+        1,
+        "the 01:30 grade was not known at 01:00: {g}"
+    );
+    assert_eq!(latest[0]["score"], 40.0, "{g}");
 
     // Data checks, and nothing outside the root.
     let call = inspector(
@@ -482,7 +519,7 @@ fn the_http_transport_serves_the_tools_and_refuses_foreign_origins() {
         &[url.clone(), "--method".into(), "tools/list".into()],
         true,
     );
-    assert_eq!(list["tools"].as_array().unwrap().len(), 6, "{list}");
+    assert_eq!(list["tools"].as_array().unwrap().len(), 7, "{list}");
     let call = inspect(
         &cli,
         &[

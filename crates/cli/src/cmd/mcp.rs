@@ -1,7 +1,8 @@
 //! `vigil mcp`: vigil's tools for an AI client over the Model Context Protocol,
 //! with the official Rust SDK (`rmcp`), on stdio or Streamable HTTP. The tools
 //! list strategies, run backtests and sweeps (replaying LLM tapes, never
-//! calling a model), check data and read an agent's journal — all read-only —
+//! calling a model), check data, read grades and an agent's journal — all
+//! read-only —
 //! and one acting tool, `propose_order`, which asks a running agent to **hold**
 //! an order for an operator: it never trades by itself, and the key it signs
 //! with (a `proposer` key, from the environment) cannot approve. Paths are
@@ -249,6 +250,26 @@ pub struct ProposeArg {
     pub note: Option<String>,
 }
 
+/// Grades to read for `read_grades`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GradesArg {
+    /// A grades CSV under the root (columns symbol, score, as_of, published_at, kind, source).
+    pub path: String,
+    /// Only this token, e.g. `BTC`.
+    #[serde(default)]
+    pub asset: Option<String>,
+    /// Only what was published at or before this time (RFC 3339): what was known then.
+    #[serde(default)]
+    pub known_at: Option<String>,
+    /// The most recent grades per token, kind and source (default 5, at most 500).
+    #[serde(default)]
+    pub last: Option<usize>,
+    /// For files without a `published_at` column: publication = as_of + this lag, e.g. `1d`.
+    #[serde(default)]
+    pub publication_lag: Option<String>,
+}
+
 #[tool_router]
 impl Vigil {
     /// The strategy plug-ins this vigil has, with their parameters.
@@ -366,6 +387,36 @@ impl Vigil {
         })
     }
 
+    /// Reads a grades file, point in time.
+    #[tool(
+        description = "Read AI grades (0-100 token scores) from a grades CSV under the root: the most recent grades per token, kind and source, optionally only what was published by a given time (no look-ahead).",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn read_grades(
+        &self,
+        Parameters(arg): Parameters<GradesArg>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let GradesArg {
+            path,
+            asset,
+            known_at,
+            last,
+            publication_lag,
+        } = arg;
+        self.on_file(&path, move |file, _| {
+            match grades(&file, asset, known_at, last, publication_lag) {
+                Ok(v) => json(&v),
+                Err(e) => failed(e),
+            }
+        })
+        .await
+    }
+
     /// Proposes an order to a running agent: held for an operator.
     #[tool(
         description = "Propose an order to a running vigil agent (its config under the root). The agent checks it with every risk rule and HOLDS it: nothing is sent to any venue unless a human operator approves it with a signed command. Returns the held order's id, hash and expiry, or why the agent refused it. Give quantities and prices as decimal strings to keep them exact.",
@@ -386,6 +437,62 @@ impl Vigil {
         };
         Ok(propose(agent, arg).await)
     }
+}
+
+/// The latest grades of a file per token, kind and source, as JSON.
+fn grades(
+    file: &Path,
+    asset: Option<String>,
+    known_at: Option<String>,
+    last: Option<usize>,
+    publication_lag: Option<String>,
+) -> Result<serde_json::Value, String> {
+    let known_at = known_at
+        .map(|t| vigil_core::Timestamp::parse(&t, None).map_err(|e| format!("known_at: {e}")))
+        .transpose()?;
+    let lag = publication_lag
+        .map(|l| {
+            l.parse::<vigil_core::Interval>()
+                .map_err(|e| format!("publication_lag: {e}"))
+        })
+        .transpose()?;
+    let last = last.unwrap_or(5).clamp(1, 500);
+    let mut universe = vigil_core::Universe::new();
+    let options = vigil_feed::GradeCsvOptions {
+        default_source: None,
+        default_kind: None,
+        publication_lag: lag,
+    };
+    let all =
+        vigil_feed::read_grades_csv(file, &mut universe, &options).map_err(|e| e.to_string())?;
+    let total = all.len();
+    let mut groups: std::collections::BTreeMap<(String, String, String), Vec<serde_json::Value>> =
+        Default::default();
+    for g in all.iter().rev() {
+        let symbol = universe.asset_symbol(g.asset);
+        if asset
+            .as_deref()
+            .is_some_and(|a| !a.eq_ignore_ascii_case(symbol))
+            || known_at.is_some_and(|t| g.published_at > t)
+        {
+            continue;
+        }
+        let key = (symbol.to_string(), g.kind.to_string(), g.source.to_string());
+        let list = groups.entry(key).or_default();
+        if list.len() < last {
+            list.push(serde_json::json!({"as_of": g.as_of.to_rfc3339(),
+                "published_at": g.published_at.to_rfc3339(), "score": g.score}));
+        }
+    }
+    let tokens: Vec<serde_json::Value> = groups
+        .into_iter()
+        .map(|((asset, kind, source), latest)| {
+            serde_json::json!({"asset": asset, "kind": kind, "source": source, "latest_first": latest})
+        })
+        .collect();
+    Ok(
+        serde_json::json!({"grades_in_file": total, "known_at": known_at.map(|t| t.to_rfc3339()), "tokens": tokens}),
+    )
 }
 
 /// Asks the agent `agent` names to hold the order; its answer as the tool's.
@@ -450,7 +557,7 @@ impl ServerHandler for Vigil {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("vigil", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "vigil's research and supervision tools: list strategies, run backtests and sweeps, check data, read an agent's journal (all read-only), and propose an order to a running agent, which holds it until a human operator approves it. Paths are relative to the server's root.",
+                "vigil's research and supervision tools: list strategies, run backtests and sweeps, check data, read grades, read an agent's journal (all read-only), and propose an order to a running agent, which holds it until a human operator approves it. Paths are relative to the server's root.",
             )
     }
 }

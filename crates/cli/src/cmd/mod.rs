@@ -107,7 +107,7 @@ pub enum Command {
     Strategies,
     /// Serve vigil's tools to an AI client over the Model Context Protocol
     /// (stdio or Streamable HTTP): strategies, backtests, sweeps, data checks,
-    /// agent status, and `propose_order` (held for an operator's approval).
+    /// grades, agent status, and `propose_order` (held for an operator's approval).
     Mcp(mcp::Args),
     /// Scaffold a new strategy plug-in crate (`vigil new strategy <name>`).
     New {
