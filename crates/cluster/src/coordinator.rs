@@ -31,6 +31,9 @@ pub struct ClusterOptions {
     pub ack_wait: Duration,
     /// Deliveries of a job before JetStream gives up on it.
     pub max_deliver: i64,
+    /// Threads for what the coordinator runs itself (walk-forward windows;
+    /// 0: every core).
+    pub threads: usize,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -90,7 +93,7 @@ pub fn run(
             w.into_row(params)
         })
         .collect();
-    let pool = plan.thread_pool(0)?;
+    let pool = plan.thread_pool(opts.threads)?;
     Ok((plan.finish(rows, registry, &pool)?, stats))
 }
 

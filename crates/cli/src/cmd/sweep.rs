@@ -12,7 +12,8 @@ use super::write_file;
 pub struct Args {
     /// The sweep file (see backtests/sweeps/*.toml).
     pub config: PathBuf,
-    /// Worker threads (default: all cores). Results do not depend on it.
+    /// Worker threads (default: all cores; with `--cluster`, for the
+    /// walk-forward the coordinator runs). Results do not depend on it.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Write every row as CSV.
@@ -27,7 +28,7 @@ pub struct Args {
     /// The most parameter sets one pass over the data drives (memory grows
     /// with it; 1: every set reads the data itself). Results do not depend
     /// on it.
-    #[arg(long, default_value_t = vigil_backtest::batch::MAX_BATCH)]
+    #[arg(long, default_value_t = vigil_backtest::batch::MAX_BATCH, conflicts_with = "cluster")]
     pub batch: usize,
     /// Print the sweep's wall time to stderr (for benchmarks: see
     /// scripts/bench-sweep.sh).
@@ -91,6 +92,7 @@ pub fn run(a: Args, registry: &Registry) -> anyhow::Result<()> {
                 job_sets: a.job_sets,
                 ack_wait: std::time::Duration::from_nanos(a.ack_wait.nanos() as u64),
                 max_deliver: 5,
+                threads: a.threads,
                 progress,
             };
             let (r, stats) = vigil_cluster::coordinator::run(&a.config, registry, &opts)?;
