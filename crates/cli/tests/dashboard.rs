@@ -123,7 +123,12 @@ impl Browser {
             if self.js(script) == Value::Bool(true) {
                 return t0.elapsed();
             }
-            assert!(t0.elapsed() < limit, "waited {limit:?} for {what}");
+            if t0.elapsed() >= limit {
+                let seen = self.js(
+                    "const t = (id) => { const e = document.getElementById(id); return e ? id + '=' + JSON.stringify(e.textContent) + (e.dataset.outcome ? ' (' + e.dataset.outcome + ')' : '') : id + ' missing'; }; return ['conn', 'state', 'result', 'clock'].map(t).join('; ')",
+                );
+                panic!("waited {limit:?} for {what}; the page shows {seen}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -209,6 +214,18 @@ fn the_dashboard_shows_the_agent_live_and_signs_commands_in_the_browser() {
         "return document.getElementById('curve').getAttribute('points').split(' ').length > 1",
         long,
     );
+
+    // The control buttons stay where they are while the live tables change
+    // (a click must land on the button the operator aimed at).
+    let at = "const r = document.querySelector(\"button[data-action='resume']\").getBoundingClientRect(); return r.x + ',' + r.y";
+    let before = b.js(at);
+    b.js("window.__vigil_fills = document.getElementById('fills').textContent; return true");
+    b.until(
+        "new fills",
+        "return document.getElementById('fills').textContent !== window.__vigil_fills",
+        long,
+    );
+    assert_eq!(b.js(at), before, "the control buttons moved");
 
     // A halt from `vigil ctl` shows within a second.
     let out = vigil()

@@ -6,7 +6,13 @@ function cells(tr, values) {
   for (const v of values) { const td = document.createElement("td"); td.textContent = text(v); tr.appendChild(td); }
   return tr;
 }
-function fill(id, rows, map) {
+// Tables are rebuilt only when their rows change, so a button in them (approve,
+// reject) is not replaced under the operator's pointer on every update.
+const shown = {};
+function fill(id, rows, map, extra) {
+  const key = JSON.stringify([rows, extra]);
+  if (shown[id] === key) return;
+  shown[id] = key;
   const body = $(id); body.replaceChildren();
   for (const r of rows) body.appendChild(map(r));
 }
@@ -33,7 +39,7 @@ function render(d) {
       }
     }
     tr.appendChild(td); return tr;
-  });
+  }, d.controls);
   fill("fills", (s.recent_fills || []).slice().reverse(), (f) => cells(document.createElement("tr"), [f.ts, f.order_id, f.instrument, f.side, f.qty, f.price, f.fee]));
   fill("verdicts", Object.entries(s.counters.verdicts), ([k, v]) => cells(document.createElement("tr"), [k, v]));
   const errs = Object.entries(s.control.rejected).map(([k, v]) => "refused " + k + ": " + v).concat(s.recent_errors || []);
