@@ -31,6 +31,12 @@ pub struct Recorder {
     pub(crate) equity_curve: Vec<EquityPoint>,
     pub(crate) daily_equity: Vec<(Timestamp, f64)>,
     current_day: i64,
+    /// The start of the day after `current_day` (a new day begins there).
+    next_day: i64,
+    /// Cash and marked positions (as bits) when equity was last computed, and
+    /// that equity: unchanged parts need no new sum.
+    last_parts: Option<(u128, u128)>,
+    last_sum: Decimal,
     last_equity: Decimal,
     last_equity_f: f64,
     pub(crate) peak: f64,
@@ -97,6 +103,9 @@ impl Recorder {
             equity_curve: Vec::new(),
             daily_equity: Vec::new(),
             current_day: i64::MIN,
+            next_day: i64::MIN,
+            last_parts: None,
+            last_sum: starting_equity,
             last_equity: starting_equity,
             last_equity_f: f,
             peak: f,
@@ -286,6 +295,9 @@ impl Observer for Recorder {
             self.first_ts = Some(ts);
             self.peak_ts = ts;
             self.current_day = ts.day_floor().nanos();
+            self.next_day = self
+                .current_day
+                .saturating_add(vigil_core::time::NANOS_PER_DAY);
             self.next_sample = ts.nanos();
         }
         if let MarketEvent::Bar(b) = event {
@@ -299,14 +311,16 @@ impl Observer for Recorder {
             c.last_price = Some(b.close);
         }
         // Daily closing equity (days without events repeat the last equity).
-        let day = ts.day_floor().nanos();
-        if day != self.current_day {
+        // Event times never go backwards (the engine refuses that).
+        if ts.nanos() >= self.next_day {
+            let day = ts.day_floor().nanos();
             let mut d = self.current_day;
             while d < day {
                 self.daily_equity.push((Timestamp(d), self.last_equity_f));
                 d += vigil_core::time::NANOS_PER_DAY;
             }
             self.current_day = day;
+            self.next_day = day.saturating_add(vigil_core::time::NANOS_PER_DAY);
         }
         // Exposure: time during which any position was open.
         let exposed = portfolio.open_position_count() > 0;
@@ -318,9 +332,22 @@ impl Observer for Recorder {
             }
             _ => {}
         }
-        // Drawdown, only when equity moved.
-        let equity = portfolio.equity();
-        if equity != self.last_equity {
+        // Drawdown, only when equity moved. Equity is cash plus marked
+        // positions: when neither changed, bit for bit, since the last sum, it
+        // is that sum, which already equals `last_equity` in value.
+        let parts = (
+            bits(portfolio.account_cash()),
+            bits(portfolio.position_value()),
+        );
+        let (equity, changed) = if self.last_parts == Some(parts) {
+            (self.last_sum, false)
+        } else {
+            let e = portfolio.equity();
+            self.last_parts = Some(parts);
+            self.last_sum = e;
+            (e, !vigil_core::num::eq(e, self.last_equity))
+        };
+        if changed {
             self.last_equity = equity;
             let e = approx_f64(equity);
             self.last_equity_f = e;
@@ -349,6 +376,12 @@ impl Observer for Recorder {
         }
         self.last_ts = ts;
     }
+}
+
+/// A decimal's exact representation (mantissa, scale and sign) as one number.
+#[inline]
+fn bits(d: Decimal) -> u128 {
+    u128::from_le_bytes(d.serialize())
 }
 
 #[cfg(test)]

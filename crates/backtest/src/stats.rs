@@ -25,7 +25,14 @@ pub fn approx_f64(d: Decimal) -> f64 {
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
     ];
-    d.mantissa() as f64 / POW10[d.scale() as usize]
+    let m = d.mantissa();
+    // i64 → f64 is one instruction, i128 → f64 a library call; both round to
+    // nearest, so the result is the same.
+    let m = match i64::try_from(m) {
+        Ok(small) => small as f64,
+        Err(_) => m as f64,
+    };
+    m / POW10[d.scale() as usize]
 }
 
 /// Simple returns of a series of closes, chained from `start`: one return per

@@ -4,6 +4,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::instrument::{AssetId, InstrumentId, Universe};
+use crate::num;
 use crate::order::{Fill, Side};
 
 /// A holding in one instrument.
@@ -274,7 +275,7 @@ impl Portfolio {
     /// the marked value of spot positions and the unrealised PnL of perpetuals.
     #[inline]
     pub fn equity(&self) -> Decimal {
-        self.cash[self.account.index()] + self.position_value
+        num::add(self.cash[self.account.index()], self.position_value)
     }
 
     /// Total fees paid.
@@ -314,14 +315,9 @@ impl Portfolio {
             .get_mut(instrument.index())
             .ok_or(PortfolioError::UnknownInstrument(instrument))?;
         if !pos.qty.is_zero() {
+            // `num`'s operations: rust_decimal's results, bit for bit, faster.
             let old = pos.mark.unwrap_or(pos.avg_price);
-            let delta = pos
-                .qty
-                .checked_mul(price - old)
-                .ok_or(PortfolioError::Overflow)?;
-            self.position_value = self
-                .position_value
-                .checked_add(delta)
+            self.position_value = num::add_price_move(self.position_value, pos.qty, price, old)
                 .ok_or(PortfolioError::Overflow)?;
         }
         pos.mark = Some(price);

@@ -574,7 +574,7 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         }
 
         // 3b. Portfolio risk rules: limits, and protective exits sent by risk itself.
-        {
+        if self.risk.watches_events() {
             let moved = match event {
                 MarketEvent::Signal(_) | MarketEvent::Funding(_) => None,
                 _ => event.instrument(),
@@ -585,7 +585,9 @@ impl<O: Observer, V: Venue> Engine<O, V> {
         if !self.exits.is_empty() {
             self.send_exits(ts)?;
         }
-        self.drain_risk_events(ts)?;
+        if self.risk.has_events() {
+            self.drain_risk_events(ts)?;
+        }
 
         // 3c. Bar history and resampled timeframes, when the strategy declared any.
         if let (MarketEvent::Bar(b), true) = (event, self.history.is_active()) {

@@ -138,72 +138,10 @@ pub struct SimVenue {
     delay: Vec<u32>,
 }
 
-impl Venue for SimVenue {
-    fn taker_fee_rate(&self) -> Decimal {
-        self.taker_rate
-    }
-
-    #[inline]
-    fn liquidation_fee_rate(&self) -> Option<Decimal> {
-        Some(self.liquidation_rate)
-    }
-
-    /// Orders still working, in submission order.
-    fn open_orders(&self) -> &[Order] {
-        &self.orders
-    }
-
-    /// Accepts or rejects a new order. Accepted orders wait for the next price event.
-    fn submit(
-        &mut self,
-        mut order: Order,
-        universe: &Universe,
-        now: Timestamp,
-        out: &mut Vec<ExecutionReport>,
-    ) {
-        let inst = universe.get(order.request.instrument);
-        if let Some(reason) = self.validate(&order, inst) {
-            // A New order can always be rejected.
-            let _ = order.reject(now, reason);
-            out.push(ExecutionReport::Closed { order });
-            return;
-        }
-        let _ = order.accept(now);
-        out.push(ExecutionReport::Accepted {
-            id: order.id,
-            ts: now,
-        });
-        self.orders.push(order);
-        self.arrived.push(false);
-        self.delay.push(self.config.latency_events);
-    }
-
-    /// Cancels a working order, recording `reason`.
-    fn cancel_because(
-        &mut self,
-        id: ClientOrderId,
-        now: Timestamp,
-        reason: &str,
-        out: &mut Vec<ExecutionReport>,
-    ) -> Result<(), VenueError> {
-        let idx = self
-            .orders
-            .iter()
-            .position(|o| o.id == id)
-            .ok_or(VenueError::UnknownOrder(id))?;
-        let mut order = self.orders.remove(idx);
-        self.arrived.remove(idx);
-        self.delay.remove(idx);
-        let _ = order.cancel(now, reason);
-        out.push(ExecutionReport::Closed { order });
-        Ok(())
-    }
-
-    /// Matches working orders of the event's instrument against it. `account` is
-    /// the portfolio before these fills; the venue keeps a running tally so that
-    /// several fills in one event never overspend it.
-    #[inline]
-    fn on_event(
+impl SimVenue {
+    /// Matches working orders of the event's instrument against it (there are
+    /// some): see [`Venue::on_event`].
+    fn match_event(
         &mut self,
         event: &MarketEvent,
         universe: &Universe,
@@ -212,10 +150,10 @@ impl Venue for SimVenue {
     ) {
         // Only traded prices fill orders: a grade, signal, mark or funding
         // event must neither fill nor count as an order's first price.
-        if let (MarketEvent::Mark(b), false) = (event, self.orders.is_empty()) {
+        if let MarketEvent::Mark(b) = event {
             self.on_mark(b);
         }
-        if self.orders.is_empty() || !event.is_price() {
+        if !event.is_price() {
             return;
         }
         let Some(instrument) = event.instrument() else {
@@ -288,6 +226,86 @@ impl Venue for SimVenue {
             } else {
                 i += 1;
             }
+        }
+    }
+}
+
+impl Venue for SimVenue {
+    fn taker_fee_rate(&self) -> Decimal {
+        self.taker_rate
+    }
+
+    #[inline]
+    fn liquidation_fee_rate(&self) -> Option<Decimal> {
+        Some(self.liquidation_rate)
+    }
+
+    /// Orders still working, in submission order.
+    fn open_orders(&self) -> &[Order] {
+        &self.orders
+    }
+
+    /// Accepts or rejects a new order. Accepted orders wait for the next price event.
+    fn submit(
+        &mut self,
+        mut order: Order,
+        universe: &Universe,
+        now: Timestamp,
+        out: &mut Vec<ExecutionReport>,
+    ) {
+        let inst = universe.get(order.request.instrument);
+        if let Some(reason) = self.validate(&order, inst) {
+            // A New order can always be rejected.
+            let _ = order.reject(now, reason);
+            out.push(ExecutionReport::Closed { order });
+            return;
+        }
+        let _ = order.accept(now);
+        out.push(ExecutionReport::Accepted {
+            id: order.id,
+            ts: now,
+        });
+        self.orders.push(order);
+        self.arrived.push(false);
+        self.delay.push(self.config.latency_events);
+    }
+
+    /// Cancels a working order, recording `reason`.
+    fn cancel_because(
+        &mut self,
+        id: ClientOrderId,
+        now: Timestamp,
+        reason: &str,
+        out: &mut Vec<ExecutionReport>,
+    ) -> Result<(), VenueError> {
+        let idx = self
+            .orders
+            .iter()
+            .position(|o| o.id == id)
+            .ok_or(VenueError::UnknownOrder(id))?;
+        let mut order = self.orders.remove(idx);
+        self.arrived.remove(idx);
+        self.delay.remove(idx);
+        let _ = order.cancel(now, reason);
+        out.push(ExecutionReport::Closed { order });
+        Ok(())
+    }
+
+    /// Matches working orders of the event's instrument against it. `account` is
+    /// the portfolio before these fills; the venue keeps a running tally so that
+    /// several fills in one event never overspend it.
+    // Always inlined: without working orders (most events of most runs) it is one
+    // comparison in the engine's loop; the matching itself stays out of line.
+    #[inline(always)]
+    fn on_event(
+        &mut self,
+        event: &MarketEvent,
+        universe: &Universe,
+        account: &Portfolio,
+        out: &mut Vec<ExecutionReport>,
+    ) {
+        if !self.orders.is_empty() {
+            self.match_event(event, universe, account, out);
         }
     }
 }

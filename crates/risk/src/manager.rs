@@ -304,6 +304,19 @@ impl RiskManager {
         }
     }
 
+    /// Whether [`RiskManager::on_event`] has anything to do: portfolio rules
+    /// (loss limits, drawdown, protective exits) are configured.
+    #[inline]
+    pub fn watches_events(&self) -> bool {
+        self.portfolio_rules
+    }
+
+    /// Whether risk events are waiting for [`RiskManager::drain_events`].
+    #[inline]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Risk events (state changes, protective exits) since the last call.
     pub fn drain_events(&mut self) -> Vec<RiskEvent> {
         std::mem::take(&mut self.events)

@@ -3,7 +3,6 @@
 #![warn(missing_docs)]
 
 use std::cmp::Ordering;
-use std::collections::VecDeque;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -106,11 +105,18 @@ fn fixed(d: Decimal) -> Option<i128> {
 /// Rolling state for one instrument.
 #[derive(Clone, Debug)]
 struct Track {
-    window: VecDeque<i128>,
+    /// The last `slow` closes, a ring: the next close goes to `next`.
+    ring: Vec<i128>,
+    next: usize,
+    /// Closes seen, up to `slow`.
+    filled: usize,
     sum_fast: i128,
     sum_slow: i128,
     prev: Option<Ordering>,
 }
+
+/// Sums below this, times a window length (at most 100,000 < 2¹⁷), fit an `i128`.
+const SMALL_SUM: u128 = 1 << 100;
 
 /// The strategy.
 #[derive(Debug)]
@@ -126,7 +132,9 @@ impl SmaCross {
     pub fn new(config: &SmaCrossConfig, instruments: usize) -> Result<SmaCross, StrategyError> {
         config.validate()?;
         let track = Track {
-            window: VecDeque::with_capacity(config.slow + 1),
+            ring: vec![0; config.slow],
+            next: 0,
+            filled: 0,
             sum_fast: 0,
             sum_slow: 0,
             prev: None,
@@ -160,23 +168,37 @@ impl SmaCross {
             self.tracks[i] = None;
             return None;
         };
-        t.window.push_back(x);
         t.sum_slow = sum_slow;
         t.sum_fast = sum_fast;
-        let len = t.window.len();
-        if len > fast_n {
-            t.sum_fast -= t.window[len - 1 - fast_n];
+        // The close `fast_n` closes back leaves the fast sum; the oldest (at
+        // `next`, about to be overwritten) leaves the slow one.
+        if t.filled >= fast_n {
+            let back = t.next + slow_n - fast_n;
+            t.sum_fast -= t.ring[if back >= slow_n { back - slow_n } else { back }];
         }
-        if len > slow_n {
-            let old = t.window.pop_front().expect("window longer than slow");
-            t.sum_slow -= old;
+        if t.filled == slow_n {
+            t.sum_slow -= t.ring[t.next];
+        } else {
+            t.filled += 1;
         }
-        if t.window.len() < slow_n {
+        t.ring[t.next] = x;
+        t.next = if t.next + 1 == slow_n { 0 } else { t.next + 1 };
+        if t.filled < slow_n {
             return None;
         }
         // fast/fast_n vs slow/slow_n  ⇔  fast × slow_n vs slow × fast_n (exact).
-        let a = t.sum_fast.checked_mul(slow_n as i128);
-        let b = t.sum_slow.checked_mul(fast_n as i128);
+        let (a, b) =
+            if t.sum_fast.unsigned_abs() < SMALL_SUM && t.sum_slow.unsigned_abs() < SMALL_SUM {
+                (
+                    Some(t.sum_fast * slow_n as i128),
+                    Some(t.sum_slow * fast_n as i128),
+                )
+            } else {
+                (
+                    t.sum_fast.checked_mul(slow_n as i128),
+                    t.sum_slow.checked_mul(fast_n as i128),
+                )
+            };
         let now = match (a, b) {
             (Some(a), Some(b)) => a.cmp(&b),
             _ => {
@@ -208,9 +230,8 @@ impl Strategy for SmaCross {
             }
             return;
         }
-        let qty = ctx.position_qty(id);
         if now == Ordering::Greater && prev != Ordering::Greater {
-            if qty.is_zero() {
+            if ctx.position_qty(id).is_zero() {
                 let cash = ctx.cash_for(id);
                 // Skip dust: cash that cannot buy one lot at the last close.
                 let lot = ctx.universe().get(id).lot_size;
@@ -219,7 +240,10 @@ impl Strategy for SmaCross {
                     ctx.buy_quote(id, cash);
                 }
             }
-        } else if now == Ordering::Less && prev != Ordering::Less && qty > Decimal::ZERO {
+        } else if now == Ordering::Less
+            && prev != Ordering::Less
+            && ctx.position_qty(id) > Decimal::ZERO
+        {
             ctx.close(id);
         }
     }
