@@ -45,6 +45,20 @@ impl MarketState {
     /// Records an event and advances the clock to its time.
     #[inline]
     pub fn apply(&mut self, event: &MarketEvent) {
+        // Bars (almost every event of a backtest) inline; the rest out of line.
+        if let MarketEvent::Bar(b) = event {
+            if b.close_time > self.now {
+                self.now = b.close_time;
+            }
+            let i = b.instrument.index();
+            self.last_price[i] = Some((b.close, b.close_time));
+            self.last_bar[i] = Some(*b);
+        } else {
+            self.apply_other(event);
+        }
+    }
+
+    fn apply_other(&mut self, event: &MarketEvent) {
         let ts = event.ts();
         if ts > self.now {
             self.now = ts;
