@@ -69,11 +69,19 @@ fn from_mantissa(m: i128, scale: u32) -> Option<Decimal> {
 /// same); `None` otherwise.
 #[inline(always)]
 fn exact_sum(a: Decimal, b: Decimal, negate_b: bool) -> Option<Decimal> {
-    let (x, y, scale) = aligned(a, b)?;
+    let mb = b.mantissa();
+    let mb = if negate_b { -mb } else { mb };
+    exact_sum_of(a.mantissa(), a.scale(), mb, b.scale())
+}
+
+/// [`exact_sum`] of two values given as mantissa and scale.
+#[inline(always)]
+fn exact_sum_of(ma: i128, sa: u32, mb: i128, sb: u32) -> Option<Decimal> {
+    let (x, y, scale) = aligned_mantissas(ma, sa, mb, sb)?;
     if x == 0 || y == 0 || x.unsigned_abs() >= U96 || y.unsigned_abs() >= U96 {
         return None;
     }
-    from_mantissa(if negate_b { x - y } else { x + y }, scale)
+    from_mantissa(x + y, scale)
 }
 
 /// `a + b`, bit for bit as `Decimal::checked_add`.
@@ -152,12 +160,8 @@ fn price_move(acc: Decimal, qty: Decimal, price: Decimal, old: Decimal) -> Optio
     } else {
         m as i128
     };
-    // acc + that, as `exact_sum`.
-    let (x, y, scale) = aligned_mantissas(acc.mantissa(), acc.scale(), m, ms)?;
-    if x == 0 || x.unsigned_abs() >= U96 || y.unsigned_abs() >= U96 {
-        return None;
-    }
-    from_mantissa(x + y, scale)
+    // acc + that.
+    exact_sum_of(acc.mantissa(), acc.scale(), m, ms)
 }
 
 /// Two mantissas brought to the larger of their scales (at most nine places up).

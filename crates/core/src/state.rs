@@ -46,16 +46,20 @@ impl MarketState {
     #[inline]
     pub fn apply(&mut self, event: &MarketEvent) {
         // Bars (almost every event of a backtest) inline; the rest out of line.
-        if let MarketEvent::Bar(b) = event {
-            if b.close_time > self.now {
-                self.now = b.close_time;
-            }
-            let i = b.instrument.index();
-            self.last_price[i] = Some((b.close, b.close_time));
-            self.last_bar[i] = Some(*b);
-        } else {
-            self.apply_other(event);
+        match event {
+            MarketEvent::Bar(b) => self.apply_bar(b),
+            _ => self.apply_other(event),
         }
+    }
+
+    #[inline(always)]
+    fn apply_bar(&mut self, b: &crate::Bar) {
+        if b.close_time > self.now {
+            self.now = b.close_time;
+        }
+        let i = b.instrument.index();
+        self.last_price[i] = Some((b.close, b.close_time));
+        self.last_bar[i] = Some(*b);
     }
 
     fn apply_other(&mut self, event: &MarketEvent) {
@@ -64,11 +68,7 @@ impl MarketState {
             self.now = ts;
         }
         match event {
-            MarketEvent::Bar(b) => {
-                let i = b.instrument.index();
-                self.last_price[i] = Some((b.close, b.close_time));
-                self.last_bar[i] = Some(*b);
-            }
+            MarketEvent::Bar(b) => self.apply_bar(b),
             MarketEvent::Trade(t) => {
                 self.last_price[t.instrument.index()] = Some((t.price, t.ts));
             }
