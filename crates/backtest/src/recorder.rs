@@ -43,6 +43,9 @@ pub struct Recorder {
     peak_ts: Timestamp,
     in_drawdown: bool,
     pub(crate) max_drawdown: f64,
+    /// A fall from the peak of at most this cannot be a new maximum drawdown
+    /// ([`no_new_drawdown_below`]): most bars skip the division.
+    dd_floor: f64,
     pub(crate) max_dd_duration: i64,
     exposed_since: Option<Timestamp>,
     pub(crate) exposed_nanos: i64,
@@ -112,6 +115,7 @@ impl Recorder {
             peak_ts: Timestamp::MIN,
             in_drawdown: false,
             max_drawdown: 0.0,
+            dd_floor: 0.0,
             max_dd_duration: 0,
             exposed_since: None,
             exposed_nanos: 0,
@@ -359,11 +363,16 @@ impl Observer for Recorder {
                 }
                 self.peak = e;
                 self.peak_ts = ts;
+                self.dd_floor = no_new_drawdown_below(self.peak, self.max_drawdown);
             } else if self.peak > 0.0 {
                 self.in_drawdown = true;
-                let dd = (self.peak - e) / self.peak;
-                if dd > self.max_drawdown {
-                    self.max_drawdown = dd;
+                let fall = self.peak - e;
+                if fall > self.dd_floor {
+                    let dd = fall / self.peak;
+                    if dd > self.max_drawdown {
+                        self.max_drawdown = dd;
+                        self.dd_floor = no_new_drawdown_below(self.peak, dd);
+                    }
                 }
             }
         } else if !self.in_drawdown {
@@ -378,6 +387,22 @@ impl Observer for Recorder {
     }
 }
 
+/// A fall from `peak` (`peak − equity`, positive) at most this gives a
+/// drawdown `fall / peak` of at most `max`, so it need not be divided: the
+/// product `max × peak` and the factor `1 − 2⁻⁵⁰` each round by at most 2⁻⁵³
+/// (relative, for normal numbers), so the result is below `max × peak`
+/// exactly, and IEEE division is monotonic. `0` (nothing skipped) when there is
+/// no drawdown yet or the bound is not a normal number.
+#[inline]
+fn no_new_drawdown_below(peak: f64, max: f64) -> f64 {
+    let t = max * peak * (1.0 - 4.0 * f64::EPSILON);
+    if peak > 0.0 && max > 0.0 && t.is_normal() {
+        t
+    } else {
+        0.0
+    }
+}
+
 /// A decimal's exact representation (mantissa, scale and sign) as one number.
 #[inline]
 fn bits(d: Decimal) -> u128 {
@@ -388,6 +413,33 @@ fn bits(d: Decimal) -> u128 {
 mod tests {
     use super::approx_f64;
     use rust_decimal::Decimal;
+
+    proptest::proptest! {
+        /// A fall at most the floor never divides to more than the maximum:
+        /// skipping the division cannot miss a new maximum drawdown.
+        #[test]
+        fn the_drawdown_floor_never_hides_a_new_maximum(
+            peak in 1e-300f64..1e300,
+            max in 0f64..1.0,
+            below in 0u64..64,
+        ) {
+            let floor = super::no_new_drawdown_below(peak, max);
+            // The floor itself and the doubles just under it, and the exact product.
+            let mut fall = floor;
+            for _ in 0..below {
+                fall = f64::from_bits(fall.to_bits().saturating_sub(1));
+            }
+            for f in [floor, fall] {
+                if f > 0.0 {
+                    proptest::prop_assert!(f / peak <= max, "{f} / {peak} > {max}");
+                }
+            }
+            // The floor is close to max × peak: little is divided needlessly.
+            if floor > 0.0 {
+                proptest::prop_assert!(floor >= max * peak * (1.0 - 1e-14));
+            }
+        }
+    }
 
     #[test]
     fn approx_f64_is_close() {

@@ -66,7 +66,7 @@ pub struct Backtest {
 }
 
 /// What the stream held, to tell an empty or misaligned run from a quiet one.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Tally {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
@@ -387,10 +387,9 @@ fn llm_warnings(src: &vigil_llm::LlmSource, warnings: &mut Vec<String>) {
 /// whole chunk before the next takes it, so its state stays in cache.
 const CHUNK: usize = 2048;
 
-/// One run of a shared pass: its engine, what it saw, and what it met.
+/// One run of a shared pass: its engine and what it met.
 struct SharedRun {
     engine: Engine<Recorder, SimVenue>,
-    tally: Tally,
     rest: Rest,
     failed: Option<BacktestError>,
 }
@@ -409,6 +408,9 @@ pub fn run_shared(
     };
     let (start, end) = (first.settings.start, first.settings.end);
     let mut runs: Vec<SharedRun> = batch.into_iter().map(SharedRun::new).collect();
+    // What every run saw and processed is the same (a run that fails returns
+    // its error, not its tally): counted once, as the window is cut once.
+    let mut tally = Tally::default();
     let mut chunk: Vec<MarketEvent> = Vec::with_capacity(CHUNK);
     let mut feed_error = None;
     let mut ended = false;
@@ -427,8 +429,9 @@ pub fn run_shared(
                 }
             }
         }
+        ended |= window(&mut chunk, start, end, &mut tally);
         for run in runs.iter_mut() {
-            ended |= run.take(&chunk, start, end);
+            run.take(&chunk);
         }
     }
     // The data failed before the window ended: every run still going fails
@@ -444,9 +447,39 @@ pub fn run_shared(
                         .unwrap_or_else(|| BacktestError::Shared(m.clone())),
                 );
             }
-            run.finish()
+            run.finish(tally.clone())
         })
         .collect()
+}
+
+/// Keeps the chunk's events inside `[start, end)`, in order, as each run's
+/// own pass would take them (see [`drive`]): every event up to the window's
+/// end is seen, those before `start` are skipped, the first at or after
+/// `end` ends the pass (then whether it did is returned).
+fn window(
+    chunk: &mut Vec<MarketEvent>,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+    tally: &mut Tally,
+) -> bool {
+    let mut ended = false;
+    let mut kept = 0;
+    for i in 0..chunk.len() {
+        let ts = chunk[i].ts();
+        tally.saw(ts);
+        if start.is_some_and(|s| ts < s) {
+            continue;
+        }
+        if end.is_some_and(|e| ts >= e) {
+            ended = true;
+            break;
+        }
+        tally.processed(&chunk[i]);
+        chunk.swap(kept, i);
+        kept += 1;
+    }
+    chunk.truncate(kept);
+    ended
 }
 
 impl SharedRun {
@@ -472,45 +505,28 @@ impl SharedRun {
                 strategy,
                 recorder,
             ),
-            tally: Tally::default(),
             rest,
             failed: None,
         }
     }
 
-    /// Processes a chunk (as [`drive`] does, event by event); whether the
-    /// window's end was reached.
-    fn take(
-        &mut self,
-        chunk: &[MarketEvent],
-        start: Option<Timestamp>,
-        end: Option<Timestamp>,
-    ) -> bool {
+    /// Processes a chunk already cut to the window (as [`drive`] does,
+    /// event by event); after an error the run takes nothing more.
+    fn take(&mut self, chunk: &[MarketEvent]) {
+        if self.failed.is_some() {
+            return;
+        }
         for event in chunk {
-            let ts = event.ts();
-            self.tally.saw(ts);
-            if start.is_some_and(|s| ts < s) {
-                continue;
-            }
-            if end.is_some_and(|e| ts >= e) {
-                return true;
-            }
-            if self.failed.is_some() {
-                continue;
-            }
             if let Err(e) = self.engine.process(event) {
                 self.failed = Some(e.into());
-                continue;
+                return;
             }
-            self.tally.processed(event);
         }
-        false
     }
 
-    fn finish(self) -> Result<BacktestReport, BacktestError> {
+    fn finish(self, tally: Tally) -> Result<BacktestReport, BacktestError> {
         let SharedRun {
             mut engine,
-            tally,
             rest,
             failed,
         } = self;

@@ -1,8 +1,9 @@
 //! [`to_f64`]: `Decimal` prices into the `f64` that indicators compute in; and
 //! the engine's hot-loop arithmetic ([`checked_add`], [`checked_sub`],
 //! [`checked_mul`], [`cmp`]): the same results as `rust_decimal`'s, bit for bit
-//! (mantissa, scale and sign), computed in 128-bit integers where they are
-//! exact and left to `rust_decimal` everywhere else.
+//! (mantissa, scale and sign), computed in 128-bit integers — rounded as
+//! `rust_decimal` rounds a result too wide for 96 bits — and left to
+//! `rust_decimal` where 128 bits do not hold the exact result, or a zero.
 
 use std::cmp::Ordering;
 
@@ -46,6 +47,20 @@ const POW10_I: [i128; 10] = [
     1_000_000_000,
 ];
 
+/// 10⁰ … 10⁹ as `u64`: a sum's operands are aligned by at most nine places.
+const POW10_S: [u64; 10] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
 /// A `Decimal`'s mantissa is below 2⁹⁶.
 const U96: u128 = 1 << 96;
 
@@ -53,115 +68,205 @@ const U96: u128 = 1 << 96;
 /// most nine more places (then nothing overflows).
 #[inline(always)]
 fn aligned(a: Decimal, b: Decimal) -> Option<(i128, i128, u32)> {
-    aligned_mantissas(a.mantissa(), a.scale(), b.mantissa(), b.scale())
+    let (a, b) = (Parts::of(a), Parts::of(b));
+    aligned_mantissas(a.signed(), a.scale, b.signed(), b.scale)
 }
 
-/// `m / 10^scale` as a `Decimal`, when `m` is a non-zero mantissa below 2⁹⁶.
-#[inline(always)]
-fn from_mantissa(m: i128, scale: u32) -> Option<Decimal> {
-    let u = m.unsigned_abs();
-    (u != 0 && u < U96)
-        .then(|| Decimal::from_parts(u as u32, (u >> 32) as u32, (u >> 64) as u32, m < 0, scale))
+/// 10⁰ … 10³⁸: every power of ten below 2¹²⁸.
+const POW10_U: [u128; 39] = {
+    let mut t = [1u128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// A decimal taken apart: sign, magnitude (below 2⁹⁶) and scale.
+#[derive(Clone, Copy)]
+struct Parts {
+    negative: bool,
+    m: u128,
+    scale: u32,
 }
 
-/// The exact sum of two non-zero decimals at the larger scale, when both
-/// aligned operands and the sum fit in 96 bits (then `rust_decimal` gives the
-/// same); `None` otherwise.
-#[inline(always)]
-fn exact_sum(a: Decimal, b: Decimal, negate_b: bool) -> Option<Decimal> {
-    let mb = b.mantissa();
-    let mb = if negate_b { -mb } else { mb };
-    exact_sum_of(a.mantissa(), a.scale(), mb, b.scale())
+impl Parts {
+    #[inline(always)]
+    fn of(d: Decimal) -> Parts {
+        let u = d.unpack();
+        Parts {
+            negative: u.negative,
+            m: u128::from(u.lo) | u128::from(u.mid) << 32 | u128::from(u.hi) << 64,
+            scale: u.scale,
+        }
+    }
+
+    /// The signed magnitude.
+    #[inline(always)]
+    fn signed(self) -> i128 {
+        if self.negative {
+            -(self.m as i128)
+        } else {
+            self.m as i128
+        }
+    }
+
+    /// The decimal (`m` below 2⁹⁶ and not zero, `scale` at most 28).
+    #[inline(always)]
+    fn decimal(self) -> Decimal {
+        let m = self.m;
+        Decimal::from_parts(
+            m as u32,
+            (m >> 32) as u32,
+            (m >> 64) as u32,
+            self.negative,
+            self.scale,
+        )
+    }
 }
 
-/// [`exact_sum`] of two values given as mantissa and scale.
+/// `±m / 10^scale` as `rust_decimal` stores an exact result `m` at `scale`:
+/// as it is when `m` fits 96 bits and the scale 28 places; otherwise with the
+/// fewest trailing digits dropped that make it fit (and at least `scale − 28`),
+/// rounded half to even. That is what `rust_decimal`'s sums and products give
+/// (its `Buf24::rescale` and `reduce_scale`: an estimate that never drops too
+/// many digits, one more digit while the quotient is too wide, a sticky
+/// remainder; a round-up that reaches 2⁹⁶ drops one more digit, which equals
+/// rounding the exact value once). `None` where `rust_decimal` must be asked:
+/// a zero result (its scale and sign), a round-up to 2⁹⁶, an overflow.
 #[inline(always)]
-fn exact_sum_of(ma: i128, sa: u32, mb: i128, sb: u32) -> Option<Decimal> {
-    let (x, y, scale) = aligned_mantissas(ma, sa, mb, sb)?;
-    if x == 0 || y == 0 || x.unsigned_abs() >= U96 || y.unsigned_abs() >= U96 {
+fn rounded(m: u128, negative: bool, scale: u32) -> Option<Parts> {
+    // m < 2⁹⁶·10^d  ⇔  ⌊m / 2⁹⁶⌋ < 10^d: `fit` is the digit count of m >> 96.
+    let top = (m >> 96) as u32;
+    let fit = if top == 0 { 0 } else { top.ilog10() + 1 };
+    let drop = fit.max(scale.saturating_sub(28));
+    let q = if drop == 0 {
+        m
+    } else {
+        if drop > scale || drop as usize >= POW10_U.len() {
+            return None;
+        }
+        let p = POW10_U[drop as usize];
+        let q = m / p;
+        let r = m - q * p;
+        let half = p >> 1;
+        q + u128::from(r > half || (r == half && q & 1 == 1))
+    };
+    (q != 0 && q < U96).then_some(Parts {
+        negative,
+        m: q,
+        scale: scale - drop,
+    })
+}
+
+/// `a + b` (`b` negated first when `negate_b`) as `rust_decimal` stores it
+/// ([`rounded`]); `None` when their scales are more than nine places apart,
+/// an operand is zero or the sum is.
+#[inline(always)]
+fn sum(a: Parts, b: Parts, negate_b: bool) -> Option<Parts> {
+    // Magnitudes at the larger scale: below 2⁹⁶·10⁹ < 2¹²⁶, so nothing overflows.
+    let (x, y, scale) = if a.scale == b.scale {
+        (a.m, b.m, a.scale)
+    } else if a.scale > b.scale {
+        let k = (a.scale - b.scale) as usize;
+        (a.m, b.m * u128::from(*POW10_S.get(k)?), a.scale)
+    } else {
+        let k = (b.scale - a.scale) as usize;
+        (a.m * u128::from(*POW10_S.get(k)?), b.m, b.scale)
+    };
+    if x == 0 || y == 0 {
         return None;
     }
-    from_mantissa(x + y, scale)
+    let b_negative = b.negative != negate_b;
+    let (m, negative) = if a.negative == b_negative {
+        (x + y, a.negative)
+    } else if x >= y {
+        (x - y, a.negative)
+    } else {
+        (y - x, b_negative)
+    };
+    rounded(m, negative, scale)
+}
+
+/// `a × b` as `rust_decimal` stores it; `None` when an operand is zero or the
+/// exact product does not fit 128 bits.
+#[inline(always)]
+fn product(a: Parts, b: Parts) -> Option<Parts> {
+    if a.m == 0 || b.m == 0 {
+        return None;
+    }
+    let p = if a.m < 1 << 64 && b.m < 1 << 64 {
+        a.m * b.m
+    } else {
+        a.m.checked_mul(b.m)?
+    };
+    rounded(p, a.negative != b.negative, a.scale + b.scale)
 }
 
 /// `a + b`, bit for bit as `Decimal::checked_add`.
 #[inline]
 pub fn checked_add(a: Decimal, b: Decimal) -> Option<Decimal> {
-    exact_sum(a, b, false).or_else(|| a.checked_add(b))
+    match sum(Parts::of(a), Parts::of(b), false) {
+        Some(p) => Some(p.decimal()),
+        None => a.checked_add(b),
+    }
 }
 
 /// `a - b`, bit for bit as `Decimal::checked_sub`.
 #[inline]
 pub fn checked_sub(a: Decimal, b: Decimal) -> Option<Decimal> {
-    exact_sum(a, b, true).or_else(|| a.checked_sub(b))
+    match sum(Parts::of(a), Parts::of(b), true) {
+        Some(p) => Some(p.decimal()),
+        None => a.checked_sub(b),
+    }
 }
 
 /// `a + b`, bit for bit as `Decimal`'s `+` (which panics on overflow).
 #[inline]
 pub fn add(a: Decimal, b: Decimal) -> Decimal {
-    exact_sum(a, b, false).unwrap_or_else(|| a + b)
+    match sum(Parts::of(a), Parts::of(b), false) {
+        Some(p) => p.decimal(),
+        None => a + b,
+    }
 }
 
 /// `a × b`, bit for bit as `Decimal::checked_mul`.
 #[inline]
 pub fn checked_mul(a: Decimal, b: Decimal) -> Option<Decimal> {
-    let scale = a.scale() + b.scale();
-    let (ma, mb) = (a.mantissa().unsigned_abs(), b.mantissa().unsigned_abs());
-    if scale <= 28 && ma < 1 << 64 && mb < 1 << 64 {
-        if ma == 0 || mb == 0 {
-            return Some(Decimal::ZERO);
-        }
-        let p = ma * mb;
-        if p < U96 {
-            let negative = a.is_sign_negative() != b.is_sign_negative();
-            return Some(Decimal::from_parts(
-                p as u32,
-                (p >> 32) as u32,
-                (p >> 64) as u32,
-                negative,
-                scale,
-            ));
-        }
+    if a.is_zero() || b.is_zero() {
+        return Some(Decimal::ZERO);
     }
-    a.checked_mul(b)
+    match product(Parts::of(a), Parts::of(b)) {
+        Some(p) => Some(p.decimal()),
+        None => a.checked_mul(b),
+    }
 }
 
 /// `acc + qty × (price − old)` — a position's marked value moved to a new
 /// price — bit for bit as `rust_decimal`'s `checked_sub`, `checked_mul` and
-/// `checked_add` in turn, in one pass through 128-bit integers when every step
-/// is exact.
+/// `checked_add` in turn: in one pass over the parts when each step is fast,
+/// step by step otherwise.
 #[inline]
 pub fn add_price_move(acc: Decimal, qty: Decimal, price: Decimal, old: Decimal) -> Option<Decimal> {
-    price_move(acc, qty, price, old).or_else(|| {
-        let moved = checked_mul(qty, checked_sub(price, old)?)?;
-        checked_add(acc, moved)
-    })
-}
-
-#[inline(always)]
-fn price_move(acc: Decimal, qty: Decimal, price: Decimal, old: Decimal) -> Option<Decimal> {
-    // price − old, exact at the larger scale (a zero difference falls back).
-    let (p, o, ds) = aligned(price, old)?;
-    if p == 0 || o == 0 || p.unsigned_abs() >= U96 || o.unsigned_abs() >= U96 {
-        return None;
+    let (a, q) = (Parts::of(acc), Parts::of(qty));
+    if let Some(moved) = sum(Parts::of(price), Parts::of(old), true) {
+        if let Some(m) = product(q, moved) {
+            if a.m == 0 {
+                // `0 + m` is `m` itself in `rust_decimal`.
+                return Some(m.decimal());
+            }
+            if let Some(s) = sum(a, m, false) {
+                return Some(s.decimal());
+            }
+        }
     }
-    let d = p - o;
-    // qty × d, exact when both fit 64 bits and the scale stays within 28.
-    let (q, ms) = (qty.mantissa(), qty.scale() + ds);
-    if d == 0 || ms > 28 || q == 0 || q.unsigned_abs() >= 1 << 64 || d.unsigned_abs() >= 1 << 64 {
-        return None;
+    let moved = checked_sub(price, old)?;
+    if moved.is_zero() && a.m != 0 {
+        // `acc + 0` is `acc` itself in `rust_decimal` (a zero `acc` would not be).
+        return Some(acc);
     }
-    let m = q.unsigned_abs() * d.unsigned_abs();
-    if m >= U96 {
-        return None;
-    }
-    let m = if (q < 0) != (d < 0) {
-        -(m as i128)
-    } else {
-        m as i128
-    };
-    // acc + that.
-    exact_sum_of(acc.mantissa(), acc.scale(), m, ms)
+    checked_add(acc, checked_mul(qty, moved)?)
 }
 
 /// Two mantissas brought to the larger of their scales (at most nine places up).
@@ -217,6 +322,55 @@ mod tests {
         })
     }
 
+    /// Mantissas near 2⁹⁶ at nearby scales: sums and products that
+    /// `rust_decimal` must round.
+    fn wide() -> impl Strategy<Value = Decimal> {
+        (0u32..=6, any::<u128>(), 0u32..=28, any::<bool>()).prop_map(|(short, raw, scale, neg)| {
+            let m = (raw >> 32) >> short;
+            Decimal::from_parts(m as u32, (m >> 32) as u32, (m >> 64) as u32, neg, scale)
+        })
+    }
+
+    /// Pairs whose exact sum must drop `d` digits (1 to 3) that are exactly a
+    /// half (`5`, `50`, `500`), the kept digit odd or even: the ties of
+    /// half-to-even. The sum is `q·10ᵈ + 5·10ᵈ⁻¹` with `2⁹⁶/10 ≤ q < 2⁹⁶`,
+    /// split as `(q − c)` at scale `s` plus `c·10ᵈ + 5·10ᵈ⁻¹` at scale `s + d`.
+    fn ties() -> impl Strategy<Value = (Decimal, Decimal)> {
+        (
+            1u32..=3,
+            any::<u128>(),
+            any::<u128>(),
+            0u32..=25,
+            any::<bool>(),
+        )
+            .prop_map(|(d, rq, rc, scale, neg)| {
+                let (lo, hi) = (U96 / 10 + 1, U96 - 1);
+                let q = lo + rq % (hi - lo);
+                let c = rc % (U96 / POW10_U[d as usize] / 2);
+                let a = q - c;
+                let b = c * POW10_U[d as usize] + 5 * POW10_U[d as usize - 1];
+                let dec = |m: u128, s: u32| {
+                    Decimal::from_parts(m as u32, (m >> 32) as u32, (m >> 64) as u32, neg, s)
+                };
+                let scale = scale.min(28 - d);
+                (dec(a, scale), dec(b, scale + d))
+            })
+    }
+
+    /// Products that drop digits ending exactly on a half: `m·10ʲ + 5·10ʲ⁻¹`
+    /// times one at a scale beyond 28, or times a wide mantissa.
+    fn product_ties() -> impl Strategy<Value = (Decimal, Decimal)> {
+        (1u64.., 1u32..=12, 17u32..=28, 0u32..=28, any::<bool>()).prop_map(|(m, j, sa, sb, neg)| {
+            let a = (m as u128 % (1 << 60)) * POW10_U[j as usize] + 5 * POW10_U[j as usize - 1];
+            let a = a % (1 << 96);
+            let a = Decimal::from_parts(a as u32, (a >> 32) as u32, (a >> 64) as u32, neg, sa);
+            (
+                a,
+                Decimal::from_parts(1 + (m >> 40) as u32 % 3, 0, 0, false, sb),
+            )
+        })
+    }
+
     fn same(a: Option<Decimal>, b: Option<Decimal>) -> bool {
         a.map(|d| d.serialize()) == b.map(|d| d.serialize())
     }
@@ -226,7 +380,31 @@ mod tests {
             (any_decimal(), any_decimal()),
             (money(), money()),
             (money(), any_decimal()),
+            (wide(), wide()),
+            (wide(), money()),
+            ties(),
+            product_ties(),
         ]
+    }
+
+    /// The tie generators make ties: the sum's dropped digits are exactly a half.
+    #[test]
+    fn tie_generators_make_ties() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let mut ties_seen = 0;
+        for _ in 0..200 {
+            let (a, b) = ties().new_tree(&mut runner).unwrap().current();
+            let k = b.scale() - a.scale();
+            let s = a.mantissa() * POW10_U[k as usize] as i128 + b.mantissa();
+            let digits = (s.unsigned_abs() >> 96) as u32;
+            if digits > 0 {
+                let p = POW10_U[(digits.ilog10() + 1) as usize];
+                ties_seen += usize::from(s.unsigned_abs() % p == p / 2);
+            }
+        }
+        assert_eq!(ties_seen, 200);
     }
 
     proptest! {
@@ -259,8 +437,8 @@ mod tests {
         /// A price move on a marked value, as the three steps would give it.
         #[test]
         fn price_moves_match_the_three_steps(
-            acc in prop_oneof![money(), any_decimal()],
-            qty in prop_oneof![money(), any_decimal()],
+            acc in prop_oneof![money(), any_decimal(), wide()],
+            qty in prop_oneof![money(), any_decimal(), wide()],
             price in prop_oneof![money(), any_decimal()],
             old in prop_oneof![money(), any_decimal()],
         ) {
@@ -306,6 +484,12 @@ mod tests {
             Decimal::from_parts(u32::MAX, u32::MAX, 0, false, 10),
             Decimal::from_parts(u32::MAX, u32::MAX, u32::MAX >> 1, true, 0),
             Decimal::from_i128_with_scale(1i128 << 95, 9),
+            // (2⁹⁶ − 1)·10 + 5 at scale 10: rounds half to even up to 2⁹⁶.
+            Decimal::from_i128_with_scale((1i128 << 96) - 1, 9),
+            Decimal::new(5, 10),
+            Decimal::new(-5, 10),
+            Decimal::from_i128_with_scale((1i128 << 96) - 1, 27),
+            Decimal::new(15, 2),
         ];
         for a in values {
             for b in values {

@@ -92,14 +92,19 @@ const FITS: [i128; SCALE as usize + 1] = {
 /// `None` when the close does not fit (beyond ~10²⁶; inputs are limited to 10¹⁵).
 #[inline]
 fn fixed(d: Decimal) -> Option<i128> {
-    let m = d.mantissa();
-    let s = d.scale();
-    if s <= SCALE {
-        let k = (SCALE - s) as usize;
-        (m.abs() <= FITS[k]).then(|| m * POW10[k])
+    let u = d.unpack();
+    let m = u128::from(u.lo) | u128::from(u.mid) << 32 | u128::from(u.hi) << 64;
+    // The magnitude scaled, truncated toward zero as an `i128` division would.
+    let v = if u.scale <= SCALE {
+        let k = (SCALE - u.scale) as usize;
+        if m > FITS[k] as u128 {
+            return None;
+        }
+        (m as i128) * POW10[k]
     } else {
-        Some(m / POW10[(s - SCALE) as usize])
-    }
+        (m / POW10[(u.scale - SCALE) as usize] as u128) as i128
+    };
+    Some(if u.negative { -v } else { v })
 }
 
 /// Rolling state for one instrument.
@@ -115,8 +120,14 @@ struct Track {
     prev: Option<Ordering>,
 }
 
-/// Sums below this, times a window length (at most 100,000 < 2¹⁷), fit an `i128`.
-const SMALL_SUM: u128 = 1 << 100;
+/// Sums within ±2¹⁰⁰, times a window length (at most 100,000 < 2¹⁷), fit an `i128`.
+const SMALL_SUM: i128 = 1 << 100;
+
+/// `-2¹⁰⁰ ≤ sum < 2¹⁰⁰`, in one addition and one comparison.
+#[inline(always)]
+fn small(sum: i128) -> bool {
+    (sum.wrapping_add(SMALL_SUM) as u128) < 2 * SMALL_SUM as u128
+}
 
 /// The strategy.
 #[derive(Debug)]
@@ -187,18 +198,17 @@ impl SmaCross {
             return None;
         }
         // fast/fast_n vs slow/slow_n  ⇔  fast × slow_n vs slow × fast_n (exact).
-        let (a, b) =
-            if t.sum_fast.unsigned_abs() < SMALL_SUM && t.sum_slow.unsigned_abs() < SMALL_SUM {
-                (
-                    Some(t.sum_fast * slow_n as i128),
-                    Some(t.sum_slow * fast_n as i128),
-                )
-            } else {
-                (
-                    t.sum_fast.checked_mul(slow_n as i128),
-                    t.sum_slow.checked_mul(fast_n as i128),
-                )
-            };
+        let (a, b) = if small(t.sum_fast) && small(t.sum_slow) {
+            (
+                Some(t.sum_fast * slow_n as i128),
+                Some(t.sum_slow * fast_n as i128),
+            )
+        } else {
+            (
+                t.sum_fast.checked_mul(slow_n as i128),
+                t.sum_slow.checked_mul(fast_n as i128),
+            )
+        };
         let now = match (a, b) {
             (Some(a), Some(b)) => a.cmp(&b),
             _ => {
@@ -221,6 +231,24 @@ impl Strategy for SmaCross {
         let Some((now, Some(prev))) = self.push(id.index(), bar.close) else {
             return;
         };
+        // No cross (almost every bar): nothing to do.
+        if now != prev {
+            self.on_cross(bar, now, prev, ctx);
+        }
+    }
+}
+
+impl SmaCross {
+    /// The averages' order changed on this bar: trade if it crossed.
+    #[inline(never)]
+    fn on_cross(
+        &self,
+        bar: &vigil_core::Bar,
+        now: Ordering,
+        prev: Ordering,
+        ctx: &mut Context<'_>,
+    ) {
+        let id = bar.instrument;
         if self.short {
             // Long and short, always in: one order flips the position.
             if now == Ordering::Greater && prev != Ordering::Greater {
@@ -322,6 +350,52 @@ pub fn descriptor() -> StrategyDescriptor {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The fixed-point close by the definition: the signed mantissa scaled
+    /// to 12 places with checked `i128` arithmetic, truncated toward zero.
+    fn fixed_by_definition(d: Decimal) -> Option<i128> {
+        let (m, s) = (d.mantissa(), d.scale());
+        if s <= SCALE {
+            m.checked_mul(POW10[(SCALE - s) as usize])
+        } else {
+            Some(m / POW10[(s - SCALE) as usize])
+        }
+    }
+
+    #[test]
+    fn small_sums_are_those_within_2_pow_100() {
+        let b = 1i128 << 100;
+        for (sum, want) in [
+            (0, true),
+            (b - 1, true),
+            (b, false),
+            (-b, true),
+            (-b - 1, false),
+            (i128::MAX, false),
+            (i128::MIN, false),
+            (i128::MIN + b, false),
+        ] {
+            assert_eq!(small(sum), want, "{sum}");
+            // Where it says small, the products it guards cannot overflow.
+            if want {
+                assert!(sum.checked_mul(100_000).is_some());
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fixed_closes_match_the_definition(
+            bits in 0u32..=96,
+            raw in any::<u128>(),
+            scale in 0u32..=28,
+            negative in any::<bool>(),
+        ) {
+            let m = if bits == 0 { 0 } else { raw >> (128 - bits) };
+            let d = Decimal::from_parts(m as u32, (m >> 32) as u32, (m >> 64) as u32, negative, scale);
+            prop_assert_eq!(fixed(d), fixed_by_definition(d), "{}", d);
+        }
+    }
 
     fn cfg(fast: usize, slow: usize) -> SmaCrossConfig {
         SmaCrossConfig {
