@@ -26,13 +26,29 @@ pub fn approx_f64(d: Decimal) -> f64 {
         1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
     ];
     let m = d.mantissa();
-    // i64 → f64 is one instruction, i128 → f64 a library call; both round to
-    // nearest, so the result is the same.
+    // i64 → f64 is one instruction, i128 → f64 a library call; all three
+    // round to nearest (ties to even), so the result is the same.
     let m = match i64::try_from(m) {
         Ok(small) => small as f64,
-        Err(_) => m as f64,
+        Err(_) if m < 0 => -wide_to_f64(m.unsigned_abs()),
+        Err(_) => wide_to_f64(m.unsigned_abs()),
     };
     m / POW10[d.scale() as usize]
+}
+
+/// `m as f64` for `m ≥ 2⁶³`, inline: the top 64 bits with a sticky bit for
+/// any ones below them round as `m` does (the sticky bit only breaks what
+/// would look like a tie), then a power of two scales back, exactly.
+#[inline]
+fn wide_to_f64(m: u128) -> f64 {
+    let shift = 64u32.saturating_sub(m.leading_zeros());
+    if shift == 0 {
+        return m as u64 as f64;
+    }
+    let top = (m >> shift) as u64;
+    let sticky = u64::from(m & ((1u128 << shift) - 1) != 0);
+    let scale = f64::from_bits(u64::from(1023 + shift) << 52);
+    (top | sticky) as f64 * scale
 }
 
 /// Simple returns of a series of closes, chained from `start`: one return per
@@ -336,6 +352,21 @@ pub fn probability_of_overfitting(returns: &[&[f64]], blocks: usize) -> Option<P
 mod tests {
     use super::*;
     use vigil_core::Timestamp;
+
+    proptest::proptest! {
+        /// The inline conversion rounds as Rust's `u128 as f64`, at every width.
+        #[test]
+        fn wide_to_f64_rounds_as_the_library(bits in 1u32..=128, raw: u128, tie in 0u8..3) {
+            let mut m = (raw >> (128 - bits)) | (1u128 << (bits - 1));
+            if tie > 0 && bits > 60 {
+                // A tie: exactly half an ulp below the kept 53 bits, then
+                // either nothing under it or one lowest bit (a sticky one).
+                let below = bits - 53;
+                m = (m >> below << below) | (1u128 << (below - 1)) | u128::from(tie == 2);
+            }
+            proptest::prop_assert_eq!(wide_to_f64(m).to_bits(), (m as f64).to_bits(), "{}", m);
+        }
+    }
 
     /// A deterministic pseudo-random stream in (−0.5, 0.5).
     fn noise(seed: u64, n: usize) -> Vec<f64> {
