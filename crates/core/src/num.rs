@@ -92,6 +92,7 @@ struct Parts {
 }
 
 impl Parts {
+    /// The parts of `d`, as stored (a negative zero stays negative).
     #[inline(always)]
     fn of(d: Decimal) -> Parts {
         let u = d.unpack();
@@ -105,11 +106,7 @@ impl Parts {
     /// The signed magnitude.
     #[inline(always)]
     fn signed(self) -> i128 {
-        if self.negative {
-            -(self.m as i128)
-        } else {
-            self.m as i128
-        }
+        signed(self.m, self.negative)
     }
 
     /// The decimal (`m` below 2⁹⁶ and not zero, `scale` at most 28).
@@ -160,6 +157,13 @@ fn rounded(m: u128, negative: bool, scale: u32) -> Option<Parts> {
     })
 }
 
+/// `±m` (`m` below 2¹²⁷), without a branch.
+#[inline(always)]
+fn signed(m: u128, negative: bool) -> i128 {
+    let mask = -i128::from(negative);
+    ((m as i128) ^ mask) - mask
+}
+
 /// `a + b` (`b` negated first when `negate_b`) as `rust_decimal` stores it
 /// ([`rounded`]); `None` when their scales are more than nine places apart,
 /// an operand is zero or the sum is.
@@ -178,14 +182,11 @@ fn sum(a: Parts, b: Parts, negate_b: bool) -> Option<Parts> {
     if x == 0 || y == 0 {
         return None;
     }
-    let b_negative = b.negative != negate_b;
-    let (m, negative) = if a.negative == b_negative {
-        (x + y, a.negative)
-    } else if x >= y {
-        (x - y, a.negative)
-    } else {
-        (y - x, b_negative)
-    };
+    // Signed and summed without branches: the sign of a price move is a coin
+    // toss, which a branch predictor loses half the time.
+    let s = signed(x, a.negative) + signed(y, b.negative != negate_b);
+    let sign = s >> 127;
+    let (m, negative) = (((s ^ sign) - sign) as u128, sign != 0);
     rounded(m, negative, scale)
 }
 
