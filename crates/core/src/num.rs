@@ -32,22 +32,8 @@ pub fn to_f64(d: Decimal) -> f64 {
     }
 }
 
-/// 10⁰ … 10⁹ (a rescale by at most nine places keeps a 96-bit mantissa
-/// below 2¹²⁶).
-const POW10_I: [i128; 10] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-    1_000_000_000,
-];
-
-/// 10⁰ … 10⁹ as `u64`: a sum's operands are aligned by at most nine places.
+/// 10⁰ … 10⁹: operands are aligned by at most nine places (then a 96-bit
+/// mantissa stays below 2¹²⁶).
 const POW10_S: [u64; 10] = [
     1,
     10,
@@ -277,10 +263,10 @@ fn aligned_mantissas(ma: i128, sa: u32, mb: i128, sb: u32) -> Option<(i128, i128
         Some((ma, mb, sa))
     } else if sa > sb {
         let k = (sa - sb) as usize;
-        (k < POW10_I.len()).then(|| (ma, mb * POW10_I[k], sa))
+        POW10_S.get(k).map(|&p| (ma, mb * i128::from(p), sa))
     } else {
         let k = (sb - sa) as usize;
-        (k < POW10_I.len()).then(|| (ma * POW10_I[k], mb, sb))
+        POW10_S.get(k).map(|&p| (ma * i128::from(p), mb, sb))
     }
 }
 
