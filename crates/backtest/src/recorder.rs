@@ -296,13 +296,7 @@ impl Observer for Recorder {
         }
         self.events += 1;
         if self.first_ts.is_none() {
-            self.first_ts = Some(ts);
-            self.peak_ts = ts;
-            self.current_day = ts.day_floor().nanos();
-            self.next_day = self
-                .current_day
-                .saturating_add(vigil_core::time::NANOS_PER_DAY);
-            self.next_sample = ts.nanos();
+            self.first_event(ts);
         }
         if let MarketEvent::Bar(b) = event {
             let c = &mut self.coverage[b.instrument.index()];
@@ -317,14 +311,7 @@ impl Observer for Recorder {
         // Daily closing equity (days without events repeat the last equity).
         // Event times never go backwards (the engine refuses that).
         if ts.nanos() >= self.next_day {
-            let day = ts.day_floor().nanos();
-            let mut d = self.current_day;
-            while d < day {
-                self.daily_equity.push((Timestamp(d), self.last_equity_f));
-                d += vigil_core::time::NANOS_PER_DAY;
-            }
-            self.current_day = day;
-            self.next_day = day.saturating_add(vigil_core::time::NANOS_PER_DAY);
+            self.new_day(ts);
         }
         // Exposure: time during which any position was open.
         let exposed = portfolio.open_position_count() > 0;
@@ -380,10 +367,47 @@ impl Observer for Recorder {
             self.peak_ts = ts;
         }
         if ts.nanos() >= self.next_sample {
-            self.push_point(ts, equity);
-            self.next_sample = (ts.nanos() / self.sample_every + 1) * self.sample_every;
+            self.sample(ts, equity);
         }
         self.last_ts = ts;
+    }
+}
+
+/// The per-event bookkeeping that happens at most once a day or once per
+/// sample, kept out of [`Recorder::on_event_processed`]'s hot path.
+impl Recorder {
+    /// The first event processed: the clocks start.
+    #[cold]
+    #[inline(never)]
+    fn first_event(&mut self, ts: Timestamp) {
+        self.first_ts = Some(ts);
+        self.peak_ts = ts;
+        self.current_day = ts.day_floor().nanos();
+        self.next_day = self
+            .current_day
+            .saturating_add(vigil_core::time::NANOS_PER_DAY);
+        self.next_sample = ts.nanos();
+    }
+
+    /// A new day began at `ts`: the days before it close with the last
+    /// equity (days without events repeat it).
+    #[inline(never)]
+    fn new_day(&mut self, ts: Timestamp) {
+        let day = ts.day_floor().nanos();
+        let mut d = self.current_day;
+        while d < day {
+            self.daily_equity.push((Timestamp(d), self.last_equity_f));
+            d += vigil_core::time::NANOS_PER_DAY;
+        }
+        self.current_day = day;
+        self.next_day = day.saturating_add(vigil_core::time::NANOS_PER_DAY);
+    }
+
+    /// A point of the sampled equity curve, and when the next is due.
+    #[inline(never)]
+    fn sample(&mut self, ts: Timestamp, equity: Decimal) {
+        self.push_point(ts, equity);
+        self.next_sample = (ts.nanos() / self.sample_every + 1) * self.sample_every;
     }
 }
 

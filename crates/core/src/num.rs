@@ -120,6 +120,10 @@ impl Parts {
 /// a zero result (its scale and sign), a round-up to 2⁹⁶, an overflow.
 #[inline(always)]
 fn rounded(m: u128, negative: bool, scale: u32) -> Option<Parts> {
+    // Most results fit as they are: `0 < m < 2⁹⁶` in one comparison.
+    if m.wrapping_sub(1) < U96 - 1 && scale <= 28 {
+        return Some(Parts { negative, m, scale });
+    }
     // m < 2⁹⁶·10^d  ⇔  ⌊m / 2⁹⁶⌋ < 10^d: `fit` is the digit count of m >> 96.
     let top = (m >> 96) as u32;
     let fit = if top == 0 { 0 } else { top.ilog10() + 1 };

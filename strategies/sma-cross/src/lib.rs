@@ -93,6 +93,14 @@ const FITS: [i128; SCALE as usize + 1] = {
 #[inline]
 fn fixed(d: Decimal) -> Option<i128> {
     let u = d.unpack();
+    // A price (below 2⁶⁴, at most 12 places): one 64 × 64-bit product, below
+    // 2¹⁰⁴, so nothing can overflow.
+    if u.hi == 0 && u.scale <= SCALE {
+        let m = u64::from(u.lo) | u64::from(u.mid) << 32;
+        let p = POW10[(SCALE - u.scale) as usize] as u64;
+        let v = (u128::from(m) * u128::from(p)) as i128;
+        return Some(if u.negative { -v } else { v });
+    }
     let m = u128::from(u.lo) | u128::from(u.mid) << 32 | u128::from(u.hi) << 64;
     // The magnitude scaled, truncated toward zero as an `i128` division would.
     let v = if u.scale <= SCALE {
