@@ -33,12 +33,24 @@ pub struct Recorder {
     current_day: i64,
     /// The start of the day after `current_day` (a new day begins there).
     next_day: i64,
-    /// Cash and marked positions (as bits) when equity was last computed, and
-    /// that equity: unchanged parts need no new sum.
+    /// Cash and marked positions at the last event where either changed, as
+    /// bits (unchanged parts need no new sum) and as decimals.
     last_parts: Option<(u128, u128)>,
+    last_cash: Decimal,
+    last_pv: Decimal,
+    /// `approx_f64(last_cash)`.
+    cash_f: f64,
+    /// Their sum, exactly, and that sum as an `f64` (the day's closing equity).
     last_sum: Decimal,
-    last_equity: Decimal,
     last_equity_f: f64,
+    /// The equity the drawdown was last updated with (equal in value to
+    /// `last_sum`).
+    last_equity: Decimal,
+    /// `last_sum`, `last_equity` and `last_equity_f` wait for [`Recorder::settle`]:
+    /// the last parts were [`Recorder::in_band`], where the sum is not needed.
+    stale: bool,
+    /// Sums in the band lazily (always, except in tests that compare).
+    lazy: bool,
     pub(crate) peak: f64,
     peak_ts: Timestamp,
     in_drawdown: bool,
@@ -108,9 +120,14 @@ impl Recorder {
             current_day: i64::MIN,
             next_day: i64::MIN,
             last_parts: None,
+            last_cash: Decimal::ZERO,
+            last_pv: Decimal::ZERO,
+            cash_f: 0.0,
             last_sum: starting_equity,
-            last_equity: starting_equity,
             last_equity_f: f,
+            last_equity: starting_equity,
+            stale: false,
+            lazy: true,
             peak: f,
             peak_ts: Timestamp::MIN,
             in_drawdown: false,
@@ -175,6 +192,7 @@ impl Recorder {
         if let Some(since) = self.exposed_since.take() {
             self.exposed_nanos += end.nanos() - since.nanos();
         }
+        self.settle();
         if self.first_ts.is_some() {
             self.daily_equity
                 .push((Timestamp(self.current_day), self.last_equity_f));
@@ -295,9 +313,6 @@ impl Observer for Recorder {
             self.note_perp(event);
         }
         self.events += 1;
-        if self.first_ts.is_none() {
-            self.first_event(ts);
-        }
         if let MarketEvent::Bar(b) = event {
             let c = &mut self.coverage[b.instrument.index()];
             c.events += 1;
@@ -307,11 +322,6 @@ impl Observer for Recorder {
             }
             c.last = Some(b.close_time);
             c.last_price = Some(b.close);
-        }
-        // Daily closing equity (days without events repeat the last equity).
-        // Event times never go backwards (the engine refuses that).
-        if ts.nanos() >= self.next_day {
-            self.new_day(ts);
         }
         // Exposure: time during which any position was open.
         let exposed = portfolio.open_position_count() > 0;
@@ -323,43 +333,50 @@ impl Observer for Recorder {
             }
             _ => {}
         }
-        // Drawdown, only when equity moved. Equity is cash plus marked
-        // positions: when neither changed, bit for bit, since the last sum, it
-        // is that sum, which already equals `last_equity` in value.
-        let parts = (
-            bits(portfolio.account_cash()),
-            bits(portfolio.position_value()),
-        );
-        let (equity, changed) = if self.last_parts == Some(parts) {
-            (self.last_sum, false)
-        } else {
-            let e = portfolio.equity();
-            self.last_parts = Some(parts);
-            self.last_sum = e;
-            (e, !vigil_core::num::eq(e, self.last_equity))
-        };
-        if changed {
-            self.last_equity = equity;
-            let e = approx_f64(equity);
-            self.last_equity_f = e;
-            if e >= self.peak {
-                if self.in_drawdown {
-                    self.max_dd_duration =
-                        self.max_dd_duration.max(ts.nanos() - self.peak_ts.nanos());
-                    self.in_drawdown = false;
-                }
-                self.peak = e;
-                self.peak_ts = ts;
-                self.dd_floor = no_new_drawdown_below(self.peak, self.max_drawdown);
-            } else if self.peak > 0.0 {
+        self.on_equity(ts, portfolio.account_cash(), portfolio.position_value());
+    }
+}
+
+/// Equity, drawdown, the daily closes and the sampled curve.
+impl Recorder {
+    /// The clocks, the day's close, the drawdown and the curve at an event
+    /// after which the account holds `cash` and its positions are worth `pv`
+    /// (equity is their sum, as [`Portfolio::equity`] takes it).
+    fn on_equity(&mut self, ts: Timestamp, cash: Decimal, pv: Decimal) {
+        if self.first_ts.is_none() {
+            self.first_event(ts);
+        }
+        // Daily closing equity (days without events repeat the last equity).
+        // Event times never go backwards (the engine refuses that).
+        if ts.nanos() >= self.next_day {
+            self.new_day(ts);
+        }
+        // Drawdown, only when equity moved: when neither part changed, bit
+        // for bit, the equity is the last sum.
+        let parts = (bits(cash), bits(pv));
+        if self.last_parts != Some(parts) {
+            if self.last_parts.map(|p| p.0) != Some(parts.0) {
+                self.cash_f = approx_f64(cash);
+            }
+            if self.lazy && self.in_band(pv) {
+                // Below the peak, above a new maximum drawdown: the only
+                // change is that a drawdown is on (it already was, if the
+                // equity did not move).
+                self.stale = true;
                 self.in_drawdown = true;
-                let fall = self.peak - e;
-                if fall > self.dd_floor {
-                    let dd = fall / self.peak;
-                    if dd > self.max_drawdown {
-                        self.max_drawdown = dd;
-                        self.dd_floor = no_new_drawdown_below(self.peak, dd);
-                    }
+                self.keep_parts(parts, cash, pv);
+            } else {
+                // The last equity, in value, for the comparison below.
+                self.settle();
+                self.keep_parts(parts, cash, pv);
+                let e = vigil_core::num::add(cash, pv);
+                self.last_sum = e;
+                self.last_equity_f = approx_f64(e);
+                if !vigil_core::num::eq(e, self.last_equity) {
+                    self.last_equity = e;
+                    self.equity_moved(ts, self.last_equity_f);
+                } else if !self.in_drawdown {
+                    self.peak_ts = ts;
                 }
             }
         } else if !self.in_drawdown {
@@ -367,15 +384,81 @@ impl Observer for Recorder {
             self.peak_ts = ts;
         }
         if ts.nanos() >= self.next_sample {
-            self.sample(ts, equity);
+            self.sample(ts);
         }
         self.last_ts = ts;
     }
-}
 
-/// The per-event bookkeeping that happens at most once a day or once per
-/// sample, kept out of [`Recorder::on_event_processed`]'s hot path.
-impl Recorder {
+    /// The parts the equity is now the sum of.
+    #[inline(always)]
+    fn keep_parts(&mut self, parts: (u128, u128), cash: Decimal, pv: Decimal) {
+        self.last_parts = Some(parts);
+        self.last_cash = cash;
+        self.last_pv = pv;
+    }
+
+    /// The equity moved to `e`: a new peak, or a fall from it.
+    #[inline]
+    fn equity_moved(&mut self, ts: Timestamp, e: f64) {
+        if e >= self.peak {
+            if self.in_drawdown {
+                self.max_dd_duration = self.max_dd_duration.max(ts.nanos() - self.peak_ts.nanos());
+                self.in_drawdown = false;
+            }
+            self.peak = e;
+            self.peak_ts = ts;
+            self.dd_floor = no_new_drawdown_below(self.peak, self.max_drawdown);
+        } else if self.peak > 0.0 {
+            self.in_drawdown = true;
+            let fall = self.peak - e;
+            if fall > self.dd_floor {
+                let dd = fall / self.peak;
+                if dd > self.max_drawdown {
+                    self.max_drawdown = dd;
+                    self.dd_floor = no_new_drawdown_below(self.peak, dd);
+                }
+            }
+        }
+    }
+
+    /// Whether the equity `cash + pv` lies, whatever its exact sum, below the
+    /// peak and within the deepest drawdown so far ([`no_new_drawdown_below`]):
+    /// then it sets neither a peak nor a new maximum, and its exact sum can
+    /// wait. Each `f64` of a decimal ([`approx_f64`]) is within 3.4·10⁻¹⁶ of
+    /// it (three roundings) and their sum adds one more, so the equity's
+    /// `f64` is within 8·10⁻¹⁶·(|cash| + |pv|) of `cash_f + pv_f`; the band
+    /// is that estimate ± 2·10⁻¹⁵·(|cash| + |pv|).
+    #[inline]
+    fn in_band(&self, pv: Decimal) -> bool {
+        if !(self.peak > 0.0 && self.dd_floor > 0.0) {
+            return false;
+        }
+        let p = approx_f64(pv);
+        let estimate = self.cash_f + p;
+        let err = (self.cash_f.abs() + p.abs()) * 2e-15;
+        // IEEE subtraction is monotonic: the fall from the lowest the equity
+        // can be bounds the true fall.
+        estimate + err < self.peak && self.peak - (estimate - err) <= self.dd_floor
+    }
+
+    /// The exact sum the last parts were spared ([`Recorder::in_band`]), now
+    /// that it is needed: as the eager path would have left it.
+    #[inline]
+    fn settle(&mut self) {
+        if self.stale {
+            self.settle_now();
+        }
+    }
+
+    #[inline(never)]
+    fn settle_now(&mut self) {
+        self.stale = false;
+        let e = vigil_core::num::add(self.last_cash, self.last_pv);
+        self.last_sum = e;
+        self.last_equity_f = approx_f64(e);
+        self.last_equity = e;
+    }
+
     /// The first event processed: the clocks start.
     #[cold]
     #[inline(never)]
@@ -393,6 +476,7 @@ impl Recorder {
     /// equity (days without events repeat it).
     #[inline(never)]
     fn new_day(&mut self, ts: Timestamp) {
+        self.settle();
         let day = ts.day_floor().nanos();
         let mut d = self.current_day;
         while d < day {
@@ -405,8 +489,9 @@ impl Recorder {
 
     /// A point of the sampled equity curve, and when the next is due.
     #[inline(never)]
-    fn sample(&mut self, ts: Timestamp, equity: Decimal) {
-        self.push_point(ts, equity);
+    fn sample(&mut self, ts: Timestamp) {
+        self.settle();
+        self.push_point(ts, self.last_sum);
         self.next_sample = (ts.nanos() / self.sample_every + 1) * self.sample_every;
     }
 }
@@ -463,6 +548,121 @@ mod tests {
                 proptest::prop_assert!(floor >= max * peak * (1.0 - 1e-14));
             }
         }
+    }
+
+    /// A step of an account: the positions' value moves by `r`/10⁴, or cash
+    /// by `r`/100, or `r`/100 moves from positions to cash, or nothing moves;
+    /// sometimes the positions' value is rewritten at another scale; a step
+    /// lasts `minutes`.
+    type Step = (u8, i64, u16, bool);
+
+    /// Both recorders fed the same `(cash, position value)` at each step.
+    fn feed(steps: &[Step], start: Decimal) -> [super::Recorder; 2] {
+        let mut eager = super::Recorder::new(3_600_000_000_000, 1, start);
+        eager.lazy = false;
+        let mut lazy = super::Recorder::new(3_600_000_000_000, 1, start);
+        let (mut cash, mut pv) = (Decimal::new(7, 20), start - Decimal::new(7, 20));
+        let mut ts = 1_700_000_000_000_000_000i64;
+        for &(kind, r, minutes, rescale) in steps {
+            match kind % 5 {
+                0 | 1 => {
+                    let factor = Decimal::ONE + Decimal::new(r, 4);
+                    pv = pv.checked_mul(factor).unwrap_or(pv);
+                }
+                2 => cash += Decimal::new(r, 2),
+                // Value moved between cash and positions, the sum exact:
+                // an equity equal to the peak that its estimate may miss.
+                3 => {
+                    cash += Decimal::new(r, 2);
+                    pv -= Decimal::new(r, 2);
+                }
+                _ => {}
+            }
+            if rescale && pv.scale() < 28 && pv.mantissa().unsigned_abs() < 1 << 92 {
+                pv.rescale(pv.scale() + 1);
+            }
+            ts += i64::from(minutes) * 60_000_000_000;
+            for rec in [&mut eager, &mut lazy] {
+                rec.events += 1;
+                rec.on_equity(vigil_core::Timestamp(ts), cash, pv);
+            }
+        }
+        for rec in [&mut eager, &mut lazy] {
+            rec.settle();
+        }
+        [eager, lazy]
+    }
+
+    /// Everything the report reads of the equity, bit for bit.
+    fn seen(r: &super::Recorder) -> String {
+        let curve: Vec<_> = r
+            .equity_curve
+            .iter()
+            .map(|p| (p.ts, p.equity.serialize(), p.drawdown.to_bits()))
+            .collect();
+        let daily: Vec<_> = r
+            .daily_equity
+            .iter()
+            .map(|(t, e)| (*t, e.to_bits()))
+            .collect();
+        format!(
+            "{curve:?} {daily:?} {} {} {} {:?} {} {}",
+            r.peak.to_bits(),
+            r.max_drawdown.to_bits(),
+            r.max_dd_duration,
+            r.peak_ts,
+            r.in_drawdown,
+            r.last_equity_f.to_bits(),
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Sums left out in the band change nothing the report reads: a
+        /// random walk of a wide-mantissa position (moves of up to ±3 %,
+        /// values rewritten at another scale, cash changes) recorded eagerly
+        /// and lazily gives the same curve, daily closes, peak and drawdown.
+        #[test]
+        fn lazy_equity_is_eager_equity(
+            steps in proptest::collection::vec(
+                (0u8..5, -300i64..=300, 1u16..600, proptest::bool::weighted(0.1)),
+                1..300,
+            ),
+            mantissa in 10u128.pow(26)..10u128.pow(28),
+        ) {
+            let start = Decimal::from_i128_with_scale(mantissa as i128, 22);
+            let [eager, lazy] = feed(&steps, start);
+            proptest::prop_assert_eq!(seen(&eager), seen(&lazy));
+        }
+    }
+
+    /// The band is used: a fall of 10 %, a rise of 5 % and a fall of 2 % —
+    /// below the peak and within the deepest drawdown — leave the sum for
+    /// later, and the result is still the eager one.
+    #[test]
+    fn a_fall_within_the_deepest_drawdown_waits_for_its_sum() {
+        let start = Decimal::from_i128_with_scale(123_456_789_012_345_678_901_234_567, 22);
+        let steps: &[Step] = &[
+            (0, -1000, 10, false),
+            (0, 500, 10, false),
+            (0, -200, 10, false),
+        ];
+        let [eager, lazy] = feed(steps, start);
+        assert_eq!(seen(&eager), seen(&lazy));
+        let mut lazy = super::Recorder::new(3_600_000_000_000, 1, start);
+        let mut pv = start - Decimal::new(7, 20);
+        for (i, r) in [-1000i64, 500, -200].into_iter().enumerate() {
+            pv *= Decimal::ONE + Decimal::new(r, 4);
+            lazy.events += 1;
+            lazy.on_equity(
+                vigil_core::Timestamp(600_000_000_000 * (i as i64 + 1)),
+                Decimal::new(7, 20),
+                pv,
+            );
+        }
+        assert!(lazy.stale, "the last step lies in the band");
+        assert!(lazy.in_drawdown);
     }
 
     #[test]
