@@ -43,10 +43,7 @@ pub struct Recorder {
     /// Their sum, exactly, and that sum as an `f64` (the day's closing equity).
     last_sum: Decimal,
     last_equity_f: f64,
-    /// The equity the drawdown was last updated with (equal in value to
-    /// `last_sum`).
-    last_equity: Decimal,
-    /// `last_sum`, `last_equity` and `last_equity_f` wait for [`Recorder::settle`]:
+    /// `last_sum` and `last_equity_f` wait for [`Recorder::settle`]:
     /// the last parts were [`Recorder::in_band`], where the sum is not needed.
     stale: bool,
     /// Sums in the band lazily (always, except in tests that compare).
@@ -125,7 +122,6 @@ impl Recorder {
             cash_f: 0.0,
             last_sum: starting_equity,
             last_equity_f: f,
-            last_equity: starting_equity,
             stale: false,
             lazy: true,
             peak: f,
@@ -366,14 +362,14 @@ impl Recorder {
                 self.in_drawdown = true;
                 self.keep_parts(parts, cash, pv);
             } else {
-                // The last equity, in value, for the comparison below.
+                // The last sum, for the comparison below.
                 self.settle();
                 self.keep_parts(parts, cash, pv);
                 let e = vigil_core::num::add(cash, pv);
+                let moved = !vigil_core::num::eq(e, self.last_sum);
                 self.last_sum = e;
                 self.last_equity_f = approx_f64(e);
-                if !vigil_core::num::eq(e, self.last_equity) {
-                    self.last_equity = e;
+                if moved {
                     self.equity_moved(ts, self.last_equity_f);
                 } else if !self.in_drawdown {
                     self.peak_ts = ts;
@@ -456,7 +452,6 @@ impl Recorder {
         let e = vigil_core::num::add(self.last_cash, self.last_pv);
         self.last_sum = e;
         self.last_equity_f = approx_f64(e);
-        self.last_equity = e;
     }
 
     /// The first event processed: the clocks start.
