@@ -11,7 +11,7 @@ use vigil_engine::Observer;
 use vigil_risk::{RiskEvent, Verdict};
 
 use crate::report::EquityPoint;
-use crate::stats::approx_f64;
+use crate::stats::{approx_f64, estimate_f64};
 
 /// Per-instrument data coverage.
 #[derive(Clone, Debug, Default)]
@@ -38,7 +38,7 @@ pub struct Recorder {
     last_parts: Option<(u128, u128)>,
     last_cash: Decimal,
     last_pv: Decimal,
-    /// `approx_f64(last_cash)`.
+    /// `estimate_f64(last_cash)`, for [`Recorder::in_band`].
     cash_f: f64,
     /// Their sum, exactly, and that sum as an `f64` (the day's closing equity).
     last_sum: Decimal,
@@ -329,7 +329,9 @@ impl Observer for Recorder {
             }
             _ => {}
         }
-        self.on_equity(ts, portfolio.account_cash(), portfolio.position_value());
+        // By reference: a decimal copied out whole is read back in pieces.
+        let cash = &portfolio.balances()[portfolio.account_currency().index()];
+        self.on_equity(ts, cash, &portfolio.position_value());
     }
 }
 
@@ -338,7 +340,7 @@ impl Recorder {
     /// The clocks, the day's close, the drawdown and the curve at an event
     /// after which the account holds `cash` and its positions are worth `pv`
     /// (equity is their sum, as [`Portfolio::equity`] takes it).
-    fn on_equity(&mut self, ts: Timestamp, cash: Decimal, pv: Decimal) {
+    fn on_equity(&mut self, ts: Timestamp, cash: &Decimal, pv: &Decimal) {
         if self.first_ts.is_none() {
             self.first_event(ts);
         }
@@ -352,20 +354,20 @@ impl Recorder {
         let parts = (bits(cash), bits(pv));
         if self.last_parts != Some(parts) {
             if self.last_parts.map(|p| p.0) != Some(parts.0) {
-                self.cash_f = approx_f64(cash);
+                self.cash_f = estimate_f64(*cash);
             }
-            if self.lazy && self.in_band(pv) {
+            if self.lazy && self.in_band(*pv) {
                 // Below the peak, above a new maximum drawdown: the only
                 // change is that a drawdown is on (it already was, if the
                 // equity did not move).
                 self.stale = true;
                 self.in_drawdown = true;
-                self.keep_parts(parts, cash, pv);
+                self.keep_parts(parts, *cash, *pv);
             } else {
                 // The last sum, for the comparison below.
                 self.settle();
-                self.keep_parts(parts, cash, pv);
-                let e = vigil_core::num::add(cash, pv);
+                self.keep_parts(parts, *cash, *pv);
+                let e = vigil_core::num::add(*cash, *pv);
                 let moved = !vigil_core::num::eq(e, self.last_sum);
                 self.last_sum = e;
                 self.last_equity_f = approx_f64(e);
@@ -420,16 +422,16 @@ impl Recorder {
     /// Whether the equity `cash + pv` lies, whatever its exact sum, below the
     /// peak and within the deepest drawdown so far ([`no_new_drawdown_below`]):
     /// then it sets neither a peak nor a new maximum, and its exact sum can
-    /// wait. Each `f64` of a decimal ([`approx_f64`]) is within 3.4·10⁻¹⁶ of
-    /// it (three roundings) and their sum adds one more, so the equity's
-    /// `f64` is within 8·10⁻¹⁶·(|cash| + |pv|) of `cash_f + pv_f`; the band
-    /// is that estimate ± 2·10⁻¹⁵·(|cash| + |pv|).
+    /// wait. Each `f64` of a decimal ([`approx_f64`], [`estimate_f64`]) is
+    /// within 3.4·10⁻¹⁶ of it (three roundings) and their sum adds one more,
+    /// so the equity's `f64` is within 8·10⁻¹⁶·(|cash| + |pv|) of
+    /// `cash_f + pv_f`; the band is that estimate ± 2·10⁻¹⁵·(|cash| + |pv|).
     #[inline]
     fn in_band(&self, pv: Decimal) -> bool {
         if !(self.peak > 0.0 && self.dd_floor > 0.0) {
             return false;
         }
-        let p = approx_f64(pv);
+        let p = estimate_f64(pv);
         let estimate = self.cash_f + p;
         let err = (self.cash_f.abs() + p.abs()) * 2e-15;
         // IEEE subtraction is monotonic: the fall from the lowest the equity
@@ -508,9 +510,16 @@ fn no_new_drawdown_below(peak: f64, max: f64) -> f64 {
 }
 
 /// A decimal's exact representation (mantissa, scale and sign) as one number.
+/// Read field by field: `serialize` reorders the fields through memory, and
+/// reading back a decimal just stored costs more than the rest of this.
 #[inline]
-fn bits(d: Decimal) -> u128 {
-    u128::from_le_bytes(d.serialize())
+fn bits(d: &Decimal) -> u128 {
+    let u = d.unpack();
+    u128::from(u.lo)
+        | u128::from(u.mid) << 32
+        | u128::from(u.hi) << 64
+        | u128::from(u.scale) << 96
+        | u128::from(u.negative) << 127
 }
 
 #[cfg(test)]
@@ -579,7 +588,7 @@ mod tests {
             ts += i64::from(minutes) * 60_000_000_000;
             for rec in [&mut eager, &mut lazy] {
                 rec.events += 1;
-                rec.on_equity(vigil_core::Timestamp(ts), cash, pv);
+                rec.on_equity(vigil_core::Timestamp(ts), &cash, &pv);
             }
         }
         for rec in [&mut eager, &mut lazy] {
@@ -652,8 +661,8 @@ mod tests {
             lazy.events += 1;
             lazy.on_equity(
                 vigil_core::Timestamp(600_000_000_000 * (i as i64 + 1)),
-                Decimal::new(7, 20),
-                pv,
+                &Decimal::new(7, 20),
+                &pv,
             );
         }
         assert!(lazy.stale, "the last step lies in the band");

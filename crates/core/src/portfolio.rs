@@ -295,16 +295,24 @@ impl Portfolio {
 
     /// Updates an instrument's mark from a last price (a bar's close, a trade).
     /// A perpetual that has a mark-price feed ignores last prices.
-    #[inline]
+    #[inline(always)]
     pub fn mark(&mut self, instrument: InstrumentId, price: Decimal) -> Result<(), PortfolioError> {
         if self.any_perp && self.mark_fed.get(instrument.index()) == Some(&true) {
             return Ok(());
         }
-        self.set_mark(instrument, price)
+        // No position (half the bars of a backtest, or more): only the mark
+        // moves, inline; the marked value's update stays out of line.
+        match self.positions.get_mut(instrument.index()) {
+            Some(pos) if pos.qty.is_zero() => {
+                pos.mark = Some(price);
+                Ok(())
+            }
+            _ => self.set_mark(instrument, price),
+        }
     }
 
     /// Sets an instrument's mark and the portfolio's marked value.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn set_mark(
         &mut self,
         instrument: InstrumentId,
