@@ -124,6 +124,13 @@ fn rounded(m: u128, negative: bool, scale: u32) -> Option<Parts> {
     if m.wrapping_sub(1) < U96 - 1 && scale <= 28 {
         return Some(Parts { negative, m, scale });
     }
+    rescaled(m, negative, scale)
+}
+
+/// [`rounded`] for a result that does not fit as it is: out of line, so the
+/// callers' fast paths keep their registers.
+#[inline(never)]
+fn rescaled(m: u128, negative: bool, scale: u32) -> Option<Parts> {
     // m < 2⁹⁶·10^d  ⇔  ⌊m / 2⁹⁶⌋ < 10^d: `fit` is the digit count of m >> 96.
     let top = (m >> 96) as u32;
     let fit = if top == 0 { 0 } else { top.ilog10() + 1 };
@@ -252,8 +259,20 @@ pub fn add_price_move(acc: Decimal, qty: Decimal, price: Decimal, old: Decimal) 
             }
         }
     }
+    price_move_by_steps(acc, qty, price, old)
+}
+
+/// [`add_price_move`] step by step, where its one pass cannot be taken: out
+/// of line, so that pass keeps its registers.
+#[inline(never)]
+fn price_move_by_steps(
+    acc: Decimal,
+    qty: Decimal,
+    price: Decimal,
+    old: Decimal,
+) -> Option<Decimal> {
     let moved = checked_sub(price, old)?;
-    if moved.is_zero() && a.m != 0 {
+    if moved.is_zero() && !acc.is_zero() {
         // `acc + 0` is `acc` itself in `rust_decimal` (a zero `acc` would not be).
         return Some(acc);
     }
