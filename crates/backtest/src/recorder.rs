@@ -329,7 +329,8 @@ impl Observer for Recorder {
             }
             _ => {}
         }
-        // By reference: a decimal copied out whole is read back in pieces.
+        // By reference: a decimal copied out whole goes through a vector
+        // register to the stack and is read back in pieces, which stalls.
         let cash = &portfolio.balances()[portfolio.account_currency().index()];
         self.on_equity(ts, cash, &portfolio.position_value());
     }
@@ -510,8 +511,6 @@ fn no_new_drawdown_below(peak: f64, max: f64) -> f64 {
 }
 
 /// A decimal's exact representation (mantissa, scale and sign) as one number.
-/// Read field by field: `serialize` reorders the fields through memory, and
-/// reading back a decimal just stored costs more than the rest of this.
 #[inline]
 fn bits(d: &Decimal) -> u128 {
     let u = d.unpack();

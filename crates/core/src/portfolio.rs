@@ -300,8 +300,8 @@ impl Portfolio {
         if self.any_perp && self.mark_fed.get(instrument.index()) == Some(&true) {
             return Ok(());
         }
-        // No position (half the bars of a backtest, or more): only the mark
-        // moves, inline; the marked value's update stays out of line.
+        // No position: only the mark moves, inline; the marked value's
+        // update stays out of line.
         match self.positions.get_mut(instrument.index()) {
             Some(pos) if pos.qty.is_zero() => {
                 pos.mark = Some(price);
